@@ -1,0 +1,164 @@
+"""The ``attrsearch`` command: thin wrappers over the package (imports happen inside each command).
+
+User errors (``UserError``) print one line and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from attrsearch.errors import UserError
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from attrsearch.config import load_experiment
+    from attrsearch.train.run import run_training
+
+    cfg = load_experiment(args.config, overrides=dict(args.set or []))
+    summary = run_training(cfg, Path(args.out), resume=not args.restart)
+    print(f"metrics: {summary['metrics_path']}")
+    print(f"checkpoint: {summary['checkpoint_path']}")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from attrsearch.explain import explain_images
+
+    written = explain_images(Path(args.checkpoint), [Path(p) for p in args.images], Path(args.out), top_k=args.top_k)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from attrsearch.metrics.evaluate import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(Path(args.checkpoint), Path(args.out), suite=args.suite, split=args.split)
+    print(f"wrote {len(metrics)} metrics to {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from attrsearch.metrics.registry import format_registry
+
+    print(format_registry())
+    return 0
+
+
+def _cmd_data_export(args: argparse.Namespace) -> int:
+    from attrsearch.config import DataConfig, ExperimentConfig, load_experiment, validate
+    from attrsearch.data.export import export_dataset
+
+    if args.config:
+        cfg = load_experiment(args.config)
+        data_cfg, cache_dir = cfg.data, cfg.cache_dir
+    else:
+        data_cfg = validate(DataConfig, {"dataset": args.dataset, "image_size": args.image_size}, source="data")
+        cache_dir = ExperimentConfig().cache_dir
+    out = export_dataset(data_cfg, args.format, Path(args.out), cache_dir)
+    print(f"exported {data_cfg.dataset} as {args.format} to {out}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from attrsearch.models import EXPLAINERS, EXPLANANDA
+
+    for title, registry in (("explananda", EXPLANANDA), ("explainers", EXPLAINERS)):
+        print(f"{title}:")
+        for name, doc in registry.describe().items():
+            print(f"  {name:32s} {doc}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from attrsearch.sweep.run import run_sweep_command
+
+    return run_sweep_command(args)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from attrsearch.sweep.results import print_status
+
+    return print_status(Path(args.results))
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    import yaml
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attrsearch", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one Explainer (and its Explanandum if not cached), then evaluate it")
+    p.add_argument("config", help="experiment YAML file (e.g. sweeps/shapes_single.yaml)")
+    p.add_argument("--out", required=True, help="output folder: checkpoints, metrics.json, tables/")
+    p.add_argument("--set", action="append", type=_key_value, metavar="FIELD=VALUE", help="override a config field (dotted path)")
+    p.add_argument("--restart", action="store_true", help="ignore checkpoints in --out and start over")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("explain", help="apply a trained Explainer to images: overlays and .npz masks")
+    p.add_argument("images", nargs="+", help="image files (any size)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--top-k", type=int, default=3, help="overlays for the k highest-scoring classes")
+    p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("evaluate", help="score a trained Explainer with a metric suite")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--suite", default="full", help="full | fast")
+    p.add_argument("--split", default="test", choices=["val", "test"])
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("metrics", help="list the metric registry (names, direction, meaning)")
+    p.set_defaults(func=_cmd_metrics)
+
+    p = sub.add_parser("models", help="list the Explanandum and Explainer zoos")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("data", help="dataset utilities")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    q = data_sub.add_parser("export", help="write a dataset in the VOC-2007 or COCO layout")
+    q.add_argument("--dataset", default="shapes")
+    q.add_argument("--config", help="take the data section from this experiment file instead")
+    q.add_argument("--image-size", type=int, default=64)
+    q.add_argument("--format", required=True, choices=["voc", "coco"])
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=_cmd_data_export)
+
+    p = sub.add_parser("sweep", help="run a hyperparameter sweep with Ray Tune")
+    p.add_argument("file", help="sweep YAML file")
+    p.add_argument("--dry-run", action="store_true", help="validate, print the space and trial count, start nothing")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster (default: embedded local Ray)")
+    p.add_argument("--results", default=None, help="results root (default: the sweep file's storage)")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("status", help="summarise a sweep's results folder")
+    p.add_argument("results", help="results/<sweep name>")
+    p.set_defaults(func=_cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"attrsearch: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attrsearch: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

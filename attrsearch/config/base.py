@@ -1,0 +1,95 @@
+"""Shared pieces of the configuration: a strict pydantic base, YAML loading, one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from attrsearch.errors import UserError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (a typo in a YAML file must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def format_validation_error(err: ValidationError, source: str | None = None) -> str:
+    """The first pydantic error as one line: ``source: dotted.field: message``."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()) if not str(p).startswith("function-"))
+    msg = first.get("msg", "invalid value")
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if first.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    elif first.get("type") == "missing":
+        msg = "field required"
+    if "input" in first and first.get("type") not in ("extra_forbidden", "missing") and not isinstance(first["input"], dict):
+        shown = repr(first["input"])
+        if len(shown) <= 60 and shown not in msg:
+            msg = f"{msg} (got {shown})"
+    parts = [p for p in (source, loc) if p]
+    return ": ".join(parts + [msg])
+
+
+def validate(model: type[M], data: Any, source: str | None = None) -> M:
+    """Validate ``data`` against ``model``; a ``UserError`` with one line naming the field on failure."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, source)) from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a ``UserError`` naming the file when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such config file")
+    try:
+        with path.open() as fh:
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of config fields at the top level")
+    return data
+
+
+def stable_hash(data: Any, length: int = 12) -> str:
+    """A short content hash of JSON-able data; used as a cache key (dataset arrays, explananda)."""
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def set_dotted(data: dict, dotted: str, value: Any) -> None:
+    """Set ``data['a']['b'] = value`` for ``dotted='a.b'``, creating mappings on the way."""
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        nxt = node.get(key)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[key] = nxt
+        node = nxt
+    node[keys[-1]] = value
+
+
+def get_dotted(data: dict, dotted: str, default: Any = None) -> Any:
+    node: Any = data
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node

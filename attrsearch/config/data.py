@@ -1,0 +1,95 @@
+"""Dataset configuration: the built-in procedural ``shapes`` benchmark, VOC-2007 and COCO-2014."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from attrsearch.config.base import StrictModel
+
+
+class ContextBiasConfig(StrictModel):
+    """A planted context bias: some classes co-occur with a context cue (like VOC's trains on rails)."""
+
+    biased_classes: list[int] = Field(default_factory=lambda: [0, 1], description="classes that co-occur with their context cue")
+    p_train: float = Field(0.9, ge=0.0, le=1.0, description="probability the cue accompanies a biased class in train")
+    p_test: float = Field(0.5, ge=0.0, le=1.0, description="the same probability in val and test")
+    p_cue_alone: float = Field(0.05, ge=0.0, le=1.0, description="probability an image shows a cue without its class")
+
+
+class ShapesConfig(StrictModel):
+    """Generator settings of the built-in benchmark; the cache key is a hash of these fields."""
+
+    num_classes: int = Field(8, ge=2, le=16)
+    num_train: int = Field(2000, ge=1)
+    num_val: int = Field(500, ge=1)
+    num_test: int = Field(500, ge=1)
+    min_objects: int = Field(1, ge=1)
+    max_objects: int = Field(3, ge=1)
+    min_object_size: float = Field(0.15, gt=0.0, le=1.0, description="object size as a fraction of the image side")
+    max_object_size: float = Field(0.3, gt=0.0, le=1.0)
+    background: Literal["noise", "textures", "mixed"] = "mixed"
+    clutter: int = Field(3, ge=0, description="mean number of clutter blobs per image")
+    p_hard_negative: float = Field(0.3, ge=0.0, le=1.0, description="probability of a right-shape-wrong-colour distractor")
+    context: ContextBiasConfig = Field(default_factory=ContextBiasConfig)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> "ShapesConfig":
+        if self.min_objects > self.max_objects:
+            raise ValueError(f"min_objects ({self.min_objects}) must be <= max_objects ({self.max_objects})")
+        if self.min_object_size > self.max_object_size:
+            raise ValueError("min_object_size must be <= max_object_size")
+        bad = [c for c in self.context.biased_classes if not 0 <= c < self.num_classes]
+        if bad:
+            raise ValueError(f"context.biased_classes {bad} outside 0..{self.num_classes - 1}")
+        return self
+
+
+class VOCConfig(StrictModel):
+    """VOC-2007 from a VOCdevkit folder: ``root`` is the ``VOC2007`` folder (or its parent VOCdevkit)."""
+
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    use_difficult: bool = True
+
+
+class COCOConfig(StrictModel):
+    """COCO-2014 through pycocotools: ``root`` holds ``annotations/`` and the image folders."""
+
+    train_annotations: str = "annotations/instances_train2014.json"
+    train_images: str = "train2014"
+    test_annotations: str = "annotations/instances_val2014.json"
+    test_images: str = "val2014"
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the train set held out for validation (the paper: 10%)")
+
+
+class DataConfig(StrictModel):
+    dataset: str = Field("shapes", description="shapes | voc2007 | coco2014")
+    root: Path | None = Field(None, description="dataset folder for real datasets")
+    image_size: int = Field(64, ge=32, description="images are resized to image_size x image_size (the paper: 224)")
+    normalization: Literal["imagenet", "none"] = "imagenet"
+    max_train: int | None = Field(None, ge=1, description="use only the first N training images")
+    max_val: int | None = Field(None, ge=1)
+    max_test: int | None = Field(None, ge=1)
+    shapes: ShapesConfig = Field(default_factory=ShapesConfig)
+    voc: VOCConfig = Field(default_factory=VOCConfig)
+    coco: COCOConfig = Field(default_factory=COCOConfig)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        from attrsearch.data import DATASETS  # late import: data imports config
+
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS.names())}")
+        return name
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataConfig":
+        if self.dataset != "shapes" and self.root is None:
+            raise ValueError(f"dataset {self.dataset!r} needs data.root (the dataset folder)")
+        return self

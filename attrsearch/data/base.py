@@ -1,0 +1,91 @@
+"""The one sample interface every dataset (built-in, VOC, COCO) returns, and batching.
+
+A sample is a dict:
+
+- ``image``:      (3, H, W) float32, normalised with the dataset's ``mean``/``std``
+                  (zero = the mean colour, which is what masking fills in).
+- ``labels``:     (C,) float32 multi-hot.
+- ``masks``:      (C, H, W) uint8 per-class pixel masks: 1 inside, 0 outside, 255 void
+                  (VOC's object borders, unannotated pixels). All 255 when ``has_masks`` is false.
+- ``has_masks``:  bool, whether this image has pixel annotation (VOC: the segmented subset).
+- ``boxes``:      (N, 4) float32 instance boxes ``x0, y0, x1, y1`` in pixels of the resized image
+                  (x1/y1 exclusive).
+- ``box_labels``: (N,) int64 class index of each box.
+- ``context``:    (H, W) uint8, 1 on a planted context cue (built-in data only; zeros elsewhere).
+- ``index``:      int, position in the split.
+
+``collate_samples`` stacks the fixed-size fields and keeps boxes as lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+VOID = 255
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalization_stats(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and std for ``DataConfig.normalization`` (the paper: ImageNet statistics)."""
+    if name == "imagenet":
+        return IMAGENET_MEAN, IMAGENET_STD
+    if name == "none":
+        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    raise ValueError(f"unknown normalization {name!r}")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What models and metrics need to know about a dataset."""
+
+    name: str
+    num_classes: int
+    class_names: tuple[str, ...]
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    has_context: bool = False
+
+
+class AttributionDataset(torch.utils.data.Dataset):
+    """Base class: subclasses set ``info`` and ``split`` and implement ``__len__``/``__getitem__``."""
+
+    info: DatasetInfo
+    split: str
+
+    def __len__(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack a list of samples into a batch; ``boxes``/``box_labels`` stay lists of tensors."""
+    batch: dict[str, Any] = {}
+    for key in ("image", "labels", "masks", "context"):
+        batch[key] = torch.stack([s[key] for s in samples])
+    batch["has_masks"] = torch.tensor([bool(s["has_masks"]) for s in samples])
+    batch["index"] = torch.tensor([int(s["index"]) for s in samples])
+    batch["boxes"] = [s["boxes"] for s in samples]
+    batch["box_labels"] = [s["box_labels"] for s in samples]
+    return batch
+
+
+def denormalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
+    """(B, 3, H, W) normalised -> RGB in [0, 1]."""
+    mean = torch.tensor(info.mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(info.std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images * std + mean).clamp(0.0, 1.0)
+
+
+def normalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
+    """(B, 3, H, W) RGB in [0, 1] -> normalised."""
+    mean = torch.tensor(info.mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(info.std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return (images - mean) / std
