@@ -1,0 +1,274 @@
+"""Train (or fine-tune) an Explanandum with multi-label BCE, cache it, and hand out frozen copies.
+
+The cache key is (dataset, architecture, weights, seed, recipe): every later run and sweep trial
+that needs the same classifier loads one trained copy instead of training again. The copy
+handed out is frozen: eval mode and ``requires_grad=False`` on every weight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attrsearch.config import ExperimentConfig, stable_hash
+from attrsearch.config.experiment import ExplanandumRecipe
+from attrsearch.data import AttributionDataset, build_dataset, collate_samples
+from attrsearch.errors import UserError
+from attrsearch.metrics.classification import mean_average_precision, multilabel_f1
+from attrsearch.models import create_explanandum
+from attrsearch.train.augment import occlude, random_hflip
+from attrsearch.train.runtime import resolve_device, seed_everything
+
+CACHE_VERSION = 1
+
+
+def explanandum_key(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None) -> dict[str, Any]:
+    """What identifies a trained Explanandum: data, architecture, initial weights, seed, recipe."""
+    e = cfg.explanandum
+    data = cfg.data.model_dump(mode="json", exclude={"max_val", "max_test"})
+    return {
+        "version": CACHE_VERSION,
+        "data": data,
+        "arch": arch or e.arch,
+        "weights": e.weights,
+        "seed": e.seed if seed is None else seed,
+        "options": e.options if arch in (None, e.arch) else {},
+        "recipe": e.recipe.model_dump(mode="json"),
+    }
+
+
+def explanandum_cache_path(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None) -> Path:
+    key = explanandum_key(cfg, arch, seed)
+    return Path(cfg.cache_dir) / "explananda" / f"{key['arch']}-s{key['seed']}-{stable_hash(key)}"
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Eval mode and no gradients on any weight (the Explanandum is frozen, seed 002)."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock so concurrent processes train one copy; the others wait, then reuse it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _loader(ds: AttributionDataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch_size, shuffle=shuffle, generator=g, collate_fn=collate_samples, num_workers=num_workers
+    )
+
+
+@torch.no_grad()
+def predict(model: nn.Module, ds: AttributionDataset, device: torch.device, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and labels over a whole split: (N, C) each, on the CPU."""
+    was_training = model.training
+    model.eval()
+    logits, labels = [], []
+    for batch in _loader(ds, batch_size, False, 0):
+        logits.append(model(batch["image"].to(device)).float().cpu())
+        labels.append(batch["labels"])
+    model.train(was_training)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def classifier_scores(model: nn.Module, ds: AttributionDataset, device: torch.device) -> dict[str, float]:
+    """mAP and sample-averaged F1 (threshold 0.5 on sigmoid) of a multi-label classifier."""
+    logits, labels = predict(model, ds, device)
+    return {"map": mean_average_precision(logits, labels), "f1": multilabel_f1(torch.sigmoid(logits), labels)}
+
+
+def _optimizer(params, recipe: ExplanandumRecipe) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, weight_decay=recipe.weight_decay)
+    cls = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def train_classifier(
+    model: nn.Module,
+    train_ds: AttributionDataset,
+    recipe: ExplanandumRecipe,
+    device: torch.device,
+    seed: int,
+    progress: bool = True,
+    desc: str = "explanandum",
+) -> list[float]:
+    """Multi-label BCE training with flips and occlusion (``recipe.occlusion``); cosine LR schedule.
+
+    With ``recipe.freeze_backbone`` only the head (parameters not in ``encoder_stages()``) is trained,
+    as in seed 002's public code. Returns the mean training loss of every epoch.
+    """
+    from tqdm.auto import tqdm
+
+    seed_everything(seed)
+    model.to(device).train()
+    if recipe.freeze_backbone:
+        stages, _ = model.encoder_stages()
+        for stage in stages:
+            stage.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _optimizer(params, recipe)
+    steps = max(1, recipe.epochs * ((len(train_ds) + recipe.batch_size - 1) // recipe.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=steps, pct_start=0.15)
+    aug_gen = torch.Generator().manual_seed(seed + 1)
+    losses = []
+    for epoch in range(recipe.epochs):
+        total, count = 0.0, 0
+        batches = _loader(train_ds, recipe.batch_size, True, seed * 100003 + epoch)
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{recipe.epochs}", disable=not progress, leave=False)
+        for batch in bar:
+            images = batch["image"]
+            if recipe.augment_flip:
+                images = random_hflip(images, aug_gen)
+            images = occlude(images, recipe.occlusion, aug_gen)
+            labels = batch["labels"].to(device)
+            loss = F.binary_cross_entropy_with_logits(model(images.to(device)).float(), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(labels)
+            count += len(labels)
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        losses.append(total / max(count, 1))
+    return losses
+
+
+def _load_cached(path: Path, cfg: ExperimentConfig, arch: str, device: torch.device) -> nn.Module:
+    state = torch.load(path / "model.pt", map_location="cpu", weights_only=False)
+    model = create_explanandum(
+        state["arch"], state["num_classes"], image_size=state["image_size"], **state.get("options", {})
+    )
+    model.load_state_dict(state["state_dict"])
+    return freeze(model.to(device))
+
+
+def load_explanandum_file(path: Path, cfg: ExperimentConfig, num_classes: int, device: torch.device) -> nn.Module:
+    """An already trained Explanandum (``explanandum.checkpoint``): a cache ``model.pt`` or a folder with one."""
+    file = path / "model.pt" if path.is_dir() else path
+    if not file.is_file():
+        raise UserError(f"explanandum.checkpoint: {path}: no such file")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error here
+        raise UserError(f"explanandum.checkpoint: {file}: not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(state, dict) or "state_dict" not in state or "arch" not in state:
+        raise UserError(f"explanandum.checkpoint: {file}: not an attrsearch Explanandum file")
+    if state["num_classes"] != num_classes:
+        raise UserError(
+            f"explanandum.checkpoint: {file} has {state['num_classes']} classes, the dataset has {num_classes}"
+        )
+    model = create_explanandum(state["arch"], num_classes, image_size=state["image_size"], **state.get("options", {}))
+    model.load_state_dict(state["state_dict"])
+    return freeze(model.to(device))
+
+
+def get_explanandum(
+    cfg: ExperimentConfig,
+    device: torch.device | str = "cpu",
+    *,
+    arch: str | None = None,
+    seed: int | None = None,
+    progress: bool | None = None,
+) -> nn.Module:
+    """A frozen Explanandum for ``cfg``, trained and cached first if needed.
+
+    ``arch``/``seed`` override ``cfg.explanandum`` (members of a transfer panel are trained with the
+    same recipe). Returns a model in eval mode with ``requires_grad=False`` on its weights.
+    """
+    device = torch.device(device)
+    progress = cfg.train.progress if progress is None else progress
+    arch = arch or cfg.explanandum.arch
+    if cfg.explanandum.checkpoint is not None and arch == cfg.explanandum.arch and seed in (None, cfg.explanandum.seed):
+        train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
+        return load_explanandum_file(Path(cfg.explanandum.checkpoint), cfg, train_ds.info.num_classes, device)
+    path = explanandum_cache_path(cfg, arch, seed)
+    if (path / "model.pt").is_file():
+        return _load_cached(path, cfg, arch, device)
+    with _file_lock(path.with_suffix(".lock")):
+        if not (path / "model.pt").is_file():  # another process may have finished it meanwhile
+            train_explanandum(cfg, path, arch=arch, seed=seed, device=device, progress=progress)
+    return _load_cached(path, cfg, arch, device)
+
+
+def train_explanandum(
+    cfg: ExperimentConfig,
+    path: Path,
+    *,
+    arch: str | None = None,
+    seed: int | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train one Explanandum and write ``path/model.pt`` and ``path/meta.json`` atomically."""
+    device = torch.device(device)
+    key = explanandum_key(cfg, arch, seed)
+    arch, seed = key["arch"], key["seed"]
+    recipe = cfg.explanandum.recipe
+    train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
+    test_ds = build_dataset(cfg.data, "test", cfg.cache_dir)
+    info = train_ds.info
+    seed_everything(seed)
+    model = create_explanandum(
+        arch, info.num_classes, weights=cfg.explanandum.weights, image_size=info.image_size, **key["options"]
+    )
+    start = time.perf_counter()
+    losses = train_classifier(model, train_ds, recipe, device, seed, progress=progress, desc=f"{arch} (seed {seed})")
+    seconds = time.perf_counter() - start
+    scores = classifier_scores(model, test_ds, device)
+    meta = {
+        "arch": arch,
+        "seed": seed,
+        "num_classes": info.num_classes,
+        "class_names": list(info.class_names),
+        "test_map": scores["map"],
+        "test_f1": scores["f1"],
+        "train_loss": losses,
+        "train_seconds": seconds,
+        "key": key,
+    }
+    state = {
+        "arch": arch,
+        "num_classes": info.num_classes,
+        "image_size": info.image_size,
+        "options": key["options"],
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "meta": meta,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+    torch.save(state, tmp / "model.pt")
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    print(f"explanandum {arch} (seed {seed}): test mAP {scores['map']:.3f}, F1 {scores['f1']:.3f}, {seconds:.0f} s -> {path}")
+    return meta
+
+
+def explanandum_meta(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None) -> dict[str, Any]:
+    """The stored scores of a cached Explanandum (empty if it is not cached or given as a file)."""
+    meta = explanandum_cache_path(cfg, arch, seed) / "meta.json"
+    return json.loads(meta.read_text()) if meta.is_file() else {}
