@@ -1,0 +1,343 @@
+"""The Explanandum zoo: multi-label classifiers, images (B, 3, H, W) normalised -> logits (B, C).
+
+Every model exposes ``encoder_stages() -> (modules, channels)``: its own submodules that, applied
+in sequence to the input, give feature maps at increasing strides, for Explainers that decode the
+classifier's features (CASM, seed 004). The paper's classifiers (seed 002) are VGG-16 and
+ResNet-50 from torchvision with a new multi-label head; the small models are for CPU work on the
+built-in 64 px data.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.models import ResNet50_Weights, VGG16_Weights, ViT_B_16_Weights
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from torchvision.models.vgg import VGG, cfgs, make_layers
+from torchvision.models.vision_transformer import VisionTransformer, interpolate_embeddings
+
+from attrsearch.errors import UserError
+from attrsearch.models.layers import (
+    ClassifierHead,
+    check_options,
+    conv_bn_relu,
+    fraction_option,
+    init_from_scratch,
+    int_option,
+    to_channels_last,
+)
+from attrsearch.models.registry import EXPLANANDA
+from attrsearch.models.weights import Weights, load_into_best, resolve_weights
+
+FIELD = "explanandum"
+_RESERVED = ("num_classes", "weights", "image_size")
+
+
+def create_explanandum(
+    name: str, num_classes: int, weights: str | Path | None = None, image_size: int = 224, **options: Any
+) -> nn.Module:
+    """Build Explanandum ``name`` with a C-way multi-label head; ``options`` are architecture arguments.
+
+    weights: None (random init), "imagenet" (torchvision's checkpoint from the local torch hub
+    cache only) or a weights file (the backbone is loaded; a head of another shape is kept new).
+    """
+    builder = EXPLANANDA.get(name, field=f"{FIELD}.arch")
+    int_option("num_classes", num_classes, 1)
+    int_option("data.image_size", image_size, 1)
+    check_options(builder, options, _RESERVED, f"{FIELD}.options", name)
+    return builder(num_classes, weights=weights, image_size=image_size, **options)
+
+
+def _read_weights(weights: str | Path | None, arch: str, imagenet: Any = None) -> Weights | None:
+    """Read the weights before building the model, so a missing file fails at once."""
+    return resolve_weights(weights, f"{FIELD}.weights", arch, imagenet)
+
+
+def _load(
+    model: nn.Module,
+    weights: Weights | None,
+    arch: str,
+    head: tuple[str, ...] = (),
+    transform: Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]] | None = None,
+) -> None:
+    """Load ``weights`` into ``model``; ``head`` names the new head, never taken from ImageNet."""
+    if weights is not None:
+        exclude = head if weights.imagenet else ()
+        load_into_best({"explanandum": model}, weights, field_name=f"{FIELD}.weights", arch=arch, exclude=exclude, transform=transform)
+
+
+# --- small CNN -----------------------------------------------------------------------------------
+
+
+class SmallCNN(nn.Module):
+    """4 stages of (conv3x3 + BN + ReLU) x blocks then 2x2 max-pool; GAP + dropout + Linear head.
+
+    images (B, 3, H, W), H, W >= 32 (odd sizes fine: pooling floors) -> logits (B, C).
+    Stage strides 2, 4, 8, 16; widths width * (1, 2, 4, 8).
+    """
+
+    def __init__(self, num_classes: int, width: int = 32, blocks_per_stage: int = 1, dropout: float = 0.1):
+        super().__init__()
+        self.channels = [width * m for m in (1, 2, 4, 8)]
+        stages, in_ch = [], 3
+        for out_ch in self.channels:
+            layers: list[nn.Module] = []
+            for _ in range(blocks_per_stage):
+                layers.append(conv_bn_relu(in_ch, out_ch))
+                in_ch = out_ch
+            layers.append(nn.MaxPool2d(2))
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        self.head = ClassifierHead(in_ch, num_classes, dropout)
+        init_from_scratch(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.stages(x))
+
+    def encoder_stages(self) -> tuple[list[nn.Module], list[int]]:
+        return list(self.stages), list(self.channels)
+
+
+@EXPLANANDA.register("small_cnn")
+def small_cnn(
+    num_classes: int,
+    weights: str | Path | None = None,
+    image_size: int = 224,
+    *,
+    width: int = 32,
+    blocks_per_stage: int = 1,
+    dropout: float = 0.1,
+) -> nn.Module:
+    """CPU-friendly 4-stage CNN (conv-BN-ReLU + max-pool, widths 32..256), GAP head; strides 2..16."""
+    state = _read_weights(weights, "small_cnn")
+    model = SmallCNN(
+        num_classes,
+        width=int_option(f"{FIELD}.options.width", width),
+        blocks_per_stage=int_option(f"{FIELD}.options.blocks_per_stage", blocks_per_stage),
+        dropout=fraction_option(f"{FIELD}.options.dropout", dropout),
+    )
+    to_channels_last(model)
+    _load(model, state, "small_cnn")
+    return model
+
+
+# --- small ResNet --------------------------------------------------------------------------------
+
+
+def _res_stage(in_ch: int, out_ch: int, blocks: int, stride: int) -> list[nn.Module]:
+    """torchvision BasicBlocks; the first one changes stride/width through a 1x1 conv + BN shortcut."""
+    down = None
+    if stride != 1 or in_ch != out_ch:
+        down = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
+    return [BasicBlock(in_ch, out_ch, stride, down)] + [BasicBlock(out_ch, out_ch) for _ in range(blocks - 1)]
+
+
+class SmallResNet(nn.Module):
+    """Stride-2 3x3 stem (no 7x7 conv / max-pool) + 4 BasicBlock stages, widths width * (1, 2, 4, 8).
+
+    images (B, 3, H, W), H, W >= 32 -> logits (B, C). Stage strides 2, 4, 8, 16.
+    """
+
+    def __init__(self, num_classes: int, width: int = 32, blocks_per_stage: int = 2, dropout: float = 0.1):
+        super().__init__()
+        self.channels = [width * m for m in (1, 2, 4, 8)]
+        stem = conv_bn_relu(3, width, 3, stride=2)
+        stages = [nn.Sequential(stem, *_res_stage(width, width, blocks_per_stage, 1))]
+        for in_ch, out_ch in zip(self.channels[:-1], self.channels[1:]):
+            stages.append(nn.Sequential(*_res_stage(in_ch, out_ch, blocks_per_stage, 2)))
+        self.stages = nn.Sequential(*stages)
+        self.head = ClassifierHead(self.channels[-1], num_classes, dropout)
+        init_from_scratch(self)
+        # Zero the last BN of each residual branch: blocks start as identities (torchvision's
+        # zero_init_residual), which helps training from scratch.
+        for m in self.modules():
+            if isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.stages(x))
+
+    def encoder_stages(self) -> tuple[list[nn.Module], list[int]]:
+        return list(self.stages), list(self.channels)
+
+
+@EXPLANANDA.register("small_resnet")
+def small_resnet(
+    num_classes: int,
+    weights: str | Path | None = None,
+    image_size: int = 224,
+    *,
+    width: int = 32,
+    blocks_per_stage: int = 2,
+    dropout: float = 0.1,
+) -> nn.Module:
+    """Small ResNet (BasicBlocks, 4 stages, widths 32..256, stride-2 3x3 stem), GAP head; strides 2..16."""
+    state = _read_weights(weights, "small_resnet")
+    model = SmallResNet(
+        num_classes,
+        width=int_option(f"{FIELD}.options.width", width),
+        blocks_per_stage=int_option(f"{FIELD}.options.blocks_per_stage", blocks_per_stage),
+        dropout=fraction_option(f"{FIELD}.options.dropout", dropout),
+    )
+    to_channels_last(model)
+    _load(model, state, "small_resnet")
+    return model
+
+
+# --- torchvision VGG-16 / ResNet-50 (the paper's classifiers) -------------------------------------
+
+
+class VGG16Classifier(VGG):
+    """torchvision VGG-16 whose last classifier Linear is Linear(4096, C) (seed 002's public code).
+
+    Parameter names are torchvision's, so ImageNet checkpoints load as they are. The adaptive
+    average pool makes any input >= 32 px work. Stage strides 2..32, channels 64..512.
+    """
+
+    def __init__(self, num_classes: int, dropout: float = 0.5):
+        super().__init__(make_layers(cfgs["D"]), num_classes=num_classes, init_weights=True, dropout=dropout)
+
+    def encoder_stages(self) -> tuple[list[nn.Module], list[int]]:
+        stages, start, channels, last = [], 0, [], 3
+        for i, layer in enumerate(self.features):
+            if isinstance(layer, nn.Conv2d):
+                last = layer.out_channels
+            if isinstance(layer, nn.MaxPool2d):
+                stages.append(self.features[start : i + 1])  # slicing keeps the same module objects
+                channels.append(last)
+                start = i + 1
+        return stages, channels
+
+
+@EXPLANANDA.register("vgg16")
+def vgg16(
+    num_classes: int, weights: str | Path | None = None, image_size: int = 224, *, dropout: float = 0.5
+) -> nn.Module:
+    """torchvision VGG-16, last Linear -> Linear(4096, C) (seed 002); ImageNet weights from the local cache."""
+    dropout = fraction_option(f"{FIELD}.options.dropout", dropout)
+    state = _read_weights(weights, "vgg16", VGG16_Weights.IMAGENET1K_V1)
+    model = VGG16Classifier(num_classes, dropout=dropout)
+    _load(model, state, "vgg16", head=("classifier.6.",))
+    return model
+
+
+class ResNet50Classifier(ResNet):
+    """torchvision ResNet-50 with fc -> Linear(2048, C) (seed 002's public code).
+
+    Stage strides 2, 4, 8, 16, 32 (stem, max-pool + layer1, layer2..4), channels 64..2048.
+    """
+
+    def __init__(self, num_classes: int):
+        super().__init__(Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
+
+    def encoder_stages(self) -> tuple[list[nn.Module], list[int]]:
+        stages = [
+            nn.Sequential(self.conv1, self.bn1, self.relu),
+            nn.Sequential(self.maxpool, self.layer1),
+            self.layer2,
+            self.layer3,
+            self.layer4,
+        ]
+        return stages, [64, 256, 512, 1024, 2048]
+
+
+@EXPLANANDA.register("resnet50")
+def resnet50(num_classes: int, weights: str | Path | None = None, image_size: int = 224) -> nn.Module:
+    """torchvision ResNet-50, fc -> Linear(2048, C) (seed 002); ImageNet weights from the local cache."""
+    state = _read_weights(weights, "resnet50", ResNet50_Weights.IMAGENET1K_V1)
+    model = ResNet50Classifier(num_classes)
+    _load(model, state, "resnet50", head=("fc.",))
+    return model
+
+
+# --- torchvision ViT-B/16 --------------------------------------------------------------------------
+
+
+def _grid_position_embedding(pos: Tensor, grid: tuple[int, int], own_grid: int) -> Tensor:
+    """ViT position embedding (1, 1 + g*g, D) resampled (bicubic) to a (gh, gw) patch grid."""
+    if grid == (own_grid, own_grid):
+        return pos
+    d = pos.shape[-1]
+    patch = pos[:, 1:].reshape(1, own_grid, own_grid, d).permute(0, 3, 1, 2)
+    patch = F.interpolate(patch, size=grid, mode="bicubic", align_corners=False)
+    return torch.cat([pos[:, :1], patch.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], d)], dim=1)
+
+
+def vit_tokens(conv_proj: nn.Module, class_token: Tensor, encoder: nn.Module, own_grid: int, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+    """torchvision ViT encoder on images of any size: (B, 1 + gh*gw, D) tokens and the grid (gh, gw).
+
+    Same computation as ``VisionTransformer`` (patchify, class token, + position embedding,
+    dropout, blocks, LayerNorm); the position embedding is resampled when the grid differs from
+    the one the model was built for, so Explainers can run at other sizes.
+    """
+    n = x.shape[0]
+    patches = conv_proj(x)  # (B, D, gh, gw)
+    grid = (patches.shape[-2], patches.shape[-1])
+    tokens = torch.cat([class_token.expand(n, -1, -1), patches.flatten(2).transpose(1, 2)], dim=1)
+    tokens = tokens + _grid_position_embedding(encoder.pos_embedding, grid, own_grid)
+    return encoder.ln(encoder.layers(encoder.dropout(tokens))), grid
+
+
+class ViTPatchTokens(nn.Module):
+    """The one ViT encoder stage: patch tokens of the last block as a map (B, D, H/16, W/16).
+
+    Holds the ViT's own conv_proj, class token and encoder (shared, not copied).
+    """
+
+    def __init__(self, conv_proj: nn.Module, class_token: nn.Parameter, encoder: nn.Module, own_grid: int):
+        super().__init__()
+        self.conv_proj = conv_proj
+        self.class_token = class_token
+        self.encoder = encoder
+        self.own_grid = own_grid
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens, (gh, gw) = vit_tokens(self.conv_proj, self.class_token, self.encoder, self.own_grid, x)
+        return tokens[:, 1:].transpose(1, 2).reshape(x.shape[0], -1, gh, gw)
+
+
+class ViTB16Classifier(VisionTransformer):
+    """torchvision ViT-B/16 built for ``image_size`` with heads -> Linear(768, C).
+
+    forward accepts other sizes (multiples of 16 give full patch grids) by resampling the
+    position embedding; at ``image_size`` it is exactly torchvision's forward.
+    """
+
+    def __init__(self, num_classes: int, image_size: int):
+        super().__init__(
+            image_size=image_size, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072, num_classes=num_classes
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens, _ = vit_tokens(self.conv_proj, self.class_token, self.encoder, self.image_size // self.patch_size, x)
+        return self.heads(tokens[:, 0])
+
+    def encoder_stages(self) -> tuple[list[nn.Module], list[int]]:
+        stage = ViTPatchTokens(self.conv_proj, self.class_token, self.encoder, self.image_size // self.patch_size)
+        return [stage], [self.hidden_dim]
+
+
+def _vit_resample_weights(model: nn.Module, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Interpolate a checkpoint's position embedding to ``model``'s grid (torchvision's helper)."""
+    key = "encoder.pos_embedding"
+    own = model.state_dict().get(key)
+    if own is None or key not in state_dict or state_dict[key].shape == own.shape:
+        return state_dict
+    resampled = interpolate_embeddings(model.image_size, model.patch_size, OrderedDict(state_dict))
+    return dict(resampled)
+
+
+@EXPLANANDA.register("vit_b_16")
+def vit_b_16(num_classes: int, weights: str | Path | None = None, image_size: int = 224) -> nn.Module:
+    """torchvision ViT-B/16 at the data's image size (multiple of 16), heads -> Linear(768, C)."""
+    if image_size % 16:
+        raise UserError(f"data.image_size: vit_b_16 needs a multiple of 16 (got {image_size})")
+    state = _read_weights(weights, "vit_b_16", ViT_B_16_Weights.IMAGENET1K_V1)
+    model = ViTB16Classifier(num_classes, image_size)
+    _load(model, state, "vit_b_16", head=("heads.",), transform=_vit_resample_weights)
+    return model
