@@ -9,6 +9,9 @@ from pydantic import Field, field_validator, model_validator
 
 from attrsearch.config.base import StrictModel
 
+# Distinct context cues the built-in generator can draw (attrsearch.data.shapes.CUES).
+NUM_CONTEXT_CUES = 6
+
 
 class ContextBiasConfig(StrictModel):
     """A planted context bias: some classes co-occur with a context cue (like VOC's trains on rails)."""
@@ -27,7 +30,7 @@ class ShapesConfig(StrictModel):
     num_val: int = Field(500, ge=1)
     num_test: int = Field(500, ge=1)
     min_objects: int = Field(1, ge=1)
-    max_objects: int = Field(3, ge=1)
+    max_objects: int = Field(3, ge=1, le=32)
     min_object_size: float = Field(0.15, gt=0.0, le=1.0, description="object size as a fraction of the image side")
     max_object_size: float = Field(0.3, gt=0.0, le=1.0)
     background: Literal["noise", "textures", "mixed"] = "mixed"
@@ -45,6 +48,10 @@ class ShapesConfig(StrictModel):
         bad = [c for c in self.context.biased_classes if not 0 <= c < self.num_classes]
         if bad:
             raise ValueError(f"context.biased_classes {bad} outside 0..{self.num_classes - 1}")
+        if len(set(self.context.biased_classes)) != len(self.context.biased_classes):
+            raise ValueError(f"context.biased_classes {self.context.biased_classes} lists a class twice")
+        if len(self.context.biased_classes) > NUM_CONTEXT_CUES:
+            raise ValueError(f"context.biased_classes: at most {NUM_CONTEXT_CUES} classes (one distinct cue each)")
         return self
 
 
@@ -54,7 +61,18 @@ class VOCConfig(StrictModel):
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
-    use_difficult: bool = True
+    use_difficult: bool = Field(True, description="count objects marked difficult in labels and boxes")
+    classes: list[str] | None = Field(None, description="class names in mask-index order (1..C); None = the 20 VOC classes")
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None:
+            if not 1 <= len(names) <= 254:
+                raise ValueError("needs 1..254 class names (mask indices 1..C, 255 is void)")
+            if len(set(names)) != len(names):
+                raise ValueError("class names must be unique")
+        return names
 
 
 class COCOConfig(StrictModel):

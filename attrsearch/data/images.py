@@ -1,0 +1,73 @@
+"""Reading and resizing images and label maps for the file-based datasets (VOC, COCO).
+
+Images are resized to ``size x size`` without keeping the aspect ratio (seed 002 resizes to
+224 x 224), bilinear with antialiasing (PIL); label maps and masks with nearest neighbour so that
+class indices and void (255) survive. Unreadable files raise ``UserError`` naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from attrsearch.data.base import DatasetInfo
+from attrsearch.errors import UserError
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise UserError(f"{path}: unreadable image ({type(err).__name__})") from None
+
+
+def read_rgb(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """An image file as (size, size, 3) uint8 RGB, and its original (width, height)."""
+    img = _open(Path(path))
+    original = img.size
+    img = img.convert("RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
+    return np.array(img, dtype=np.uint8), original
+
+
+def read_label_png(path: Path, size: int) -> np.ndarray:
+    """A palette (or greyscale) PNG of class indices as (size, size) uint8, nearest-neighbour resized.
+
+    The indices are the palette indices (VOC: 0 background, 1..C classes, 255 void), never RGB.
+    """
+    img = _open(Path(path))
+    if img.mode not in ("P", "L"):
+        raise UserError(f"{path}: expected a palette or greyscale PNG of class indices, got mode {img.mode}")
+    arr = np.asarray(img, dtype=np.uint8)
+    return resize_nearest(arr, size)
+
+
+def resize_nearest(arr: np.ndarray, size: int) -> np.ndarray:
+    """(h, w) uint8 -> (size, size) with nearest neighbour (label maps, binary masks)."""
+    if arr.shape[:2] == (size, size):
+        return np.ascontiguousarray(arr)
+    return cv2.resize(arr, (size, size), interpolation=cv2.INTER_NEAREST_EXACT)  # pixel-centre aligned, like PIL
+
+
+def to_image_tensor(rgb: np.ndarray, info: DatasetInfo) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 normalised with ``info.mean`` / ``info.std``."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+    mean = torch.tensor(info.mean, dtype=torch.float32).view(3, 1, 1)
+    std = torch.tensor(info.std, dtype=torch.float32).view(3, 1, 1)
+    return (x - mean) / std
+
+
+def scale_boxes(boxes: np.ndarray, original: tuple[int, int], size: int) -> torch.Tensor:
+    """(N, 4) xyxy boxes in original pixels (width, height = ``original``) -> resized image, float32."""
+    w, h = original
+    scale = np.array([size / w, size / h, size / w, size / h], dtype=np.float32)
+    return torch.from_numpy(np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale)

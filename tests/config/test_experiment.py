@@ -1,0 +1,91 @@
+"""Experiment schema: presets, bounds, one-line errors that name the field and file."""
+
+import pytest
+import yaml
+
+from attrsearch.config import ExperimentConfig, load_experiment, validate
+from attrsearch.config.presets import LOSS_PRESETS, PRESET_LR
+from attrsearch.errors import UserError
+
+
+def _write(tmp_path, data, name="exp.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("preset", sorted(LOSS_PRESETS))
+def test_presets_fill_loss_weights_and_lr(preset):
+    cfg = validate(ExperimentConfig, {"loss": {"preset": preset}})
+    for key, value in LOSS_PRESETS[preset].items():
+        assert getattr(cfg.loss, key) == value
+    assert cfg.train.lr == PRESET_LR[preset]
+
+
+def test_explicit_fields_beat_the_preset():
+    cfg = validate(ExperimentConfig, {"loss": {"preset": "resnet50_voc", "lambda_tv": 0.5}, "train": {"lr": 3e-4}})
+    assert cfg.loss.lambda_tv == 0.5
+    assert cfg.loss.lambda_entropy == 3.0
+    assert cfg.train.lr == 3e-4
+
+
+def test_published_preset_values():
+    assert LOSS_PRESETS["vgg16_voc"]["lambda_area"] == 0.1
+    assert LOSS_PRESETS["vgg16_voc"]["lambda_nontarget_area"] == 0.3
+    assert LOSS_PRESETS["resnet50_coco"]["lambda_tv"] == 0.05
+    assert PRESET_LR["resnet50_voc"] == 1e-4
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"loss": {"min_area": 0.3, "max_area": 0.1}}, "loss"),
+        ({"loss": {"min_area": 0.2, "max_area": 0.2}}, "loss"),
+        ({"loss": {"lambda_entropy": -1.0}}, "loss.lambda_entropy"),
+        ({"loss": {"lambda_tv": -0.1}}, "loss.lambda_tv"),
+        ({"loss": {"preset": "vgg19_voc"}}, "loss.preset"),
+        ({"explanandum": {"arch": "resnet9000"}}, "explanandum.arch"),
+        ({"explainer": {"arch": "nope"}}, "explainer.arch"),
+        ({"data": {"dataset": "imagenet"}}, "data.dataset"),
+        ({"data": {"image_size": 16}}, "data.image_size"),
+        ({"data": {"dataset": "voc2007"}}, "data"),
+        ({"train": {"epochs": 0}}, "train.epochs"),
+        ({"trian": {"epochs": 3}}, "trian"),
+    ],
+)
+def test_bad_fields_give_one_line_errors_naming_the_field(tmp_path, data, field):
+    path = _write(tmp_path, data)
+    with pytest.raises(UserError) as err:
+        load_experiment(path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {field}")
+
+
+def test_a_b_message_names_both_bounds(tmp_path):
+    with pytest.raises(UserError, match=r"min_area \(a=0.3\) must be < max_area \(b=0.1\)"):
+        load_experiment(_write(tmp_path, {"loss": {"min_area": 0.3, "max_area": 0.1}}))
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(UserError, match="no such config file"):
+        load_experiment(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss: [unclosed\n")
+    with pytest.raises(UserError, match="invalid YAML at line"):
+        load_experiment(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="expected a mapping"):
+        load_experiment(listy)
+
+
+def test_overrides_use_dotted_paths(tmp_path):
+    cfg = load_experiment(_write(tmp_path, {}), overrides={"loss.lambda_tv": 0.25, "train.epochs": 3})
+    assert cfg.loss.lambda_tv == 0.25 and cfg.train.epochs == 3
+
+
+def test_shipped_single_run_config_loads():
+    cfg = load_experiment("sweeps/shapes_single.yaml")
+    assert cfg.data.dataset == "shapes"
+    assert cfg.loss.min_area < cfg.loss.max_area
