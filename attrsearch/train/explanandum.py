@@ -24,6 +24,7 @@ from torch import nn
 from attrsearch.config import ExperimentConfig, stable_hash
 from attrsearch.config.experiment import ExplanandumRecipe
 from attrsearch.data import AttributionDataset, build_dataset, collate_samples
+from attrsearch.data.shapes import GENERATOR_VERSION as SHAPES_GENERATOR_VERSION
 from attrsearch.errors import UserError
 from attrsearch.metrics.classification import mean_average_precision, multilabel_f1
 from attrsearch.models import create_explanandum
@@ -40,6 +41,8 @@ def explanandum_key(cfg: ExperimentConfig, arch: str | None = None, seed: int | 
     return {
         "version": CACHE_VERSION,
         "data": data,
+        # The built-in images change when the generator does: a cached classifier must not survive that.
+        "data_version": SHAPES_GENERATOR_VERSION if cfg.data.dataset == "shapes" else None,
         "arch": arch or e.arch,
         "weights": e.weights,
         "seed": e.seed if seed is None else seed,
@@ -149,7 +152,7 @@ def train_classifier(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(labels)
+            total += float(loss.detach()) * len(labels)
             count += len(labels)
             bar.set_postfix(loss=f"{total / count:.4f}")
         losses.append(total / max(count, 1))
