@@ -11,3 +11,28 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+import pytest  # noqa: E402
+
+TINY_EXPERIMENT = {
+    "name": "tiny",
+    "seed": 3,
+    "data": {
+        "dataset": "shapes",
+        "image_size": 32,
+        "shapes": {"num_classes": 4, "num_train": 48, "num_val": 16, "num_test": 16, "context": {"biased_classes": [0]}},
+    },
+    "explanandum": {"arch": "small_cnn", "options": {"width": 8}, "recipe": {"epochs": 1, "batch_size": 16}},
+    "explainer": {"arch": "explanandum_encoder", "options": {"decoder_width": 8, "image_width": 4, "fuse_width": 8}},
+    "loss": {"min_area": 0.02, "max_area": 0.2},
+    "train": {"epochs": 2, "batch_size": 16, "lr": 0.001, "progress": False},
+    "evaluation": {"fast_subsample": 8, "transfer": {"panel": [{"arch": "small_cnn", "seed": 1}]}},
+}
+
+
+@pytest.fixture
+def tiny_experiment():
+    """A deep copy of a seconds-sized experiment mapping (32 px, 48 train images, 2 epochs)."""
+    import copy
+
+    return copy.deepcopy(TINY_EXPERIMENT)

@@ -85,7 +85,7 @@ def validation_loss(
             out = objective(explanandum, images, labels, explainer(images), cfg.loss)
         n = len(labels)
         count += n
-        sums["loss"] = sums.get("loss", 0.0) + float(out.loss) * n
+        sums["loss"] = sums.get("loss", 0.0) + float(out.loss.detach()) * n
         for k, v in out.terms.items():
             sums[k] = sums.get(k, 0.0) + float(v) * n
     return {k: v / max(count, 1) for k, v in sums.items()}
@@ -186,7 +186,7 @@ class ExplainerTrainer:
             self.optimizer.step()
             n = len(labels)
             count += n
-            sums["loss"] = sums.get("loss", 0.0) + float(out.loss) * n
+            sums["loss"] = sums.get("loss", 0.0) + float(out.loss.detach()) * n
             for k, v in out.terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * n
             bar.set_postfix(loss=f"{sums['loss'] / count:.4f}")

@@ -1,0 +1,88 @@
+"""The Explainer loop: determinism, exact resume, early stopping, divergence."""
+
+import pytest
+import torch
+
+from attrsearch.config import ExperimentConfig, validate
+from attrsearch.data import build_dataset
+from attrsearch.train.explainer import ExplainerTrainer, TrainingDiverged
+from attrsearch.train.explanandum import get_explanandum
+
+
+def _setup(data):
+    cfg = validate(ExperimentConfig, data)
+    train = build_dataset(cfg.data, "train", cfg.cache_dir)
+    val = build_dataset(cfg.data, "val", cfg.cache_dir)
+    return cfg, train, val, get_explanandum(cfg, "cpu")
+
+
+def _trainer(cfg, path, explanandum, train, val, resume=True):
+    return ExplainerTrainer(cfg, path, explanandum, train, val, device=torch.device("cpu"), resume=resume)
+
+
+def _state(trainer):
+    return {k: v.clone() for k, v in trainer.explainer.state_dict().items()}
+
+
+def test_same_seed_same_weights_bit_for_bit(tmp_path, tiny_experiment):
+    cfg, train, val, explanandum = _setup(tiny_experiment)
+    states = []
+    for run in ("a", "b"):
+        trainer = _trainer(cfg, tmp_path / run, explanandum, train, val)
+        while not trainer.finished:
+            trainer.run_epoch()
+        states.append(_state(trainer))
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, tiny_experiment):
+    tiny_experiment["train"]["epochs"] = 3
+    cfg, train, val, explanandum = _setup(tiny_experiment)
+    full = _trainer(cfg, tmp_path / "full", explanandum, train, val)
+    while not full.finished:
+        full.run_epoch()
+
+    first = _trainer(cfg, tmp_path / "cut", explanandum, train, val)
+    first.run_epoch()  # "interrupted" after one epoch: only its checkpoint survives
+    del first
+    resumed = _trainer(cfg, tmp_path / "cut", explanandum, train, val)
+    assert resumed.epoch == 1 and resumed.resumed_from == 1
+    while not resumed.finished:
+        resumed.run_epoch()
+    a, b = _state(full), _state(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["train/loss"] for r in full.history] == [r["train/loss"] for r in resumed.history]
+
+
+def test_restart_ignores_checkpoint(tmp_path, tiny_experiment):
+    cfg, train, val, explanandum = _setup(tiny_experiment)
+    t = _trainer(cfg, tmp_path, explanandum, train, val)
+    t.run_epoch()
+    fresh = _trainer(cfg, tmp_path, explanandum, train, val, resume=False)
+    assert fresh.epoch == 0
+
+
+def test_early_stopping_stops_and_keeps_best(tmp_path, tiny_experiment):
+    tiny_experiment["train"].update({"epochs": 6, "lr": 1e-12, "early_stopping": {"patience": 1, "min_delta": 10.0}})
+    cfg, train, val, explanandum = _setup(tiny_experiment)
+    t = _trainer(cfg, tmp_path, explanandum, train, val)
+    while not t.finished:
+        t.run_epoch()
+    # Epoch 1 sets the best; no later epoch improves by 10, so patience 1 stops after epoch 2.
+    assert t.epoch == 2 and t.stopped_early and t.best_epoch == 1
+    assert t.best_checkpoint.is_file()
+
+
+def test_nan_loss_raises_training_diverged(tmp_path, tiny_experiment, monkeypatch):
+    cfg, train, val, explanandum = _setup(tiny_experiment)
+    t = _trainer(cfg, tmp_path, explanandum, train, val)
+    original = t.objective
+
+    def poisoned(*args, **kwargs):
+        out = original(*args, **kwargs)
+        return out._replace(loss=out.loss * float("nan"))
+
+    t.objective = poisoned
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
+        t.run_epoch()
