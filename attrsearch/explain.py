@@ -13,21 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from attrsearch.data.images import read_rgb
 from attrsearch.errors import UserError
 from attrsearch.train.checkpoint import build_explainer, checkpoint_config, load_checkpoint
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8; a one-line ``UserError`` naming the file if it cannot be read as an image."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise UserError(f"{path}: cannot read image ({type(err).__name__})") from None
 
 
 def class_scores(masks: torch.Tensor) -> torch.Tensor:
@@ -54,7 +44,7 @@ def explain_images(checkpoint: Path, images: list[Path], out: Path, top_k: int =
     """Write ``<stem>.npz`` (masks (C, H, W) float16, scores, class names) and top-k overlays per image."""
     if top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {top_k}")
-    pictures = [(path, read_rgb(path)) for path in images]  # every file is checked before any work
+    pictures = [(path, read_rgb(path)[0]) for path in images]  # every file is checked before any work
     state = load_checkpoint(checkpoint)
     cfg = checkpoint_config(state)
     model = build_explainer(cfg, state["num_classes"], state["image_size"])

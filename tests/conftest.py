@@ -36,3 +36,11 @@ def tiny_experiment():
     import copy
 
     return copy.deepcopy(TINY_EXPERIMENT)
+
+
+@pytest.fixture(scope="session")
+def make_tiny_experiment():
+    """A session-scoped factory of fresh copies of the tiny experiment mapping (for module fixtures)."""
+    import copy
+
+    return lambda: copy.deepcopy(TINY_EXPERIMENT)

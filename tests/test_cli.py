@@ -53,7 +53,7 @@ def test_explain_unreadable_image_and_bad_checkpoint(tmp_path, capsys):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     code, err = _run(capsys, ["explain", str(broken), "--checkpoint", str(tmp_path / "x.pt"), "--out", str(tmp_path / "o")])
-    assert code == 2 and "broken.png: cannot read image" in err
+    assert code == 2 and "broken.png: unreadable image" in err
     fake = tmp_path / "fake.pt"
     fake.write_text("hello")
     good = tmp_path / "ok.png"

@@ -29,12 +29,13 @@ def _open(path: Path) -> Image.Image:
         raise UserError(f"{path}: unreadable image ({type(err).__name__})") from None
 
 
-def read_rgb(path: Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """An image file as (size, size, 3) uint8 RGB, and its original (width, height)."""
+def read_rgb(path: Path, size: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """An image file as (size, size, 3) uint8 RGB (its own size when ``size`` is None), and its
+    original (width, height)."""
     img = _open(Path(path))
     original = img.size
     img = img.convert("RGB")
-    if img.size != (size, size):
+    if size is not None and img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR)
     return np.array(img, dtype=np.uint8), original
 
