@@ -50,6 +50,7 @@ class DatasetInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     has_context: bool = False
+    context_classes: tuple[int, ...] = ()  # classes with a planted context cue (built-in data)
 
 
 class AttributionDataset(torch.utils.data.Dataset):

@@ -511,6 +511,7 @@ def build_shapes(cfg: DataConfig, split: str, cache_dir: Path) -> ShapesDataset:
         mean=mean,
         std=std,
         has_context=True,
+        context_classes=tuple(cfg.shapes.context.biased_classes),
     )
     limit = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}[split]
     return ShapesDataset(arrays, info, split, limit, folder=meta["cache_dir"])

@@ -34,6 +34,19 @@ def mean_average_precision(scores: Tensor, labels: Tensor) -> float:
     return float(ap[~ap.isnan()].mean()) if (~ap.isnan()).any() else float("nan")
 
 
+def f1_per_image(probs: Tensor, labels: Tensor, threshold: float = 0.5) -> Tensor:
+    """F1 of each image: 2|P and Y| / (|P| + |Y|), P = {c: probs_c >= threshold}; 1 when both are empty.
+
+    probs: (N, C) in [0, 1]; labels: (N, C) multi-hot. Returns (N,) in [0, 1]; its mean is the
+    sample-averaged F1, and per-image values can be accumulated over batches.
+    """
+    pred = probs >= threshold
+    truth = labels.bool()
+    tp = (pred & truth).sum(dim=1).float()
+    denom = pred.sum(dim=1).float() + truth.sum(dim=1).float()
+    return torch.where(denom > 0, 2 * tp / denom.clamp_min(1), torch.ones_like(tp))
+
+
 def multilabel_f1(probs: Tensor, labels: Tensor, threshold: float = 0.5, average: str = "samples") -> float:
     """Multi-label F1 of thresholded probabilities.
 
@@ -41,13 +54,12 @@ def multilabel_f1(probs: Tensor, labels: Tensor, threshold: float = 0.5, average
     ``average="samples"``: mean over images of 2|P and Y| / (|P| + |Y|) (1 when both are empty);
     ``"micro"``: pooled counts over all images and classes.
     """
+    if average == "samples":
+        return float(f1_per_image(probs, labels, threshold).mean())
     pred = probs >= threshold
     truth = labels.bool()
     tp = (pred & truth).sum(dim=1).float()
     denom = pred.sum(dim=1).float() + truth.sum(dim=1).float()
-    if average == "samples":
-        f1 = torch.where(denom > 0, 2 * tp / denom.clamp_min(1), torch.ones_like(tp))
-        return float(f1.mean())
     if average == "micro":
         total = float(denom.sum())
         return 2 * float(tp.sum()) / total if total > 0 else 1.0

@@ -1,0 +1,135 @@
+"""Deletion and insertion (RISE, Petsiuk et al. 2018; seed 003 optimises them directly).
+
+Pixels are ordered by saliency (highest first). Deletion replaces ``pixels_per_step`` more of them
+per step by a substrate (default: zero in normalised space = the mean colour) and records the
+scored class's probability after each step; insertion starts from the substrate (default: the
+image blurred with a Gaussian kernel 11, sigma 5) and puts the original pixels back in the same
+order. With n = ceil(Z / pixels_per_step) steps the curve has n + 1 points a_0..a_n and
+AUC = (sum a - a_0 / 2 - a_n / 2) / n (trapezoid on [0, 1]). Lower deletion and higher insertion
+AUC are better.
+
+The probability is sigmoid(logit) of the scored class: the Explanandum is multi-label (RISE's
+single-label softmax would let other present classes take the probability mass). The scored class
+is a parameter: ``label`` = the present class the Explanandum scores highest on the clean image,
+``predicted`` = the top-1 predicted class; its map s_c orders the pixels. The evaluation writes
+substrate, pixels per step and scored class next to the AUCs.
+
+All step images of a batch are built as one index computation (a rank map compared with each
+step's pixel budget) and classified in chunks; ``causal_curves_naive`` is the per-image,
+per-step loop the tests and the benchmark compare against.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+from torchvision.transforms.functional import gaussian_blur
+
+Classify = Callable[[Tensor], Tensor]
+Mode = Literal["deletion", "insertion"]
+
+BLUR_KERNEL = 11
+BLUR_SIGMA = 5.0
+
+
+def substrate(images: Tensor, kind: Literal["mean", "blur"]) -> Tensor:
+    """The replacement image. images: (B, 3, H, W) normalised. ``mean``: zeros (the mean colour);
+    ``blur``: Gaussian blur, kernel 11, sigma 5 (RISE's insertion start)."""
+    if kind == "mean":
+        return torch.zeros_like(images)
+    if kind == "blur":
+        return gaussian_blur(images, kernel_size=[BLUR_KERNEL, BLUR_KERNEL], sigma=[BLUR_SIGMA, BLUR_SIGMA])
+    raise ValueError(f"unknown substrate {kind!r}")
+
+
+def num_steps(num_pixels: int, pixels_per_step: int) -> int:
+    """n = ceil(Z / pixels_per_step): the curve has n + 1 points."""
+    return max(1, math.ceil(num_pixels / pixels_per_step))
+
+
+def pixel_ranks(saliency: Tensor) -> Tensor:
+    """Rank of every pixel by decreasing saliency (0 = most salient; ties by position).
+
+    saliency: (B, H, W) -> (B, H*W) int64.
+    """
+    b = saliency.shape[0]
+    flat = saliency.flatten(1)
+    order = flat.argsort(dim=1, descending=True, stable=True)
+    return torch.empty_like(order).scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand(b, -1))
+
+
+def causal_curves(
+    classify: Classify,
+    images: Tensor,
+    saliency: Tensor,
+    classes: Tensor,
+    mode: Mode,
+    fill: Tensor,
+    pixels_per_step: int,
+    chunk_size: int = 256,
+) -> Tensor:
+    """Probability curves of deletion or insertion for a batch.
+
+    images: (B, 3, H, W) normalised; saliency: (B, H, W), the scored class's map; classes: (B,)
+    scored class per image; fill: (B, 3, H, W) substrate. Step i of image b shows the substrate
+    (deletion) or the image (insertion) on the i * pixels_per_step most salient pixels.
+    Returns (B, n + 1) sigmoid probabilities in [0, 1].
+    """
+    b, _, h, w = images.shape
+    n = num_steps(h * w, pixels_per_step)
+    ranks = pixel_ranks(saliency).view(b, 1, h, w)
+    # "changed" pixels take `top`, the rest `rest`.
+    top, rest = (fill, images) if mode == "deletion" else (images, fill)
+    pairs_b = torch.arange(b, device=images.device).repeat_interleave(n + 1)
+    pairs_i = torch.arange(n + 1, device=images.device).repeat(b)
+    probs = torch.empty(b * (n + 1), device=images.device)
+    for start in range(0, pairs_b.numel(), chunk_size):
+        pb, pi = pairs_b[start : start + chunk_size], pairs_i[start : start + chunk_size]
+        changed = ranks[pb] < (pi * pixels_per_step).view(-1, 1, 1, 1)
+        batch = torch.where(changed, top[pb], rest[pb])
+        logits = classify(batch)
+        probs[start : start + chunk_size] = torch.sigmoid(logits.gather(1, classes[pb].view(-1, 1))[:, 0])
+    return probs.view(b, n + 1)
+
+
+def causal_curves_naive(
+    classify: Classify, images: Tensor, saliency: Tensor, classes: Tensor, mode: Mode, fill: Tensor, pixels_per_step: int
+) -> Tensor:
+    """Reference of ``causal_curves`` in RISE's style: per image, change the pixels step by step
+    and classify each step image alone. Same inputs and result; for tests and the benchmark."""
+    b, _, h, w = images.shape
+    n = num_steps(h * w, pixels_per_step)
+    curves = torch.empty(b, n + 1)
+    for j in range(b):
+        order = saliency[j].flatten().argsort(descending=True, stable=True)
+        current = (images[j] if mode == "deletion" else fill[j]).clone().view(3, -1)
+        source = (fill[j] if mode == "deletion" else images[j]).reshape(3, -1)
+        for i in range(n + 1):
+            if i > 0:
+                idx = order[(i - 1) * pixels_per_step : i * pixels_per_step]
+                current[:, idx] = source[:, idx]
+            logit = classify(current.view(1, 3, h, w))[0, classes[j]]
+            curves[j, i] = torch.sigmoid(logit)
+    return curves
+
+
+def curve_auc(curves: Tensor) -> Tensor:
+    """Normalised trapezoid area: (sum a - a_0 / 2 - a_n / 2) / n. curves: (B, n + 1) -> (B,) in [0, 1]."""
+    n = curves.shape[1] - 1
+    return (curves.sum(dim=1) - curves[:, 0] / 2 - curves[:, -1] / 2) / n
+
+
+def scored_classes(clean_logits: Tensor, labels: Tensor, rule: Literal["label", "predicted"]) -> tuple[Tensor, Tensor]:
+    """The class each image is scored on, and which images take part.
+
+    clean_logits, labels: (B, C). ``label``: the present class with the highest clean logit (images
+    without a label are skipped); ``predicted``: the top-1 class (every image).
+    Returns classes (B,) int64 and use (B,) bool.
+    """
+    if rule == "predicted":
+        return clean_logits.argmax(dim=1), torch.ones(labels.shape[0], dtype=torch.bool, device=labels.device)
+    present = labels.bool()
+    return clean_logits.masked_fill(~present, float("-inf")).argmax(dim=1), present.any(dim=1)
