@@ -10,10 +10,22 @@ from attrsearch.config.base import StrictModel
 
 
 class PanelMember(StrictModel):
-    """One classifier of the classifier-agnostic transfer panel (seed 004): an Explanandum zoo entry."""
+    """One classifier of the classifier-agnostic transfer panel (seed 004): an Explanandum zoo entry,
+    trained with the Explanandum's recipe (``epochs`` and ``options`` may differ) and cached."""
 
     arch: str
     seed: int = 0
+    epochs: int | None = Field(None, ge=0, description="training epochs (default: the Explanandum recipe's)")
+    options: dict = Field(default_factory=dict, description="architecture keyword arguments (e.g. width)")
+
+    @field_validator("arch")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from attrsearch.models import EXPLANANDA
+
+        if name not in EXPLANANDA:
+            raise ValueError(f"unknown explanandum {name!r}; choose one of {', '.join(EXPLANANDA.names())}")
+        return name
 
 
 class TransferConfig(StrictModel):

@@ -485,7 +485,7 @@ def evaluate_checkpoint(checkpoint: Path, out: Path, suite: str = "full", split:
     from attrsearch.data import build_dataset
     from attrsearch.metrics.attribution import explainer_attribution
     from attrsearch.train.checkpoint import load_explainer
-    from attrsearch.train.explanandum import get_explanandum
+    from attrsearch.train.explanandum import get_explanandum, get_panel
     from attrsearch.train.runtime import configure_threads, resolve_device
 
     check_suite(suite)
@@ -495,11 +495,7 @@ def evaluate_checkpoint(checkpoint: Path, out: Path, suite: str = "full", split:
     explainer.to(device)
     dataset = build_dataset(cfg.data, split, cfg.cache_dir)
     explanandum = get_explanandum(cfg, device)
-    panel = []
-    if suite == "full":
-        panel = [
-            (f"{m.arch}-s{m.seed}", get_explanandum(cfg, device, arch=m.arch, seed=m.seed)) for m in cfg.evaluation.transfer.panel
-        ]
+    panel = get_panel(cfg, device) if suite == "full" else []
     context_classes = cfg.data.shapes.context.biased_classes if cfg.data.dataset == "shapes" else None
     result = evaluate(
         explainer_attribution(explainer), explanandum, dataset, cfg.evaluation,

@@ -34,25 +34,38 @@ from attrsearch.train.runtime import resolve_device, seed_everything
 CACHE_VERSION = 1
 
 
-def explanandum_key(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None) -> dict[str, Any]:
-    """What identifies a trained Explanandum: data, architecture, initial weights, seed, recipe."""
+def explanandum_key(
+    cfg: ExperimentConfig,
+    arch: str | None = None,
+    seed: int | None = None,
+    options: dict[str, Any] | None = None,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """What identifies a trained Explanandum: data, architecture and its options, initial weights,
+    seed, recipe. ``arch``/``seed``/``options``/``epochs`` override ``cfg.explanandum`` (panel members)."""
     e = cfg.explanandum
     data = cfg.data.model_dump(mode="json", exclude={"max_val", "max_test"})
+    arch = arch or e.arch
+    if options is None:
+        options = e.options if arch == e.arch else {}
+    recipe = e.recipe.model_dump(mode="json")
+    if epochs is not None:
+        recipe["epochs"] = epochs
     return {
         "version": CACHE_VERSION,
         "data": data,
         # The built-in images change when the generator does: a cached classifier must not survive that.
         "data_version": SHAPES_GENERATOR_VERSION if cfg.data.dataset == "shapes" else None,
-        "arch": arch or e.arch,
+        "arch": arch,
         "weights": e.weights,
         "seed": e.seed if seed is None else seed,
-        "options": e.options if arch in (None, e.arch) else {},
-        "recipe": e.recipe.model_dump(mode="json"),
+        "options": options,
+        "recipe": recipe,
     }
 
 
-def explanandum_cache_path(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None) -> Path:
-    key = explanandum_key(cfg, arch, seed)
+def explanandum_cache_path(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None, **overrides: Any) -> Path:
+    key = explanandum_key(cfg, arch, seed, **overrides)
     return Path(cfg.cache_dir) / "explananda" / f"{key['arch']}-s{key['seed']}-{stable_hash(key)}"
 
 
@@ -159,7 +172,7 @@ def train_classifier(
     return losses
 
 
-def _load_cached(path: Path, cfg: ExperimentConfig, arch: str, device: torch.device) -> nn.Module:
+def _load_cached(path: Path, device: torch.device) -> nn.Module:
     state = torch.load(path / "model.pt", map_location="cpu", weights_only=False)
     model = create_explanandum(
         state["arch"], state["num_classes"], image_size=state["image_size"], **state.get("options", {})
@@ -194,42 +207,57 @@ def get_explanandum(
     *,
     arch: str | None = None,
     seed: int | None = None,
+    options: dict[str, Any] | None = None,
+    epochs: int | None = None,
     progress: bool | None = None,
 ) -> nn.Module:
     """A frozen Explanandum for ``cfg``, trained and cached first if needed.
 
-    ``arch``/``seed`` override ``cfg.explanandum`` (members of a transfer panel are trained with the
-    same recipe). Returns a model in eval mode with ``requires_grad=False`` on its weights.
+    ``arch``/``seed``/``options``/``epochs`` override ``cfg.explanandum`` (members of a transfer
+    panel are trained with the same recipe). Returns a model in eval mode with
+    ``requires_grad=False`` on its weights.
     """
     device = torch.device(device)
     progress = cfg.train.progress if progress is None else progress
-    arch = arch or cfg.explanandum.arch
-    if cfg.explanandum.checkpoint is not None and arch == cfg.explanandum.arch and seed in (None, cfg.explanandum.seed):
+    overrides = {"options": options, "epochs": epochs}
+    is_main = arch in (None, cfg.explanandum.arch) and seed in (None, cfg.explanandum.seed) and options is None and epochs is None
+    if cfg.explanandum.checkpoint is not None and is_main:
         train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
         return load_explanandum_file(Path(cfg.explanandum.checkpoint), cfg, train_ds.info.num_classes, device)
-    path = explanandum_cache_path(cfg, arch, seed)
-    if (path / "model.pt").is_file():
-        return _load_cached(path, cfg, arch, device)
-    with _file_lock(path.with_suffix(".lock")):
-        if not (path / "model.pt").is_file():  # another process may have finished it meanwhile
-            train_explanandum(cfg, path, arch=arch, seed=seed, device=device, progress=progress)
-    return _load_cached(path, cfg, arch, device)
+    path = explanandum_cache_path(cfg, arch, seed, **overrides)
+    if not (path / "model.pt").is_file():
+        with _file_lock(path.with_suffix(".lock")):
+            if not (path / "model.pt").is_file():  # another process may have finished it meanwhile
+                train_explanandum(cfg, path, key=explanandum_key(cfg, arch, seed, **overrides), device=device, progress=progress)
+    return _load_cached(path, device)
+
+
+def panel_specs(cfg: ExperimentConfig) -> list[tuple[str, dict[str, Any]]]:
+    """(name, ``get_explanandum`` overrides) of each transfer panel member (seed 004)."""
+    return [
+        (f"{m.arch}-s{m.seed}", {"arch": m.arch, "seed": m.seed, "options": m.options or None, "epochs": m.epochs})
+        for m in cfg.evaluation.transfer.panel
+    ]
+
+
+def get_panel(cfg: ExperimentConfig, device: torch.device | str = "cpu") -> list[tuple[str, nn.Module]]:
+    """The classifier-agnostic transfer panel as (name, frozen classifier) pairs, trained if needed."""
+    return [(name, get_explanandum(cfg, device, **overrides)) for name, overrides in panel_specs(cfg)]
 
 
 def train_explanandum(
     cfg: ExperimentConfig,
     path: Path,
     *,
-    arch: str | None = None,
-    seed: int | None = None,
+    key: dict[str, Any] | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train one Explanandum and write ``path/model.pt`` and ``path/meta.json`` atomically."""
     device = torch.device(device)
-    key = explanandum_key(cfg, arch, seed)
+    key = key or explanandum_key(cfg)
     arch, seed = key["arch"], key["seed"]
-    recipe = cfg.explanandum.recipe
+    recipe = ExplanandumRecipe.model_validate(key["recipe"])
     train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
     test_ds = build_dataset(cfg.data, "test", cfg.cache_dir)
     info = train_ds.info

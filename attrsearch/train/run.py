@@ -27,7 +27,7 @@ from attrsearch.config import ExperimentConfig, validate
 from attrsearch.data import build_dataset
 from attrsearch.errors import UserError
 from attrsearch.train.explainer import ExplainerTrainer
-from attrsearch.train.explanandum import explanandum_meta, get_explanandum
+from attrsearch.train.explanandum import explanandum_meta, get_explanandum, get_panel
 from attrsearch.train.runtime import configure_threads, resolve_device
 
 # report(record, checkpoint_dir, finished): called after every epoch; the last call (finished=True)
@@ -53,14 +53,6 @@ def check_output_dir(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
     previous = validate(ExperimentConfig, yaml.safe_load(saved.read_text()), source=str(saved))
     if _identity(previous) != _identity(cfg):
         raise UserError(f"{out}: holds a run of a different config; use another --out or --restart")
-
-
-def panel_explananda(cfg: ExperimentConfig, device: torch.device) -> list[tuple[str, torch.nn.Module]]:
-    """The classifier-agnostic transfer panel (seed 004): other architectures/seeds, same recipe."""
-    return [
-        (f"{m.arch}-s{m.seed}", get_explanandum(cfg, device, arch=m.arch, seed=m.seed))
-        for m in cfg.evaluation.transfer.panel
-    ]
 
 
 def aggregate(records: list[dict[str, float]]) -> dict[str, float]:
@@ -140,7 +132,7 @@ def run_training(
     def final_evaluation() -> dict[str, float]:
         nonlocal panel
         if panel is None:
-            panel = panel_explananda(cfg, device) if cfg.evaluation.final_suite == "full" else []
+            panel = get_panel(cfg, device) if cfg.evaluation.final_suite == "full" else []
         per_seed = []
         for t in trainers:
             t0 = time.perf_counter()
