@@ -37,8 +37,12 @@ def cutout_keep_masks(n: int, h: int, w: int, keep: Tensor, generator: torch.Gen
     drop = (1.0 - keep).clamp(0.0, 1.0)
     log_ratio = (torch.rand(n, generator=generator) - 0.5) * math.log(4.0)
     ratio = log_ratio.exp()
-    rh = (drop * h * w / ratio).sqrt().clamp(max=h).round()
-    rw = (drop * h * w * ratio).sqrt().clamp(max=w).round()
+    area = drop * h * w
+    # When one side hits the image border, the other grows so the removed area stays as asked.
+    rh = (area / ratio).sqrt().clamp(min=1.0, max=h)
+    rw = (area / rh).clamp(max=w)
+    rh = (area / rw.clamp(min=1.0)).clamp(max=h).round()
+    rw = rw.round()
     y0 = (torch.rand(n, generator=generator) * (h - rh + 1)).floor()
     x0 = (torch.rand(n, generator=generator) * (w - rw + 1)).floor()
     ys = torch.arange(h).view(1, h, 1)
