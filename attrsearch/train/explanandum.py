@@ -29,7 +29,7 @@ from attrsearch.errors import UserError
 from attrsearch.metrics.classification import mean_average_precision, multilabel_f1
 from attrsearch.models import create_explanandum
 from attrsearch.train.augment import occlude, random_hflip
-from attrsearch.train.runtime import resolve_device, seed_everything
+from attrsearch.train.runtime import keep_freed_memory, seed_everything
 
 CACHE_VERSION = 1
 
@@ -255,6 +255,7 @@ def train_explanandum(
 ) -> dict[str, Any]:
     """Train one Explanandum and write ``path/model.pt`` and ``path/meta.json`` atomically."""
     device = torch.device(device)
+    keep_freed_memory()
     key = key or explanandum_key(cfg)
     arch, seed = key["arch"], key["seed"]
     recipe = ExplanandumRecipe.model_validate(key["recipe"])

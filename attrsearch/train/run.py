@@ -28,7 +28,7 @@ from attrsearch.data import build_dataset
 from attrsearch.errors import UserError
 from attrsearch.train.explainer import ExplainerTrainer
 from attrsearch.train.explanandum import explanandum_meta, get_explanandum, get_panel
-from attrsearch.train.runtime import configure_threads, resolve_device
+from attrsearch.train.runtime import configure_threads, keep_freed_memory, resolve_device
 
 # report(record, checkpoint_dir, finished): called after every epoch; the last call (finished=True)
 # carries the final suite's metrics too.
@@ -85,6 +85,7 @@ def run_training(
     out = Path(out)
     seeds = list(seeds) if seeds else [cfg.seed]
     configure_threads(cfg.train.num_threads)
+    keep_freed_memory()
     device = resolve_device(cfg.train.device)
     # Inputs first: dataset folders and files are checked by the builders, before any training.
     train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
