@@ -1,0 +1,298 @@
+"""Read a sweep file and check it against the experiment schema before anything starts.
+
+Every check that can fail is done here, so a bad sweep file costs a one-line ``UserError`` that
+names the file and the field, and no Ray process: search paths exist in the experiment schema,
+every value a distribution can produce validates (the ends of each range, every choice), a < b can
+hold for the area bounds, the objective names are registered metrics, and the search algorithm,
+scheduler and objective fit together (PBT takes no search algorithm, Optuna takes no grids, the
+metrics a scheduler or Tune compares every epoch are in the epoch suite).
+Datasets are not opened here (a real run checks their folders before Ray starts).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel
+
+from attrsearch.config import ExperimentConfig, read_yaml, validate
+from attrsearch.config.base import get_dotted, set_dotted
+from attrsearch.errors import UserError
+from attrsearch.sweep.schema import SweepConfig
+from attrsearch.sweep.space import AREA_A, AREA_B, Dim, SearchSpace, build_space
+
+# Fields a sweep sets itself and that cannot be searched.
+_RESERVED = {
+    "name": "the trial's name is set by the sweep",
+    "cache_dir": "all trials share one cache",
+    "evaluation.split": "trials are always ranked on the val split; best.yaml switches to test",
+}
+_OPTUNA = ("optuna_tpe", "optuna_nsga2", "optuna_gp")
+
+
+@dataclass
+class Sweep:
+    """A validated sweep: its file, settings, resolved base experiment and search space."""
+
+    path: Path
+    config: SweepConfig
+    base: dict[str, Any]  # experiment mapping every trial starts from (evaluation.split = val)
+    base_cfg: ExperimentConfig
+    space: SearchSpace
+    modes: list[str]
+    storage: str  # absolute local path or a URI (s3://...)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def objectives(self) -> list[str]:
+        return list(self.config.objective)
+
+    @property
+    def storage_is_local(self) -> bool:
+        return "://" not in self.storage
+
+    @property
+    def experiment_path(self) -> str:
+        return f"{self.storage.rstrip('/')}/{self.name}"
+
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs a trial can run (the largest searched train.epochs, else the base's)."""
+        values = self.space.discrete_values("train.epochs")
+        dim = self.space.dims.get("train.epochs")
+        if values:
+            return int(max(values))
+        if dim is not None:
+            return int(dim.high)
+        return self.base_cfg.train.epochs
+
+    def num_trials(self) -> int:
+        samples = self.config.samples
+        if self.config.search_alg.name in ("random", "grid") and self.config.scheduler.name != "pbt":
+            return samples * self.space.grid_size()
+        return samples
+
+    def trial_data(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The experiment mapping of one trial: the base with the trial's values set."""
+        data = copy.deepcopy(self.base)
+        for path, value in values.items():
+            set_dotted(data, path, copy.deepcopy(value))
+        return data
+
+    def identity(self) -> dict[str, Any]:
+        """What must not change between a sweep's start and ``--resume`` (JSON-able)."""
+        cfg = self.config.model_dump(mode="json", exclude={"max_concurrent_trials", "description"})
+        cfg["base"] = self.base
+        return json.loads(json.dumps(cfg, sort_keys=True, default=str))
+
+
+def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
+    """Read and check a sweep file; ``results`` overrides its ``storage``. Starts nothing."""
+    path = Path(path)
+    src = str(path)
+    cfg = validate(SweepConfig, read_yaml(path), source=src)
+    notes: list[str] = []
+
+    base, base_src = _read_base(cfg, path)
+    split = get_dotted(base, "evaluation.split")
+    if split not in (None, "val"):
+        notes.append(f"base evaluation.split={split!r} replaced by 'val': trials are ranked on the val split")
+    set_dotted(base, "evaluation.split", "val")
+    base.setdefault("name", cfg.name)
+    base_cfg = validate(ExperimentConfig, base, source=base_src)
+    _absolute_paths(base, base_cfg)
+    base_cfg = validate(ExperimentConfig, base, source=base_src)
+
+    for key in cfg.search:
+        _check_search_path(key, src)
+    _probe_values(cfg, base, src)
+    space = build_space(cfg.search, base_cfg.loss.min_area, base_cfg.loss.max_area, src)
+    notes += space.notes
+    _check_combination(cfg, space, src)
+    modes = _check_objective(cfg, base_cfg, space, src)
+
+    storage = str(results) if results is not None else cfg.storage
+    if "://" not in storage:
+        storage = str(Path(storage).expanduser().resolve())
+    sweep = Sweep(path=path, config=cfg, base=base, base_cfg=base_cfg, space=space, modes=modes, storage=storage, notes=notes)
+    _check_scheduler(sweep, src)
+    if cfg.start_from_base:
+        _check_start(sweep, src)
+    return sweep
+
+
+def _read_base(cfg: SweepConfig, path: Path) -> tuple[dict[str, Any], str]:
+    if isinstance(cfg.base, str):
+        base_path = (path.parent / cfg.base).resolve()
+        if not base_path.is_file():
+            raise UserError(f"{path}: base: no such experiment file {base_path}")
+        return read_yaml(base_path), f"{path}: base ({base_path})"
+    return copy.deepcopy(cfg.base), f"{path}: base"
+
+
+def _absolute_paths(base: dict[str, Any], cfg: ExperimentConfig) -> None:
+    """Trials run in Ray's working directories: make every file path absolute (relative to the cwd)."""
+    base["cache_dir"] = str(Path(cfg.cache_dir).expanduser().resolve())
+    candidates = {
+        "data.root": cfg.data.root,
+        "explanandum.checkpoint": cfg.explanandum.checkpoint,
+        "explanandum.weights": cfg.explanandum.weights,
+        "explainer.weights": cfg.explainer.weights,
+    }
+    for dotted, value in candidates.items():
+        if value is None or str(value) == "imagenet":
+            continue
+        set_dotted(base, dotted, os.path.abspath(os.path.expanduser(str(value))))
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None | bool:
+    """The pydantic model inside a field annotation; True for free-form mappings; None otherwise."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if annotation is dict or get_origin(annotation) is dict:
+        return True
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_search_path(dotted: str, src: str) -> None:
+    if dotted in _RESERVED:
+        raise UserError(f"{src}: search.{dotted}: cannot be searched ({_RESERVED[dotted]})")
+    model: Any = ExperimentConfig
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if model is True:  # inside a free-form mapping (e.g. explainer.options): any key
+            return
+        fields = model.model_fields
+        if part not in fields:
+            known = ", ".join(sorted(fields))
+            where = ".".join(parts[: i + 1])
+            raise UserError(f"{src}: search.{dotted}: no field {where!r} in the experiment schema (choose from {known})")
+        if i < len(parts) - 1:
+            model = _model_in(fields[part].annotation)
+            if model is None:
+                raise UserError(f"{src}: search.{dotted}: {'.'.join(parts[: i + 1])!r} has no sub-fields")
+
+
+def _probe_values(cfg: SweepConfig, base: dict[str, Any], src: str) -> None:
+    """Validate the base with every probe value of every distribution substituted."""
+    for dotted, dist in cfg.search.items():
+        for value in Dim.of(dist).probe_values():
+            data = copy.deepcopy(base)
+            set_dotted(data, dotted, copy.deepcopy(value))
+            # Probe one bound at a time: give its partner a value that keeps a < b where possible,
+            # so the error (if any) is about this value's own range. a < b is planned by build_space.
+            if dotted == AREA_A and isinstance(value, (int, float)) and value < 1:
+                set_dotted(data, AREA_B, 1.0)
+            if dotted == AREA_B and isinstance(value, (int, float)) and value > 0:
+                set_dotted(data, AREA_A, value / 2)
+            shown = json.dumps(value, default=str)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            validate(ExperimentConfig, data, source=f"{src}: search.{dotted}={shown}")
+
+
+def _check_combination(cfg: SweepConfig, space: SearchSpace, src: str) -> None:
+    alg, sched = cfg.search_alg.name, cfg.scheduler.name
+    grids = [p for p, d in cfg.search.items() if d.kind == "grid"]
+    if alg in _OPTUNA and grids:
+        raise UserError(
+            f"{src}: search.{grids[0]}: grid is not supported by {alg} (Ray's OptunaSearch refuses grid_search); "
+            "use choice, or search_alg random/grid"
+        )
+    if alg == "grid":
+        other = [p for p, d in cfg.search.items() if d.kind != "grid"]
+        if other:
+            raise UserError(
+                f"{src}: search.{other[0]}: search_alg grid needs grid distributions only (got {cfg.search[other[0]].kind}); "
+                "use search_alg random to cross grids with sampled values"
+            )
+    if alg == "optuna_nsga2" and not cfg.multi_objective:
+        raise UserError(f"{src}: search_alg: optuna_nsga2 is for several objectives; give a list of metrics or use optuna_tpe")
+    if sched == "pbt":
+        if alg != "random":
+            raise UserError(
+                f"{src}: scheduler: pbt perturbs its own population and Ray refuses it with a search algorithm "
+                f"(got search_alg {alg}); set search_alg: random"
+            )
+        if not cfg.search:
+            raise UserError(f"{src}: scheduler: pbt needs at least one search entry to mutate")
+        for dotted, dist in cfg.search.items():
+            if not dotted.startswith("loss.lambda_"):
+                raise UserError(
+                    f"{src}: search.{dotted}: pbt can mutate only loss.lambda_* weights (a trial restored from another "
+                    "trial's checkpoint cannot follow a change of model, data, area bounds or learning rate)"
+                )
+            if dist.kind == "grid":
+                raise UserError(f"{src}: search.{dotted}: pbt does not take grid; use choice or a range")
+
+
+def _check_objective(cfg: SweepConfig, base_cfg: ExperimentConfig, space: SearchSpace, src: str) -> list[str]:
+    from attrsearch.metrics.registry import metric_mode, metric_names
+
+    modes = []
+    for name in cfg.objective:
+        try:
+            modes.append(metric_mode(name))
+        except UserError as err:
+            raise UserError(f"{src}: objective: {err}") from None
+    datasets = {base_cfg.data.dataset} | set(space.discrete_values("data.dataset") or [])
+    for name in cfg.objective:
+        if name.startswith("context/") and datasets != {"shapes"}:
+            raise UserError(f"{src}: objective: {name} exists only on the built-in shapes data (planted context)")
+    suite = base_cfg.evaluation.epoch_suite
+    per_epoch = set(metric_names(suite))
+    # Tune checks its metric in every report; a scheduler compares the first objective every epoch.
+    needed = [cfg.objective[0]] if (not cfg.multi_objective or cfg.scheduler.name != "none") else []
+    for name in needed:
+        if name not in per_epoch:
+            why = "Tune's metric" if cfg.scheduler.name == "none" else f"the {cfg.scheduler.name} scheduler's metric"
+            raise UserError(
+                f"{src}: objective: {name} is {why} and must be reported every epoch, but the base's epoch suite "
+                f"{suite!r} lacks it; set base evaluation.epoch_suite: full (slower), or lead with one of: "
+                f"{', '.join(n for n in metric_names(suite) if _is_score(n))}"
+            )
+    return modes
+
+
+def _is_score(name: str) -> bool:
+    from attrsearch.metrics.registry import get_spec
+
+    return get_spec(name).direction is not None
+
+
+def base_values(sweep: Sweep) -> dict[str, Any]:
+    """The base experiment's own values of the searched fields."""
+    dumped = sweep.base_cfg.model_dump(mode="json")
+    return {path: get_dotted(dumped, path) for path in sweep.space.paths}
+
+
+def _check_start(sweep: Sweep, src: str) -> None:
+    if sweep.config.search_alg.name == "grid" or sweep.config.scheduler.name == "pbt":
+        raise UserError(f"{src}: start_from_base: not available with search_alg grid or scheduler pbt")
+    values = base_values(sweep)
+    for path, value in values.items():
+        if path in (AREA_A, AREA_B) and sweep.space.joint:
+            if (values[AREA_A], values[AREA_B]) not in sweep.space.joint[1]:
+                raise UserError(f"{src}: start_from_base: the base's (a, b) = ({values[AREA_A]}, {values[AREA_B]}) is not in the searched pairs")
+        elif not sweep.space.contains(path, value):
+            raise UserError(f"{src}: start_from_base: the base's {path} = {value!r} lies outside its search space")
+
+
+def _check_scheduler(sweep: Sweep, src: str) -> None:
+    sched = sweep.config.scheduler
+    if sched.name == "asha":
+        max_t = sched.max_t or sweep.max_epochs
+        if sched.grace_period > max_t:
+            raise UserError(f"{src}: scheduler.grace_period ({sched.grace_period}) exceeds max_t ({max_t} epochs)")

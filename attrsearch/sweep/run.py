@@ -1,0 +1,223 @@
+"""``attrsearch sweep FILE [--dry-run] [--resume] [--address ADDR] [--results DIR]``.
+
+Order of a run: validate the sweep file (``load``), build the datasets on the driver (which checks
+dataset folders) and refuse to overwrite or resume the wrong results folder, all before Ray
+starts; then start (or join) Ray, prepare every Explanandum as parallel Ray tasks, run the Tuner
+(or restore it with ``--resume``), rewrite the results files and print the leaderboard.
+``--dry-run`` stops after validation: it prints the resolved space and the trial count and
+imports neither Ray nor Optuna.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from attrsearch.errors import UserError
+from attrsearch.sweep.load import Sweep, load_sweep
+
+# Ray/Tune settings for the driver (setdefault: the user's environment wins).
+_DRIVER_ENV = {
+    # CheckpointConfig(num_to_keep=1) snapshots the experiment state at every trial checkpoint
+    # (what makes a killed driver resumable without losing epochs); do not warn about it.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "RAY_DEDUP_LOGS": "0",
+    # The JSON/CSV result loggers are added explicitly (tuner.build_callbacks); no TensorBoard files.
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+}
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    sweep = load_sweep(Path(args.file), results=args.results)
+    if args.dry_run:
+        print(describe(sweep))
+        print("dry run: nothing started")
+        return 0
+    return run_sweep(sweep, resume=args.resume, address=args.address)
+
+
+def describe(sweep: Sweep) -> str:
+    """The resolved sweep as text: space, trial count, schedule, resources, Explananda, outputs."""
+    from attrsearch.sweep.explananda import needed_explananda
+
+    c = sweep.config
+    lines = [f"sweep {sweep.name} ({sweep.path})"]
+    if c.description:
+        lines.append(f"  {c.description.strip()}")
+    base = c.base if isinstance(c.base, str) else "inline"
+    b = sweep.base_cfg
+    lines.append(
+        f"base: {base}; data {b.data.dataset} {b.data.image_size}px, explanandum {b.explanandum.arch}, "
+        f"explainer {b.explainer.arch}, {b.train.epochs} epochs"
+    )
+    lines.append("trials are ranked on the val split (evaluation.split=val); best.yaml switches to test")
+    alg = c.search_alg.model_dump(exclude_none=True)
+    lines.append(f"search ({_params(alg)}):" if c.search else f"search ({_params(alg)}): no searched field")
+    lines += sweep.space.describe()
+    for note in sweep.notes:
+        lines.append(f"  note: {note}")
+    if c.start_from_base:
+        from attrsearch.sweep.load import base_values
+
+        shown = ", ".join(f"{k}={v}" for k, v in base_values(sweep).items())
+        lines.append(f"  first trial: the base's values ({shown})")
+    objectives = ", ".join(f"{o} ({m})" for o, m in zip(sweep.objectives, sweep.modes))
+    lines.append(f"objective: {objectives}")
+    sched = c.scheduler.model_dump(exclude_none=True)
+    if c.scheduler.name == "asha" and c.scheduler.max_t is None:
+        sched["max_t"] = sweep.max_epochs
+    on = f" on {sweep.objectives[0]}" if c.scheduler.name != "none" else ""
+    lines.append(f"scheduler: {_params(sched)}{on} (time unit: epochs)")
+    res = c.resources_per_trial
+    concurrency = f"{c.max_concurrent_trials} concurrent" if c.max_concurrent_trials else "as many concurrent as resources allow"
+    seeds = f", seeds {c.seeds} per trial (mean and _std reported)" if c.seeds else ""
+    lines.append(f"trials: {sweep.num_trials()} ({_count_text(sweep)}), {concurrency}, {res.cpu:g} CPU + {res.gpu:g} GPU each{seeds}")
+    extras = []
+    if c.max_failures:
+        extras.append(f"max_failures {c.max_failures} (retries from the last checkpoint)")
+    if c.time_budget_s:
+        extras.append(f"time budget {c.time_budget_s:g} s")
+    if extras:
+        lines.append("  " + ", ".join(extras))
+    jobs, notes = needed_explananda(sweep)
+    cached = sum(j.cached for j in jobs)
+    lines.append(f"explananda prepared once before the trials: {len(jobs)} ({cached} cached)")
+    for job in jobs:
+        lines.append(f"  {job.label:24s} {job.role:12s} {'cached' if job.cached else 'to train'}  {job.cache_path}")
+    for note in notes:
+        lines.append(f"  note: {note}")
+    if b.data.dataset != "shapes":
+        lines.append(f"  note: the dry run does not open data.root ({b.data.root}); a real run checks it before Ray starts")
+    lines.append(f"results: {sweep.experiment_path}/ (trials.csv, best.yaml{', pareto.csv' if c.multi_objective else ''})")
+    w = c.wandb
+    if w.mode == "disabled":
+        lines.append("W&B: disabled")
+    else:
+        lines.append(
+            f"W&B: {w.mode}, project {w.project}, group {w.group or sweep.name}; "
+            f"runs in {sweep.experiment_path}/<trial>/wandb/"
+        )
+    return "\n".join(lines)
+
+
+def _params(d: dict[str, Any]) -> str:
+    name = d.pop("name")
+    rest = ", ".join(f"{k}={v}" for k, v in d.items())
+    return f"{name} ({rest})" if rest else name
+
+
+def _count_text(sweep: Sweep) -> str:
+    samples = sweep.config.samples
+    grid = sweep.space.grid_size()
+    if sweep.config.search_alg.name in ("random", "grid") and sweep.config.scheduler.name != "pbt" and grid > 1:
+        return f"{grid} grid points x num_samples {samples}"
+    return f"num_samples {samples}"
+
+
+def _check_results_folder(sweep: Sweep, resume: bool) -> None:
+    from attrsearch.sweep.results import SWEEP_FILE, has_experiment_state, read_text
+
+    exists = has_experiment_state(sweep.experiment_path)
+    if resume and not exists:
+        raise UserError(f"{sweep.experiment_path}: nothing to resume (no Ray experiment state); run without --resume")
+    if not resume and exists:
+        raise UserError(
+            f"{sweep.experiment_path}: already holds sweep {sweep.name!r}; add --resume to continue it, "
+            "or remove the folder / pass --results DIR to start over"
+        )
+    if resume:
+        saved = read_text(f"{sweep.experiment_path}/{SWEEP_FILE}")
+        if saved is not None and yaml.safe_load(saved) != sweep.identity():
+            raise UserError(
+                f"{sweep.path}: differs from the sweep stored in {sweep.experiment_path}/{SWEEP_FILE}; "
+                "resume with the file the sweep was started with"
+            )
+
+
+def _check_wandb(sweep: Sweep) -> None:
+    if sweep.config.wandb.mode != "online" or os.environ.get("WANDB_API_KEY"):
+        return
+    import wandb
+
+    try:
+        logged_in = bool(wandb.Api(timeout=10).api_key)
+    except Exception:  # noqa: BLE001 - any failure means no usable login
+        logged_in = False
+    if not logged_in:
+        raise UserError("wandb.mode: online needs WANDB_API_KEY in the environment or `wandb login`; or use mode: offline")
+
+
+def _check_datasets(sweep: Sweep) -> None:
+    """Build (and cache) every split of the base's dataset on the driver: checks dataset folders early."""
+    from attrsearch.data import build_dataset
+
+    for split in ("train", "val", "test"):
+        build_dataset(sweep.base_cfg.data, split, sweep.base_cfg.cache_dir)
+
+
+def _start_ray(address: str | None) -> bool:
+    """Join ``address`` or start an embedded local Ray with this machine's CPUs; True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+    return True
+
+
+def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None, verbose: int = 1) -> int:
+    """Run (or ``resume``) a validated sweep; returns the exit status (0 if some trial completed)."""
+    for key, value in _DRIVER_ENV.items():
+        os.environ.setdefault(key, value)
+    _check_results_folder(sweep, resume)
+    _check_wandb(sweep)
+    _check_datasets(sweep)
+
+    import ray
+
+    from attrsearch.sweep.explananda import needed_explananda, prepare_explananda
+    from attrsearch.sweep.results import SWEEP_FILE, format_leaderboard, write_results, write_text
+    from attrsearch.sweep.tuner import build_tuner, restore_tuner
+
+    started = time.perf_counter()
+    own_ray = _start_ray(address)
+    try:
+        jobs, _ = needed_explananda(sweep)
+        res = sweep.config.resources_per_trial
+        t0 = time.perf_counter()
+        done = prepare_explananda(jobs, res.cpu, res.gpu)
+        if jobs:
+            trained = ", ".join(f"{j.label} {s:.0f} s" for j, s in done) or "none"
+            print(f"explananda: {len(jobs)} ready ({len(jobs) - len(done)} cached; trained: {trained}) in {time.perf_counter() - t0:.0f} s")
+        if resume:
+            tuner = restore_tuner(sweep)
+        else:
+            tuner = build_tuner(sweep, verbose=verbose)
+            write_text(f"{sweep.experiment_path}/{SWEEP_FILE}", yaml.safe_dump(sweep.identity(), sort_keys=False))
+        tuner.fit()
+    finally:
+        if own_ray:
+            ray.shutdown()
+    results = write_results(sweep)
+    print(format_leaderboard(results))
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
+    print(f"sweep {sweep.name}: {len(results.trials)} trials ({counts}) in {time.perf_counter() - started:.0f} s")
+    for t in [t for t in results.trials if t.status == "error"][:10]:
+        print(f"  error {t.trial_id}: {t.error}")
+    print(f"results: {sweep.experiment_path}")
+    for path in results.written:
+        print(f"  {path}")
+    if sweep.config.wandb.mode == "offline":
+        print(f"W&B offline runs: {sweep.experiment_path}/*/wandb/offline-run-*  (upload: wandb sync <run dirs>)")
+    unfinished = [t for t in results.trials if t.status in ("running", "pending", "paused")]
+    if unfinished:
+        print(f"{len(unfinished)} trials unfinished: run the same command with --resume to continue")
+    return 0 if results.completed() else 1

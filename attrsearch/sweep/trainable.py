@@ -1,0 +1,192 @@
+"""One sweep trial: ``attrsearch.train.run.run_training`` reporting to Ray Tune after every epoch.
+
+A trial builds its experiment config (the sweep's base + its sampled values), restores its last
+Tune checkpoint (after a failure, a driver restart or a PBT exploit) into ``run/checkpoints`` and
+trains; every epoch's record (the epoch suite on the val split, losses) goes to ``tune.report``
+with the checkpoint folder, and the last record (``trial/finished`` = 1) also carries the final
+suite. Before that last report the trial writes its mask gallery (``run/gallery.npz``) next to
+``run/metrics.json`` and ``run/tables/*.csv`` in its folder of the sweep's storage, for W&B.
+
+Trial folder: ``<storage>/<sweep>/<trial id>/`` (Ray's files, checkpoints, W&B runs) with the
+training outputs in ``run/`` (on remote storage they are written locally and uploaded).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from attrsearch.config import ExperimentConfig, validate
+from attrsearch.config.base import set_dotted
+from attrsearch.errors import UserError
+from attrsearch.sweep.space import trial_values
+
+GALLERY_FILE = "gallery.npz"
+RUN_DIR = "run"
+_FAULT_MARKER = ".fault_injected"
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What every trial shares (passed once through ``tune.with_parameters``)."""
+
+    base: dict[str, Any]
+    seeds: tuple[int, ...] | None
+    cpus: float
+    gpus: float
+    gallery_images: int
+    objectives: tuple[str, ...] = ()  # reported first, so Tune's progress table shows them
+    fail_once_at_epoch: int | None = None  # test hook (SweepConfig.testing)
+
+
+def trial_config(spec: TrialSpec, values: dict[str, Any], source: str) -> ExperimentConfig:
+    """The trial's experiment: base + values; torch threads = the trial's CPUs; no progress bars."""
+    data = copy.deepcopy(spec.base)
+    for path, value in values.items():
+        set_dotted(data, path, copy.deepcopy(value))
+    set_dotted(data, "train.progress", False)
+    set_dotted(data, "train.num_threads", max(1, int(spec.cpus)))
+    return validate(ExperimentConfig, data, source=source)
+
+
+def scalar_metrics(record: dict[str, Any], first: tuple[str, ...] = ()) -> dict[str, float]:
+    """The numeric entries of a record as floats, ``first`` keys leading (text records are dropped)."""
+    out = {}
+    lead = [k for k in (*first, "epoch", "val/loss") if k in record]
+    for key in lead + [k for k in record if k not in lead]:
+        value = record[key]
+        if isinstance(value, bool) or isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+def cap_gpu_memory(gpus: float) -> None:
+    """A fractional-GPU trial caps its own memory share (Ray only schedules, it does not enforce)."""
+    if 0.0 < gpus < 1.0:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.set_per_process_memory_fraction(gpus)
+
+
+def restore_checkpoint(checkpoint: Any, out: Path, cfg: ExperimentConfig) -> bool:
+    """Put Tune's checkpoint into ``out/checkpoints``; True when the trial resumes from it.
+
+    Tune's checkpoint wins over whatever ``out/checkpoints`` holds (it matches Tune's iteration
+    count). A checkpoint made under another config (PBT exploit) is resumed with this trial's config.
+    """
+    from attrsearch.train.run import check_output_dir
+
+    if checkpoint is None:
+        return False
+    target = out / "checkpoints"
+    if target.exists():
+        shutil.rmtree(target)
+    checkpoint.to_directory(str(target))
+    try:
+        check_output_dir(cfg, out, resume=True)
+    except UserError:
+        (out / "config.yaml").unlink()
+    return True
+
+
+def best_checkpoint(out: Path, seeds: tuple[int, ...] | None) -> Path:
+    folder = out / "checkpoints"
+    return folder / f"seed{seeds[0]}" / "best.pt" if seeds and len(seeds) > 1 else folder / "best.pt"
+
+
+def write_gallery(cfg: ExperimentConfig, checkpoint: Path, target: Path, count: int) -> Path | None:
+    """Masks of the first ``count`` val images (fixed across trials) for the W&B gallery.
+
+    Writes ``images`` (N, H, W, 3) uint8, ``masks`` (N, C, H, W) float16 in [0, 1], ``gt``
+    (N, C, H, W) uint8 (255 = void), ``labels`` (N, C) and ``class_names``.
+    """
+    if count <= 0:
+        return None
+    import numpy as np
+    import torch
+
+    from attrsearch.data import build_dataset, collate_samples, denormalize
+    from attrsearch.train.checkpoint import load_explainer
+
+    ds = build_dataset(cfg.data, "val", cfg.cache_dir)
+    batch = collate_samples([ds[i] for i in range(min(count, len(ds)))])
+    _, explainer = load_explainer(checkpoint, "cpu", num_classes=ds.info.num_classes)
+    with torch.inference_mode():
+        masks = torch.sigmoid(explainer(batch["image"]).float())
+    images = (denormalize(batch["image"], ds.info).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        target,
+        images=images,
+        masks=masks.numpy().astype(np.float16),
+        gt=batch["masks"].numpy().astype(np.uint8),
+        labels=batch["labels"].numpy(),
+        class_names=np.array(ds.info.class_names),
+    )
+    return target
+
+
+def _upload(out: Path, storage: Any) -> None:
+    """Remote storage: copy the run's results (not its checkpoints, Tune keeps those) to the trial folder."""
+    import pyarrow.fs
+
+    dest = f"{storage.trial_fs_path}/{RUN_DIR}"
+    fs = storage.storage_filesystem
+    fs.create_dir(dest, recursive=True)
+    for name in ("config.yaml", "metrics.json", "history.json", GALLERY_FILE, "tables"):
+        src = out / name
+        if src.exists():
+            pyarrow.fs.copy_files(str(src), f"{dest}/{name}", destination_filesystem=fs)
+
+
+def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
+    """The Tune function trainable of every sweep."""
+    import pyarrow.fs
+    from ray import tune
+
+    from attrsearch.train.run import run_training
+
+    ctx = tune.get_context()
+    storage = ctx.get_storage()
+    local = isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem)
+    trial_root = Path(storage.trial_fs_path) if local else Path.cwd()
+    out = trial_root / RUN_DIR
+    cfg = trial_config(spec, trial_values(config), source=f"trial {ctx.get_trial_id()}")
+    cap_gpu_memory(spec.gpus)
+    resume = restore_checkpoint(tune.get_checkpoint(), out, cfg)
+    state: dict[str, Any] = {"first_epoch": None}
+
+    def finish() -> None:
+        write_gallery(cfg, best_checkpoint(out, spec.seeds), out / GALLERY_FILE, spec.gallery_images)
+        if not local:
+            _upload(out, storage)
+
+    def report(record: dict[str, Any], checkpoint_dir: Path, finished: bool) -> None:
+        epoch = int(record.get("epoch", 0))
+        if state["first_epoch"] is None:
+            state["first_epoch"] = epoch
+        metrics = scalar_metrics(record, spec.objectives)
+        metrics["trial/finished"] = float(finished)
+        metrics["trial/resumed_from_epoch"] = float(state["first_epoch"] - 1)
+        if finished:
+            finish()
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+        if spec.fail_once_at_epoch == epoch and not (trial_root / _FAULT_MARKER).exists():
+            (trial_root / _FAULT_MARKER).write_text("injected\n")
+            raise RuntimeError(f"injected fault after epoch {epoch} (sweep testing hook)")
+
+    summary = run_training(cfg, out, resume=resume, seeds=list(spec.seeds) if spec.seeds else None, report=report)
+    if state["first_epoch"] is None:
+        # Restored from a final checkpoint: a trial whose end Tune had not recorded (the driver died
+        # in between) or a PBT clone of a finished trial. Report its final metrics, do not train again.
+        metrics = scalar_metrics(summary["metrics"], spec.objectives)
+        metrics["trial/finished"] = 1.0
+        metrics["trial/resumed_from_epoch"] = metrics.get("train/epochs", math.nan)
+        metrics.setdefault("epoch", metrics.get("train/epochs", math.nan))
+        finish()
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(out / "checkpoints")))

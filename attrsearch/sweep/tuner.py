@@ -1,0 +1,183 @@
+"""Ray Tune objects of a sweep: search algorithm, scheduler, trainable, and the Tuner (new or restored).
+
+Ray 2.60 rules followed here (ECOSYSTEM_NOTES.md): only ``ray.tune`` names; ``TuneConfig.metric``
+takes one string, so a multi-objective sweep gives the metric lists to ``OptunaSearch`` and the
+first objective to the scheduler; Optuna spaces are define-by-run (conditional area bounds);
+PBT runs with Tune's own generator. ``CheckpointConfig(num_to_keep=1)`` makes Tune save its
+experiment state whenever a trial checkpoints, so a driver killed at any point resumes with every
+reported epoch known (its "excessive snapshot" warning is silenced in ``run``); PBT keeps more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import tune
+
+from attrsearch.sweep.load import Sweep
+from attrsearch.sweep.trainable import TrialSpec, run_trial
+
+TIME_ATTR = "training_iteration"  # one report per epoch
+# PBT clones other trials' checkpoints: keeping only the latest one deletes them under its feet
+# (Ray warns for num_to_keep <= 2). The state snapshot is then forced every PBT_CHECKPOINTS epochs.
+PBT_CHECKPOINTS = 4
+
+
+def trial_dirname(trial: Any) -> str:
+    """Trial folders are named by trial id (Ray's default name embeds every parameter)."""
+    return trial.trial_id
+
+
+def tune_metric(sweep: Sweep) -> tuple[str | None, str | None]:
+    """TuneConfig's metric/mode: the objective of a single-objective sweep, None for several."""
+    if sweep.config.multi_objective:
+        return None, None
+    return sweep.objectives[0], sweep.modes[0]
+
+
+def start_points(sweep: Sweep, optuna: bool) -> list[dict[str, Any]] | None:
+    from attrsearch.sweep.load import base_values
+
+    if not sweep.config.start_from_base:
+        return None
+    return [sweep.space.start_point(base_values(sweep), optuna=optuna)]
+
+
+def build_search_alg(sweep: Sweep) -> Any:
+    """None (Tune's generator) for random/grid; an ``OptunaSearch`` over the define-by-run space."""
+    alg = sweep.config.search_alg
+    if alg.name == "random":
+        from ray.tune.search import BasicVariantGenerator
+
+        if alg.seed is None and not sweep.config.start_from_base:
+            return None
+        return BasicVariantGenerator(random_state=alg.seed, points_to_evaluate=start_points(sweep, optuna=False))
+    if alg.name == "grid":
+        return None
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    if alg.name == "optuna_tpe":
+        sampler = optuna.samplers.TPESampler(seed=alg.seed, n_startup_trials=alg.n_startup_trials, multivariate=alg.multivariate)
+    elif alg.name == "optuna_nsga2":
+        sampler = optuna.samplers.NSGAIISampler(
+            seed=alg.seed, population_size=alg.population_size, mutation_prob=alg.mutation_prob, crossover_prob=alg.crossover_prob
+        )
+    else:
+        sampler = optuna.samplers.GPSampler(seed=alg.seed, n_startup_trials=alg.n_startup_trials)
+    multi = sweep.config.multi_objective
+    return OptunaSearch(
+        sweep.space.optuna_space(),
+        metric=sweep.objectives if multi else sweep.objectives[0],
+        mode=sweep.modes if multi else sweep.modes[0],
+        sampler=sampler,
+        study_name=sweep.name,
+        points_to_evaluate=start_points(sweep, optuna=True),
+    )
+
+
+def build_scheduler(sweep: Sweep) -> Any:
+    """The trial scheduler on the first objective (None = FIFO)."""
+    from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule, PopulationBasedTraining
+
+    sched = sweep.config.scheduler
+    # With a single objective TuneConfig carries metric/mode (Tune refuses them twice).
+    own = {} if not sweep.config.multi_objective else {"metric": sweep.objectives[0], "mode": sweep.modes[0]}
+    if sched.name == "asha":
+        return ASHAScheduler(
+            time_attr=TIME_ATTR,
+            max_t=sched.max_t or sweep.max_epochs,
+            grace_period=sched.grace_period,
+            reduction_factor=sched.reduction_factor,
+            brackets=sched.brackets,
+            **own,
+        )
+    if sched.name == "median":
+        return MedianStoppingRule(
+            time_attr=TIME_ATTR, grace_period=sched.grace_period, min_samples_required=sched.min_samples_required,
+            hard_stop=sched.hard_stop, **own,
+        )
+    if sched.name == "pbt":
+        return PopulationBasedTraining(
+            time_attr=TIME_ATTR,
+            perturbation_interval=sched.perturbation_interval,
+            burn_in_period=sched.burn_in_period,
+            hyperparam_mutations={path: dim.tune_domain() for path, dim in sweep.space.dims.items()},
+            quantile_fraction=sched.quantile_fraction,
+            resample_probability=sched.resample_probability,
+            synch=sched.synch,
+            **own,
+        )
+    return None
+
+
+def build_trainable(sweep: Sweep) -> Any:
+    res = sweep.config.resources_per_trial
+    spec = TrialSpec(
+        base=sweep.base,
+        seeds=tuple(sweep.config.seeds) if sweep.config.seeds else None,
+        cpus=res.cpu,
+        gpus=res.gpu,
+        gallery_images=sweep.config.wandb.gallery_images if sweep.config.wandb.mode != "disabled" else 0,
+        objectives=tuple(sweep.objectives),
+        fail_once_at_epoch=sweep.config.testing.fail_once_at_epoch,
+    )
+    return tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"cpu": res.cpu, "gpu": res.gpu})
+
+
+def build_callbacks(sweep: Sweep) -> list[Any]:
+    """Ray's JSON/CSV result loggers (results files and ``attrsearch status`` read them) and W&B."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
+    w = sweep.config.wandb
+    if w.mode != "disabled":
+        from attrsearch.sweep.wandb_log import SweepWandbCallback
+
+        callbacks.append(SweepWandbCallback(sweep.base, project=w.project, group=w.group or sweep.name, mode=w.mode, entity=w.entity, tags=w.tags))
+    return callbacks
+
+
+def build_tuner(sweep: Sweep, verbose: int = 1) -> tune.Tuner:
+    """A new Tuner for the sweep (results under ``<storage>/<name>``)."""
+    metric, mode = tune_metric(sweep)
+    search_alg = build_search_alg(sweep)
+    pbt = sweep.config.scheduler.name == "pbt"
+    own_space = sweep.config.search_alg.name.startswith("optuna")
+    tune_config = tune.TuneConfig(
+        metric=metric,
+        mode=mode,
+        search_alg=search_alg,
+        scheduler=build_scheduler(sweep),
+        num_samples=sweep.config.samples,
+        max_concurrent_trials=sweep.config.max_concurrent_trials,
+        time_budget_s=sweep.config.time_budget_s,
+        trial_dirname_creator=trial_dirname,
+    )
+    run_config = tune.RunConfig(
+        name=sweep.name,
+        storage_path=sweep.storage,
+        failure_config=tune.FailureConfig(max_failures=sweep.config.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=PBT_CHECKPOINTS if pbt else 1),
+        # PBT must not perturb a finished trial (its clone would be finished too and report again):
+        # the final report stops the trial before the scheduler sees it.
+        stop={"trial/finished": 1.0} if pbt else None,
+        callbacks=build_callbacks(sweep),
+        verbose=verbose,
+    )
+    return tune.Tuner(
+        build_trainable(sweep),
+        param_space={} if own_space else sweep.space.tune_param_space(),
+        tune_config=tune_config,
+        run_config=run_config,
+    )
+
+
+def restore_tuner(sweep: Sweep) -> tune.Tuner:
+    """Continue an interrupted sweep: finished trials stay, unfinished and errored ones resume from checkpoints."""
+    return tune.Tuner.restore(
+        sweep.experiment_path,
+        trainable=build_trainable(sweep),
+        resume_unfinished=True,
+        resume_errored=True,
+    )

@@ -1,0 +1,193 @@
+"""Real sweeps on the shared local Ray: end to end with W&B, failures and retries, a killed driver resumed.
+
+Each trial is a few seconds (32 px, 64 images, 2 epochs). These tests train, hence ``slow``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from attrsearch.config import load_experiment
+from attrsearch.metrics.registry import metric_names
+from attrsearch.sweep.load import load_sweep
+from attrsearch.sweep.results import has_experiment_state, load_trials, print_status
+from attrsearch.sweep.run import run_sweep
+
+from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def read_rows(exp: Path) -> list[dict[str, str]]:
+    with open(exp / "trials.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def result_lines(trial_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
+
+
+def wandb_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "wandb"), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_tiny_sweep_end_to_end(tmp_path, ray_address, capsys):
+    """Optuna TPE + ASHA + W&B offline, two seeds per trial: trials.csv, best.yaml, W&B runs, status."""
+    data = sweep_dict(
+        name="e2e",
+        search={
+            "loss.lambda_tv": {"loguniform": [0.01, 1.0]},
+            "loss.min_area": {"uniform": [0.01, 0.1]},
+            "loss.max_area": {"uniform": [0.1, 0.4]},
+        },
+        search_alg={"name": "optuna_tpe", "seed": 0, "n_startup_trials": 2},
+        scheduler={"name": "asha", "grace_period": 1},
+        num_samples=3,
+        max_concurrent_trials=2,
+        seeds=[0, 1],
+        storage=str(tmp_path / "results"),
+        wandb={"mode": "offline", "gallery_images": 2},
+    )
+    assert run_sweep(load_sweep(write_sweep(tmp_path, data)), address=ray_address, verbose=0) == 0
+    exp = tmp_path / "results" / "e2e"
+    rows = read_rows(exp)
+    assert len(rows) == 3 and len({r["trial_id"] for r in rows}) == 3
+    assert {r["status"] for r in rows} <= {"completed", "stopped"}
+    completed = [r for r in rows if r["status"] == "completed"]
+    assert completed
+    full = metric_names("full")
+    for row in completed:
+        missing = [m for m in full if row.get(m, "") == "" or row.get(f"{m}_std", "") == ""]
+        assert not missing, missing  # every full-suite metric, as a mean over the seeds and its spread
+        assert float(row["config/loss.min_area"]) < float(row["config/loss.max_area"])
+        assert float(row["epochs"]) == 2.0
+
+    best = load_experiment(exp / "best.yaml")
+    assert best.evaluation.split == "test"
+    ranked = sorted(completed, key=lambda r: -float(r["segmentation/iou"]))
+    assert math.isclose(best.loss.lambda_tv, float(ranked[0]["config/loss.lambda_tv"]), rel_tol=1e-9)
+
+    runs = sorted(exp.glob("*/wandb/offline-run-*"))
+    assert len(runs) == 3
+    sync = wandb_cli("sync", "--dry-run", *map(str, runs))
+    assert sync.returncode == 0 and "Would sync 3 run(s)" in sync.stdout + sync.stderr
+    best_run = next(exp.glob(f"{ranked[0]['trial_id']}/wandb/offline-run-*"))
+    summary = json.loads(wandb_cli("leet", "inspect", "--summary", "--json", str(best_run)).stdout)
+    assert summary["state"] == "finished" and summary["run_id"] == ranked[0]["trial_id"]
+    assert summary["config"]["loss.lambda_tv"] == pytest.approx(float(ranked[0]["config/loss.lambda_tv"]))
+    assert summary["config"]["data.image_size"] == 32  # the whole experiment, defaults included
+    keys = set(summary["summary"])
+    assert {"segmentation/iou", "faithfulness/deletion_auc", "gallery/masks", "gallery/class_masks", "tables/class_specific"} <= keys
+
+    capsys.readouterr()
+    assert print_status(exp) == 0
+    out = capsys.readouterr().out
+    assert "3 trials" in out and "completed" in out
+
+
+def test_failed_trial_is_recorded_and_retries_resume_from_checkpoint(tmp_path, ray_address):
+    """lr=1e30 diverges (NaN loss) and is recorded; every trial also fails once after epoch 1
+    (testing hook) and max_failures=1 resumes it from the epoch-1 checkpoint."""
+    data = sweep_dict(
+        name="faults",
+        search={"train.lr": {"grid": [0.002, 1.0e30]}},
+        num_samples=1,
+        max_failures=1,
+        testing={"fail_once_at_epoch": 1},
+        storage=str(tmp_path / "results"),
+    )
+    assert run_sweep(load_sweep(write_sweep(tmp_path, data)), address=ray_address, verbose=0) == 0
+    exp = tmp_path / "results" / "faults"
+    rows = {float(r["config/train.lr"]): r for r in read_rows(exp)}
+    assert len(rows) == 2
+    bad, good = rows[1.0e30], rows[0.002]
+    assert bad["status"] == "error" and "TrainingDiverged" in bad["error"] and "loss became" in bad["error"]
+    assert good["status"] == "completed" and good["error"] == "" and int(good["failures"]) == 1
+    lines = result_lines(exp / good["trial_id"])
+    # Resumed, not restarted: epoch 1 was reported once, the retry continued with epoch 2.
+    assert [(r["epoch"], r["trial/resumed_from_epoch"]) for r in lines] == [(1.0, 0.0), (2.0, 1.0)]
+    assert (exp / good["trial_id"] / ".fault_injected").is_file()
+
+
+def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_address):
+    """Kill the driver (SIGKILL) once a trial finished and the next one is part-way, then --resume:
+    the finished trial is not rerun, the interrupted one continues from its last checkpoint,
+    trials.csv has each trial once."""
+    data = sweep_dict(
+        name="resume",
+        base={**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 4}},
+        search={"loss.lambda_tv": {"grid": [0.01, 0.1, 1.0]}},
+        search_alg="grid",
+        num_samples=1,
+        max_concurrent_trials=1,
+        storage=str(tmp_path / "results"),
+    )
+    path = write_sweep(tmp_path, data)
+    exp = tmp_path / "results" / "resume"
+    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
+    finished, interrupted = [], []
+    with open(tmp_path / "driver.log", "w") as log:
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "attrsearch.cli", "sweep", str(path), "--address", ray_address],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and driver.poll() is None:
+                time.sleep(0.5)
+                if has_experiment_state(str(exp)):
+                    trials = load_trials(str(exp))
+                    finished = [t for t in trials if t.status == "completed"]
+                    interrupted = [t for t in trials if t.status == "running" and t.epochs in (1.0, 2.0)]
+                    if finished and interrupted:
+                        break
+            assert finished and interrupted, (tmp_path / "driver.log").read_text()[-3000:]
+        finally:
+            driver.kill()
+            driver.wait()
+    before = {t.trial_id: result_lines(Path(t.path)) for t in finished}
+    time.sleep(2.0)  # Ray releases the dead driver's trial actors
+
+    assert run_sweep(load_sweep(path), resume=True, address=ray_address, verbose=0) == 0
+    rows = read_rows(exp)
+    assert len(rows) == 3 and len({r["trial_id"] for r in rows}) == 3
+    assert all(r["status"] == "completed" for r in rows), rows
+    for trial_id, lines in before.items():
+        assert result_lines(exp / trial_id) == lines  # not rerun: no new report
+    resumed = result_lines(exp / interrupted[0].trial_id)
+    # Continued from the checkpoint Ray had recorded (epoch >= 1), not restarted from scratch.
+    assert resumed[-1]["epoch"] == 4.0 and resumed[-1]["trial/resumed_from_epoch"] >= interrupted[0].epochs
+    assert sorted(float(r["config/loss.lambda_tv"]) for r in rows) == [0.01, 0.1, 1.0]
+
+
+def test_pbt_exploits_through_checkpoints(tmp_path, ray_address):
+    """PBT over a loss weight: the weaker trial continues from the stronger one's checkpoint."""
+    data = sweep_dict(
+        name="pbt",
+        base={**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 3}},
+        search={"loss.lambda_tv": {"loguniform": [0.01, 1.0]}},
+        scheduler={"name": "pbt", "perturbation_interval": 2, "quantile_fraction": 0.5, "synch": True},
+        num_samples=2,
+        storage=str(tmp_path / "results"),
+    )
+    assert run_sweep(load_sweep(write_sweep(tmp_path, data)), address=ray_address, verbose=0) == 0
+    exp = tmp_path / "results" / "pbt"
+    rows = read_rows(exp)
+    assert len(rows) == 2 and all(r["status"] == "completed" for r in rows)
+    for row in rows:  # every trial was paused at epoch 2 and went on from a checkpoint
+        last = result_lines(exp / row["trial_id"])[-1]
+        assert (last["epoch"], last["trial/resumed_from_epoch"]) == (3.0, 2.0)
+    # Ray's PBT log, one line per exploit: [target, clone, iterations..., old config, new config].
+    exploits = [json.loads(line) for line in (exp / "pbt_global.txt").read_text().splitlines() if line.strip()]
+    assert len(exploits) == 1
+    new_tv = exploits[0][5]["loss.lambda_tv"]
+    assert any(float(r["config/loss.lambda_tv"]) == pytest.approx(new_tv) for r in rows)  # the clone's perturbed value
