@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# A second `make quickstart` continues (or just reprints) the sweep in results/quickstart.
 quickstart: install
-	$(BIN)/attrsearch sweep sweeps/quickstart.yaml
+	$(BIN)/attrsearch sweep sweeps/quickstart.yaml $(if $(wildcard results/quickstart/sweep.yaml),--resume,)
 
 test: install
 	$(BIN)/python -m pytest
