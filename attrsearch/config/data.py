@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from attrsearch.config.base import StrictModel
+from attrsearch.config.base import StrictModel, check_registered
 
 # Distinct context cues the built-in generator can draw (attrsearch.data.shapes.CUES).
 NUM_CONTEXT_CUES = 6
@@ -102,9 +102,7 @@ class DataConfig(StrictModel):
     def _known_dataset(cls, name: str) -> str:
         from attrsearch.data import DATASETS  # late import: data imports config
 
-        if name not in DATASETS:
-            raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS.names())}")
-        return name
+        return check_registered(name, DATASETS)
 
     @model_validator(mode="after")
     def _check(self) -> "DataConfig":

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from attrsearch.config.base import StrictModel
+from attrsearch.config.base import StrictModel, check_registered
 
 
 class PanelMember(StrictModel):
@@ -23,9 +23,7 @@ class PanelMember(StrictModel):
     def _known(cls, name: str) -> str:
         from attrsearch.models import EXPLANANDA
 
-        if name not in EXPLANANDA:
-            raise ValueError(f"unknown explanandum {name!r}; choose one of {', '.join(EXPLANANDA.names())}")
-        return name
+        return check_registered(name, EXPLANANDA)
 
 
 class TransferConfig(StrictModel):

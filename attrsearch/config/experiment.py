@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from attrsearch.config.base import StrictModel, read_yaml, validate
+from attrsearch.config.base import StrictModel, check_registered, read_yaml, validate
 from attrsearch.config.data import DataConfig
 from attrsearch.config.evaluation import EvaluationConfig
 from attrsearch.config.presets import LOSS_PRESETS, PRESET_LR
@@ -68,9 +68,7 @@ class ExplanandumConfig(StrictModel):
     def _known(cls, name: str) -> str:
         from attrsearch.models import EXPLANANDA
 
-        if name not in EXPLANANDA:
-            raise ValueError(f"unknown explanandum {name!r}; choose one of {', '.join(EXPLANANDA.names())}")
-        return name
+        return check_registered(name, EXPLANANDA)
 
 
 class ExplainerConfig(StrictModel):
@@ -84,9 +82,7 @@ class ExplainerConfig(StrictModel):
     def _known(cls, name: str) -> str:
         from attrsearch.models import EXPLAINERS
 
-        if name not in EXPLAINERS:
-            raise ValueError(f"unknown explainer {name!r}; choose one of {', '.join(EXPLAINERS.names())}")
-        return name
+        return check_registered(name, EXPLAINERS)
 
 
 class LossConfig(StrictModel):
@@ -112,9 +108,7 @@ class LossConfig(StrictModel):
     def _known(cls, name: str) -> str:
         from attrsearch.objectives import OBJECTIVES
 
-        if name not in OBJECTIVES:
-            raise ValueError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES.names())}")
-        return name
+        return check_registered(name, OBJECTIVES)
 
     @field_validator("preset")
     @classmethod

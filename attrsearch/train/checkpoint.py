@@ -27,6 +27,17 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     return path
 
 
+def read_torch_file(path: Path, field: str | None = None) -> Any:
+    """``torch.load`` a trusted attrsearch file; a one-line ``UserError`` (prefixed by ``field``) if unreadable."""
+    prefix = f"{field}: " if field else ""
+    if not path.is_file():
+        raise UserError(f"{prefix}{path}: no such file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error here
+        raise UserError(f"{prefix}{path}: not a readable checkpoint ({type(err).__name__})") from None
+
+
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """Read an Explainer checkpoint; a one-line ``UserError`` naming the file if it is not one."""
     path = Path(path)
@@ -35,12 +46,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
             if (path / name).is_file():
                 path = path / name
                 break
-    if not path.is_file():
-        raise UserError(f"{path}: no such checkpoint file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error here
-        raise UserError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    state = read_torch_file(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not an attrsearch Explainer checkpoint")
     state["path"] = str(path)

@@ -29,6 +29,7 @@ from attrsearch.errors import UserError
 from attrsearch.metrics.classification import mean_average_precision, multilabel_f1
 from attrsearch.models import create_explanandum
 from attrsearch.train.augment import occlude, random_hflip
+from attrsearch.train.checkpoint import read_torch_file
 from attrsearch.train.runtime import keep_freed_memory, seed_everything
 
 CACHE_VERSION = 1
@@ -172,33 +173,21 @@ def train_classifier(
     return losses
 
 
-def _load_cached(path: Path, device: torch.device) -> nn.Module:
-    state = torch.load(path / "model.pt", map_location="cpu", weights_only=False)
-    model = create_explanandum(
-        state["arch"], state["num_classes"], image_size=state["image_size"], **state.get("options", {})
-    )
+def _model_from_state(state: dict[str, Any], device: torch.device) -> nn.Module:
+    model = create_explanandum(state["arch"], state["num_classes"], image_size=state["image_size"], **state.get("options", {}))
     model.load_state_dict(state["state_dict"])
     return freeze(model.to(device))
 
 
-def load_explanandum_file(path: Path, cfg: ExperimentConfig, num_classes: int, device: torch.device) -> nn.Module:
-    """An already trained Explanandum (``explanandum.checkpoint``): a cache ``model.pt`` or a folder with one."""
+def load_explanandum_file(path: Path, num_classes: int, device: torch.device, field: str = "explanandum.checkpoint") -> nn.Module:
+    """A trained Explanandum file (a cache ``model.pt`` or a folder with one), checked against the class count."""
     file = path / "model.pt" if path.is_dir() else path
-    if not file.is_file():
-        raise UserError(f"explanandum.checkpoint: {path}: no such file")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error here
-        raise UserError(f"explanandum.checkpoint: {file}: not a readable checkpoint ({type(err).__name__})") from None
+    state = read_torch_file(file, field)
     if not isinstance(state, dict) or "state_dict" not in state or "arch" not in state:
-        raise UserError(f"explanandum.checkpoint: {file}: not an attrsearch Explanandum file")
+        raise UserError(f"{field}: {file}: not an attrsearch Explanandum file")
     if state["num_classes"] != num_classes:
-        raise UserError(
-            f"explanandum.checkpoint: {file} has {state['num_classes']} classes, the dataset has {num_classes}"
-        )
-    model = create_explanandum(state["arch"], num_classes, image_size=state["image_size"], **state.get("options", {}))
-    model.load_state_dict(state["state_dict"])
-    return freeze(model.to(device))
+        raise UserError(f"{field}: {file} has {state['num_classes']} classes, the dataset has {num_classes}")
+    return _model_from_state(state, device)
 
 
 def get_explanandum(
@@ -223,13 +212,13 @@ def get_explanandum(
     is_main = arch in (None, cfg.explanandum.arch) and seed in (None, cfg.explanandum.seed) and options is None and epochs is None
     if cfg.explanandum.checkpoint is not None and is_main:
         train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
-        return load_explanandum_file(Path(cfg.explanandum.checkpoint), cfg, train_ds.info.num_classes, device)
+        return load_explanandum_file(Path(cfg.explanandum.checkpoint), train_ds.info.num_classes, device)
     path = explanandum_cache_path(cfg, arch, seed, **overrides)
     if not (path / "model.pt").is_file():
         with _file_lock(path.with_suffix(".lock")):
             if not (path / "model.pt").is_file():  # another process may have finished it meanwhile
                 train_explanandum(cfg, path, key=explanandum_key(cfg, arch, seed, **overrides), device=device, progress=progress)
-    return _load_cached(path, device)
+    return _model_from_state(read_torch_file(path / "model.pt"), device)
 
 
 def panel_specs(cfg: ExperimentConfig) -> list[tuple[str, dict[str, Any]]]:

@@ -45,7 +45,7 @@ def test_checkpoint_for_another_class_count_is_refused(tiny_experiment):
     cfg = validate(ExperimentConfig, tiny_experiment)
     get_explanandum(cfg, "cpu")
     with pytest.raises(UserError, match="has 4 classes, the dataset has 7"):
-        load_explanandum_file(explanandum_cache_path(cfg), cfg, 7, torch.device("cpu"))
+        load_explanandum_file(explanandum_cache_path(cfg), 7, torch.device("cpu"))
 
 
 def test_unreadable_explanandum_file(tmp_path, tiny_experiment):
@@ -53,4 +53,4 @@ def test_unreadable_explanandum_file(tmp_path, tiny_experiment):
     bad.write_text("not a checkpoint")
     cfg = validate(ExperimentConfig, tiny_experiment)
     with pytest.raises(UserError, match="not a readable checkpoint"):
-        load_explanandum_file(bad, cfg, 4, torch.device("cpu"))
+        load_explanandum_file(bad, 4, torch.device("cpu"))
