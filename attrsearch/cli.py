@@ -18,6 +18,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_experiment(args.config, overrides=dict(args.set or []))
     summary = run_training(cfg, Path(args.out), resume=not args.restart)
+    m = summary["metrics"]
+    shown = ("segmentation/iou", "class_specific/selectivity", "context/reliance", "mask/area", "explanandum/test_map")
+    print(f"{cfg.evaluation.split} split: " + ", ".join(f"{k} {m[k]:.3f}" for k in shown if isinstance(m.get(k), float)))
     print(f"metrics: {summary['metrics_path']}")
     print(f"checkpoint: {summary['checkpoint_path']}")
     return 0
