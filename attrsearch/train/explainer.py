@@ -180,7 +180,7 @@ class ExplainerTrainer:
             with autocast(device, cfg.train.amp):
                 out = self.objective(self.explanandum, images, labels, self.explainer(images), cfg.loss)
             if not torch.isfinite(out.loss):
-                raise TrainingDiverged(f"loss became {float(out.loss)} at epoch {self.epoch + 1}, step {step + 1}")
+                raise TrainingDiverged(f"loss became {out.loss.item()} at epoch {self.epoch + 1}, step {step + 1}")
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             self.optimizer.step()
