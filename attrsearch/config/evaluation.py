@@ -43,7 +43,7 @@ class FaithfulnessConfig(StrictModel):
         "label", description="label: the present class the Explanandum scores highest; predicted: its top-1 class"
     )
     max_images: int | None = Field(
-        128, ge=1, description="deletion/insertion on the first N images (None: all); each image costs 2 x (steps + 1) forward passes"
+        None, ge=1, description="deletion/insertion on the first N images (None: all); each image costs 2 x (steps + 1) forward passes"
     )
 
 
@@ -58,7 +58,7 @@ class EvaluationConfig(StrictModel):
     fast_subsample: int = Field(64, ge=1, description="images of the val split scored by the fast suite's class-specific table")
     class_specific_thresholds: list[float] = Field(default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 10)])
     class_specific_max_images: int | None = Field(
-        256,
+        None,
         ge=1,
         description="full suite: class-specific table on the first N images (None: all); up to C x thresholds forward passes each",
     )
