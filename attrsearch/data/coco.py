@@ -24,13 +24,12 @@ from typing import Any
 
 import numpy as np
 import pycocotools.mask as mask_utils
-import torch
 from pycocotools.coco import COCO
 
 from attrsearch.config import DataConfig
 from attrsearch.data import DATASETS
 from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, normalization_stats
-from attrsearch.data.images import read_rgb, resize_nearest, scale_boxes, to_image_tensor
+from attrsearch.data.images import file_sample, read_rgb, resize_nearest
 from attrsearch.errors import UserError
 
 VAL_PERMUTATION_SEED = 0  # the train/val partition of the train JSON never changes
@@ -152,16 +151,7 @@ class COCODataset(AttributionDataset):
             else:
                 masks[k][m] = 1
         masks[:, void] = VOID
-        return {
-            "image": to_image_tensor(rgb, self.info),
-            "labels": torch.from_numpy(rec.labels.copy()),
-            "masks": torch.from_numpy(masks),
-            "has_masks": True,
-            "boxes": scale_boxes(rec.boxes, original, size),
-            "box_labels": torch.from_numpy(rec.box_labels.copy()),
-            "context": torch.zeros((size, size), dtype=torch.uint8),
-            "index": index,
-        }
+        return file_sample(index, rgb, original, rec.labels, masks, True, rec.boxes, rec.box_labels, self.info)
 
 
 @DATASETS.register("coco2014", doc="MS COCO-2014 through pycocotools (80 classes; train minus 10% = train, that 10% = val, val2014 = test)")

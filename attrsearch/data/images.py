@@ -72,3 +72,32 @@ def scale_boxes(boxes: np.ndarray, original: tuple[int, int], size: int) -> torc
     w, h = original
     scale = np.array([size / w, size / h, size / w, size / h], dtype=np.float32)
     return torch.from_numpy(np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale)
+
+
+def file_sample(
+    index: int,
+    rgb: np.ndarray,
+    original: tuple[int, int],
+    labels: np.ndarray,
+    masks: np.ndarray,
+    has_masks: bool,
+    boxes: np.ndarray,
+    box_labels: np.ndarray,
+    info: DatasetInfo,
+) -> dict:
+    """The sample dict (``attrsearch.data.base``) of a file-based dataset image (VOC, COCO): no context cue.
+
+    rgb: (S, S, 3) uint8 already resized; original: its (width, height) before resizing, to scale
+    ``boxes`` (N, 4) xyxy; masks: (C, S, S) uint8 with 255 = void.
+    """
+    size = info.image_size
+    return {
+        "image": to_image_tensor(rgb, info),
+        "labels": torch.from_numpy(labels.copy()),
+        "masks": torch.from_numpy(masks),
+        "has_masks": has_masks,
+        "boxes": scale_boxes(boxes, original, size),
+        "box_labels": torch.from_numpy(box_labels.copy()),
+        "context": torch.zeros((size, size), dtype=torch.uint8),
+        "index": index,
+    }

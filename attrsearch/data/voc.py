@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from attrsearch.config import DataConfig
 from attrsearch.data import DATASETS
 from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, normalization_stats
-from attrsearch.data.images import read_label_png, read_rgb, scale_boxes, to_image_tensor
+from attrsearch.data.images import file_sample, read_label_png, read_rgb
 from attrsearch.errors import UserError
 
 VOC_CLASSES = (
@@ -157,16 +156,7 @@ class VOCDataset(AttributionDataset):
             masks = class_masks(read_label_png(rec.mask_path, size), C, rec.mask_path)
         else:
             masks = np.full((C, size, size), VOID, np.uint8)
-        return {
-            "image": to_image_tensor(rgb, self.info),
-            "labels": torch.from_numpy(rec.labels.copy()),
-            "masks": torch.from_numpy(masks),
-            "has_masks": rec.mask_path is not None,
-            "boxes": scale_boxes(rec.boxes, original, size),
-            "box_labels": torch.from_numpy(rec.box_labels.copy()),
-            "context": torch.zeros((size, size), dtype=torch.uint8),
-            "index": index,
-        }
+        return file_sample(index, rgb, original, rec.labels, masks, rec.mask_path is not None, rec.boxes, rec.box_labels, self.info)
 
 
 @DATASETS.register("voc2007", doc="PASCAL VOC-2007 from a VOCdevkit folder (20 classes, segmented subset has masks)")

@@ -48,9 +48,8 @@ def test_checkpoint_for_another_class_count_is_refused(tiny_experiment):
         load_explanandum_file(explanandum_cache_path(cfg), 7, torch.device("cpu"))
 
 
-def test_unreadable_explanandum_file(tmp_path, tiny_experiment):
+def test_unreadable_explanandum_file(tmp_path):
     bad = tmp_path / "model.pt"
     bad.write_text("not a checkpoint")
-    cfg = validate(ExperimentConfig, tiny_experiment)
     with pytest.raises(UserError, match="not a readable checkpoint"):
         load_explanandum_file(bad, 4, torch.device("cpu"))
