@@ -114,6 +114,12 @@ def get_spec(name: str) -> MetricSpec:
     return _SPECS[name]
 
 
+def is_score(name: str) -> bool:
+    """True for a registered metric with a direction (not a count, parameter or flag)."""
+    spec = _SPECS.get(name)
+    return spec is not None and spec.direction is not None
+
+
 def metric_names(suite: str = "full") -> list[str]:
     """Registered names of a suite (``UserError`` for an unknown suite)."""
     check_suite(suite)

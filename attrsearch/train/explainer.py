@@ -232,7 +232,9 @@ class ExplainerTrainer:
             save_checkpoint(self.best_checkpoint, state)
         save_checkpoint(self.checkpoint_dir / "last.pt", state)
         if cfg.train.progress:
-            shown = {k: v for k, v in record.items() if k in ("train/loss", "val/loss") or not k.startswith(("train/", "val/", "time/", "epoch"))}
+            from attrsearch.metrics.registry import is_score
+
+            shown = {k: v for k, v in record.items() if k in ("train/loss", "val/loss") or is_score(k)}
             print(f"epoch {self.epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) + (" *" if better else ""))
         return record
 
