@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from attrsearch.data.base import normalize
 from attrsearch.data.images import read_rgb
 from attrsearch.errors import UserError
-from attrsearch.train.checkpoint import build_explainer, checkpoint_config, load_checkpoint
+from attrsearch.train.checkpoint import explainer_from_state, load_checkpoint
 
 
 def class_scores(masks: torch.Tensor) -> torch.Tensor:
@@ -46,13 +47,8 @@ def explain_images(checkpoint: Path, images: list[Path], out: Path, top_k: int =
         raise UserError(f"--top-k must be >= 1, got {top_k}")
     pictures = [(path, read_rgb(path)[0]) for path in images]  # every file is checked before any work
     state = load_checkpoint(checkpoint)
-    cfg = checkpoint_config(state)
-    model = build_explainer(cfg, state["num_classes"], state["image_size"])
-    model.load_state_dict(state["explainer"])
-    model.to(device).eval()
+    model = explainer_from_state(state, device)
     size = state["image_size"]
-    mean = torch.tensor(state["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(state["std"]).view(1, 3, 1, 1)
     names = list(state["class_names"])
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -60,7 +56,7 @@ def explain_images(checkpoint: Path, images: list[Path], out: Path, top_k: int =
         h, w = rgb.shape[:2]
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        x = ((x - mean) / std).to(device)
+        x = normalize(x, state["mean"], state["std"]).to(device)
         masks = torch.sigmoid(model(x).float())
         scores = class_scores(masks)[0].cpu()
         full = F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)[0].cpu().numpy()

@@ -78,15 +78,18 @@ def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-def denormalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
-    """(B, 3, H, W) normalised -> RGB in [0, 1]."""
-    mean = torch.tensor(info.mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(info.std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return (images * std + mean).clamp(0.0, 1.0)
+def _stats(images: torch.Tensor, mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean``/``std`` as (1, 3, 1, 1) tensors on the images' device and dtype."""
+    return tuple(torch.as_tensor(v, dtype=images.dtype, device=images.device).view(1, 3, 1, 1) for v in (mean, std))
 
 
-def normalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
-    """(B, 3, H, W) RGB in [0, 1] -> normalised."""
-    mean = torch.tensor(info.mean, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(info.std, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return (images - mean) / std
+def denormalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """(B, 3, H, W) normalised with per-channel ``mean``/``std`` (e.g. ``DatasetInfo``'s) -> RGB in [0, 1]."""
+    m, s = _stats(images, mean, std)
+    return (images * s + m).clamp(0.0, 1.0)
+
+
+def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """(B, 3, H, W) RGB in [0, 1] -> normalised with per-channel ``mean``/``std``."""
+    m, s = _stats(images, mean, std)
+    return (images - m) / s

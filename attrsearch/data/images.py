@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from attrsearch.data.base import DatasetInfo
+from attrsearch.data.base import DatasetInfo, normalize
 from attrsearch.errors import UserError
 
 
@@ -62,9 +62,7 @@ def resize_nearest(arr: np.ndarray, size: int) -> np.ndarray:
 def to_image_tensor(rgb: np.ndarray, info: DatasetInfo) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (3, H, W) float32 normalised with ``info.mean`` / ``info.std``."""
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
-    mean = torch.tensor(info.mean, dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(info.std, dtype=torch.float32).view(3, 1, 1)
-    return (x - mean) / std
+    return normalize(x[None], info.mean, info.std)[0]
 
 
 def scale_boxes(boxes: np.ndarray, original: tuple[int, int], size: int) -> torch.Tensor:

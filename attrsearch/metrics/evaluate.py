@@ -496,10 +496,9 @@ def evaluate_checkpoint(checkpoint: Path, out: Path, suite: str = "full", split:
     dataset = build_dataset(cfg.data, split, cfg.cache_dir)
     explanandum = get_explanandum(cfg, device)
     panel = get_panel(cfg, device) if suite == "full" else []
-    context_classes = cfg.data.shapes.context.biased_classes if cfg.data.dataset == "shapes" else None
     result = evaluate(
         explainer_attribution(explainer), explanandum, dataset, cfg.evaluation,
-        suite=suite, panel=panel, device=device, context_classes=context_classes,
+        suite=suite, panel=panel, device=device,
     )
     write_results(result, out)
     return result.metrics

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from attrsearch.data.base import denormalize, normalize
+
 VARIANTS = ("masked_in", "masked_out", "inpainted_out")
 
 
@@ -32,16 +34,14 @@ def inpaint_masked_out(images: Tensor, binary: Tensor, mean: Sequence[float], st
     filled). Returns (B, 3, H, W) normalised. OpenCV works on one image at a time, hence the loop
     over images (about 0.1 ms per 64 px image).
     """
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    rgb = ((images.detach().float().cpu() * std_t + mean_t).clamp(0, 1) * 255.0).round().to(torch.uint8)
+    rgb = (denormalize(images.detach().float().cpu(), mean, std) * 255.0).round().to(torch.uint8)
     rgb_np = rgb.permute(0, 2, 3, 1).contiguous().numpy()
     holes = binary.detach().cpu().numpy().astype(np.uint8)
     out = np.empty_like(rgb_np)
     for i in range(rgb_np.shape[0]):
         out[i] = cv2.inpaint(rgb_np[i], holes[i], radius, cv2.INPAINT_TELEA) if holes[i].any() else rgb_np[i]
     filled = torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
-    return ((filled - mean_t) / std_t).to(images.device, images.dtype)
+    return normalize(filled, mean, std).to(images.device, images.dtype)
 
 
 def transfer_images(

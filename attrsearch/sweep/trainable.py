@@ -118,7 +118,7 @@ def write_gallery(cfg: ExperimentConfig, checkpoint: Path, target: Path, count: 
     _, explainer = load_explainer(checkpoint, "cpu", num_classes=ds.info.num_classes)
     with torch.inference_mode():
         masks = torch.sigmoid(explainer(batch["image"]).float())
-    images = (denormalize(batch["image"], ds.info).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    images = (denormalize(batch["image"], ds.info.mean, ds.info.std).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     target.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         target,

@@ -84,19 +84,18 @@ def build_explainer(
     )
 
 
+def explainer_from_state(state: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:
+    """The trained Explainer of a loaded checkpoint (eval mode, on ``device``)."""
+    model = build_explainer(checkpoint_config(state), state["num_classes"], state["image_size"])
+    model.load_state_dict(state["explainer"])
+    return model.to(torch.device(device)).eval()
+
+
 def load_explainer(path: Path | str, device: torch.device | str = "cpu", num_classes: int | None = None):
     """(config, Explainer in eval mode) from a checkpoint. ``num_classes`` checks the class count."""
     state = load_checkpoint(path)
-    cfg = checkpoint_config(state)
     if num_classes is not None and state["num_classes"] != num_classes:
         raise UserError(
             f"{state['path']}: checkpoint is for {state['num_classes']} classes, but the data has {num_classes}"
         )
-    model = build_explainer(cfg, state["num_classes"], state["image_size"])
-    model.load_state_dict(state["explainer"])
-    model.to(torch.device(device)).eval()
-    return cfg, model
-
-
-def checkpoint_class_names(path: Path | str) -> list[str]:
-    return list(load_checkpoint(path)["class_names"])
+    return checkpoint_config(state), explainer_from_state(state, device)

@@ -19,35 +19,14 @@ import torch
 from torch import nn
 
 from attrsearch.config import ExperimentConfig
-from attrsearch.data import AttributionDataset, collate_samples
+from attrsearch.data import AttributionDataset
 from attrsearch.objectives import OBJECTIVES
 from attrsearch.train.checkpoint import build_explainer, load_checkpoint, save_checkpoint
-from attrsearch.train.runtime import autocast, seed_everything, use_channels_last
+from attrsearch.train.runtime import autocast, make_loader, make_optimizer, seed_everything, use_channels_last
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message says where (a sweep records it as the trial's error)."""
-
-
-def make_loader(ds: AttributionDataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0):
-    return torch.utils.data.DataLoader(
-        ds,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=torch.Generator().manual_seed(seed),
-        collate_fn=collate_samples,
-        num_workers=num_workers,
-        drop_last=shuffle and len(ds) > batch_size,
-    )
-
-
-def make_optimizer(params, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """Adam (the paper), AdamW or SGD with momentum 0.9 over ``params``."""
-    params = [p for p in params if p.requires_grad]
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-    return cls(params, lr=lr, weight_decay=weight_decay)
 
 
 def early_stopping_mode(metric: str) -> str:
@@ -164,7 +143,10 @@ class ExplainerTrainer:
         cfg, device = self.cfg, self.device
         self.explainer.train()
         seed_everything(cfg.seed * 1009 + self.epoch)
-        loader = make_loader(self.train_ds, cfg.train.batch_size, True, cfg.seed * 100003 + self.epoch, cfg.train.num_workers)
+        loader = make_loader(
+            self.train_ds, cfg.train.batch_size, True, cfg.seed * 100003 + self.epoch, cfg.train.num_workers,
+            drop_last=len(self.train_ds) > cfg.train.batch_size,
+        )
         bar = tqdm(
             loader, desc=f"explainer epoch {self.epoch + 1}/{cfg.train.epochs}", disable=not cfg.train.progress, leave=False
         )

@@ -23,14 +23,14 @@ from torch import nn
 
 from attrsearch.config import ExperimentConfig, stable_hash
 from attrsearch.config.experiment import ExplanandumRecipe
-from attrsearch.data import AttributionDataset, build_dataset, collate_samples
+from attrsearch.data import AttributionDataset, build_dataset
 from attrsearch.data.shapes import GENERATOR_VERSION as SHAPES_GENERATOR_VERSION
 from attrsearch.errors import UserError
 from attrsearch.metrics.classification import mean_average_precision, multilabel_f1
 from attrsearch.models import create_explanandum
 from attrsearch.train.augment import occlude, random_hflip
 from attrsearch.train.checkpoint import read_torch_file
-from attrsearch.train.runtime import keep_freed_memory, seed_everything
+from attrsearch.train.runtime import keep_freed_memory, make_loader, make_optimizer, seed_everything
 
 CACHE_VERSION = 1
 
@@ -90,20 +90,13 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _loader(ds: AttributionDataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(
-        ds, batch_size=batch_size, shuffle=shuffle, generator=g, collate_fn=collate_samples, num_workers=num_workers
-    )
-
-
 @torch.no_grad()
 def predict(model: nn.Module, ds: AttributionDataset, device: torch.device, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and labels over a whole split: (N, C) each, on the CPU."""
     was_training = model.training
     model.eval()
     logits, labels = [], []
-    for batch in _loader(ds, batch_size, False, 0):
+    for batch in make_loader(ds, batch_size, False, 0):
         logits.append(model(batch["image"].to(device)).float().cpu())
         labels.append(batch["labels"])
     model.train(was_training)
@@ -114,13 +107,6 @@ def classifier_scores(model: nn.Module, ds: AttributionDataset, device: torch.de
     """mAP and sample-averaged F1 (threshold 0.5 on sigmoid) of a multi-label classifier."""
     logits, labels = predict(model, ds, device)
     return {"map": mean_average_precision(logits, labels), "f1": multilabel_f1(torch.sigmoid(logits), labels)}
-
-
-def _optimizer(params, recipe: ExplanandumRecipe) -> torch.optim.Optimizer:
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, weight_decay=recipe.weight_decay)
-    cls = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
 def train_classifier(
@@ -145,15 +131,14 @@ def train_classifier(
         stages, _ = model.encoder_stages()
         for stage in stages:
             stage.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = _optimizer(params, recipe)
+    opt = make_optimizer(model.parameters(), recipe.optimizer, recipe.lr, recipe.weight_decay)
     steps = max(1, recipe.epochs * ((len(train_ds) + recipe.batch_size - 1) // recipe.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=steps, pct_start=0.15)
     aug_gen = torch.Generator().manual_seed(seed + 1)
     losses = []
     for epoch in range(recipe.epochs):
         total, count = 0.0, 0
-        batches = _loader(train_ds, recipe.batch_size, True, seed * 100003 + epoch)
+        batches = make_loader(train_ds, recipe.batch_size, True, seed * 100003 + epoch)
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{recipe.epochs}", disable=not progress, leave=False)
         for batch in bar:
             images = batch["image"]

@@ -128,12 +128,8 @@ def run_training(
         if t.resumed_from:
             print(f"resuming seed {t.cfg.seed} after epoch {t.resumed_from}")
 
-    panel: list[tuple[str, torch.nn.Module]] | None = None
-
     def final_evaluation() -> dict[str, float]:
-        nonlocal panel
-        if panel is None:
-            panel = get_panel(cfg, device) if cfg.evaluation.final_suite == "full" else []
+        panel = get_panel(cfg, device) if cfg.evaluation.final_suite == "full" else []
         per_seed = []
         for t in trainers:
             t0 = time.perf_counter()

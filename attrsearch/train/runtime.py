@@ -1,4 +1,4 @@
-"""Device, precision and reproducibility settings shared by every training loop."""
+"""What every training loop shares: device, precision, reproducibility, data loaders, optimisers."""
 
 from __future__ import annotations
 
@@ -69,3 +69,27 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(ok_trim and ok_mmap)
+
+
+def make_loader(ds, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0, drop_last: bool = False):
+    """A DataLoader of collated samples whose shuffling order depends only on ``seed`` (exact resume)."""
+    from attrsearch.data import collate_samples
+
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=torch.Generator().manual_seed(seed),
+        collate_fn=collate_samples,
+        num_workers=num_workers,
+        drop_last=drop_last,
+    )
+
+
+def make_optimizer(params, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam (the paper), AdamW or SGD with momentum 0.9 over the trainable ``params``."""
+    params = [p for p in params if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    return cls(params, lr=lr, weight_decay=weight_decay)

@@ -60,7 +60,7 @@ def test_sample_interface(train_set):
     assert s["context"].shape == (48, 48) and s["context"].dtype == torch.uint8
     assert s["index"] == 3
     # Normalisation round trip gives the stored uint8 image back.
-    rgb = denormalize(s["image"][None], ds.info)[0].permute(1, 2, 0).numpy() * 255
+    rgb = denormalize(s["image"][None], ds.info.mean, ds.info.std)[0].permute(1, 2, 0).numpy() * 255
     np.testing.assert_allclose(rgb, ds.arrays["images"][3], atol=1e-3)
     batch = collate_samples([ds[i] for i in range(4)])
     assert batch["masks"].shape == (4, 8, 48, 48)
