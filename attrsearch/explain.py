@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from attrsearch.attribution import explainer_attribution
 from attrsearch.data.base import normalize
 from attrsearch.data.images import read_rgb
 from attrsearch.errors import UserError
@@ -57,7 +58,7 @@ def explain_images(checkpoint: Path, images: list[Path], out: Path, top_k: int =
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         x = normalize(x, state["mean"], state["std"]).to(device)
-        masks = torch.sigmoid(model(x).float())
+        masks = explainer_attribution(model)(x)
         scores = class_scores(masks)[0].cpu()
         full = F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)[0].cpu().numpy()
         stem = out / path.stem

@@ -106,7 +106,7 @@ def bench_kernels(args: argparse.Namespace) -> None:
 def bench_full_suite(args: argparse.Namespace) -> None:
     from attrsearch.config import DataConfig, EvaluationConfig
     from attrsearch.data import build_dataset
-    from attrsearch.metrics.attribution import explainer_attribution
+    from attrsearch.attribution import explainer_attribution
     from attrsearch.metrics.evaluate import evaluate
     from attrsearch.models import create_explainer
 

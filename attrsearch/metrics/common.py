@@ -13,7 +13,6 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from attrsearch.data.base import VOID
 
 
 def _fused_copy(model: nn.Module) -> nn.Module | None:
@@ -86,19 +85,6 @@ class Classifier:
             chunk = images[start : start + self.chunk_size].contiguous(memory_format=torch.channels_last)
             outs.append(runner(chunk).float())
         return torch.cat(outs)
-
-
-def ground_truth(masks: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Union ground truth of the present classes and its valid (non-void) pixels.
-
-    masks: (B, C, H, W) uint8, 1 inside / 0 outside / 255 void; labels: (B, C) multi-hot.
-    Returns g: (B, H, W) float in {0, 1} and valid: (B, H, W) bool, False where any present
-    class marks the pixel void (VOC's object borders, COCO's crowd regions).
-    """
-    present = labels.bool()[:, :, None, None]
-    g = ((masks == 1) & present).any(dim=1).float()
-    valid = ~((masks == VOID) & present).any(dim=1)
-    return g, valid
 
 
 def class_pairs(labels: Tensor) -> tuple[Tensor, Tensor]:

@@ -38,16 +38,16 @@ from attrsearch.errors import UserError
 from attrsearch.metrics import class_specific as cs
 from attrsearch.metrics import faithfulness as ff
 from attrsearch.metrics import segmentation as seg
-from attrsearch.metrics.attribution import Attribution, check_maps, normalize_maps
+from attrsearch.attribution import Attribution, check_maps, normalize_maps
 from attrsearch.metrics.classification import f1_per_image
-from attrsearch.metrics.common import Classifier, auto_chunk, box_masks, class_boxes, class_pairs, ground_truth
+from attrsearch.masks import aggregate_masks, ground_truth
+from attrsearch.metrics.common import Classifier, auto_chunk, box_masks, class_boxes, class_pairs
 from attrsearch.metrics.context import attribution_shares
 from attrsearch.metrics.localization import localization_scores
 from attrsearch.metrics.mask_stats import mask_area, mask_entropy
 from attrsearch.metrics.pointing import pointing_accuracy, pointing_hits
 from attrsearch.metrics.registry import check_suite
 from attrsearch.metrics.transfer import VARIANTS, normalized_entropy, transfer_images
-from attrsearch.objectives.explainer import aggregate_masks
 
 
 @dataclass
@@ -483,7 +483,7 @@ def evaluate_checkpoint(checkpoint: Path, out: Path, suite: str = "full", split:
     ``checkpoints/best.pt``) and its config, rebuild the dataset split, the Explanandum and (full
     suite) the transfer panel from that config, evaluate, write ``out``; returns the metrics."""
     from attrsearch.data import build_dataset
-    from attrsearch.metrics.attribution import explainer_attribution
+    from attrsearch.attribution import explainer_attribution
     from attrsearch.train.checkpoint import load_explainer
     from attrsearch.train.explanandum import get_explanandum, get_panel
     from attrsearch.train.runtime import configure_threads, resolve_device

@@ -2,7 +2,8 @@ import torch
 from torch import nn
 
 from attrsearch.data.base import VOID
-from attrsearch.metrics.common import Classifier, box_masks, class_boxes, class_pairs, ground_truth
+from attrsearch.masks import ground_truth
+from attrsearch.metrics.common import Classifier, box_masks, class_boxes, class_pairs
 
 
 def test_ground_truth_union_and_void():

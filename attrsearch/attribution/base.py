@@ -3,31 +3,27 @@
 An attribution is a callable ``images (B, 3, H, W) normalised -> maps (B, C, H, W)``. The
 Explainer's maps are sigmoid masks in [0, 1]; other methods (Grad-CAM, RISE, LRP) give maps on
 their own scale. Metrics need [0, 1] maps, so maps outside that range are min-max normalised per
-image and class, as the seed 002 reference evaluation does for its baselines; the evaluation then
-reports ``attribution/minmax_normalized`` = 1 and prints a note.
+image and class, as Stalder et al. 2022 ("What You See is What You Classify", section 4) do for
+the baselines they compare with; the evaluation then reports ``attribution/minmax_normalized`` = 1
+and prints a note.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from attrsearch.errors import UserError
 
-Attribution = Callable[[Tensor], Tensor]
 
+@runtime_checkable
+class Attribution(Protocol):
+    """images: (B, 3, H, W) normalised -> maps: (B, C, H, W), one map per class, any real scale
+    (the metrics bring them to [0, 1] with ``normalize_maps``)."""
 
-def explainer_attribution(explainer: nn.Module) -> Attribution:
-    """Wrap a trained Explainer (images -> mask logits (B, C, H, W)) as masks = sigmoid(logits) in [0, 1]."""
-
-    @torch.inference_mode()
-    def attribute(images: Tensor) -> Tensor:
-        return torch.sigmoid(explainer(images).float())
-
-    attribute.explainer = explainer  # type: ignore[attr-defined]
-    return attribute
+    def __call__(self, images: Tensor) -> Tensor: ...
 
 
 def normalize_maps(maps: Tensor, mode: Literal["auto", "always"] = "auto") -> tuple[Tensor, Tensor]:
@@ -57,5 +53,6 @@ def check_maps(maps: Tensor, images: Tensor, num_classes: int) -> None:
     b, _, h, w = images.shape
     if maps.dim() != 4 or tuple(maps.shape) != (b, num_classes, h, w):
         raise UserError(
-            f"attribution: expected maps of shape {(b, num_classes, h, w)} (batch, classes, height, width), got {tuple(maps.shape)}"
+            f"attribution: expected maps of shape {(b, num_classes, h, w)} (batch, classes, height, width), "
+            f"got {tuple(maps.shape)}"
         )

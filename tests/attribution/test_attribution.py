@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from attrsearch.errors import UserError
-from attrsearch.metrics.attribution import check_maps, explainer_attribution, normalize_maps
+from attrsearch.attribution import check_maps, explainer_attribution, normalize_maps
 
 
 def test_explainer_attribution_is_the_sigmoid_of_the_logits():
@@ -32,3 +32,14 @@ def test_bad_maps_are_user_errors():
         normalize_maps(torch.tensor([[[[float("nan")]]]]))
     with pytest.raises(UserError, match="shape"):
         check_maps(torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4), num_classes=5)
+
+
+def test_per_class_attribution_stacks_targets_and_upsamples():
+    from attrsearch.attribution import per_class_attribution
+
+    def method(model, images, target):  # TorchRay style: one target, a coarse (B, 1, h, w) map
+        return torch.full((images.shape[0], 1, 2, 2), float(target))
+
+    maps = per_class_attribution(method, nn.Identity(), 3)(torch.zeros(2, 3, 4, 4))
+    assert maps.shape == (2, 3, 4, 4)
+    assert torch.equal(maps[:, 2], torch.full((2, 4, 4), 2.0))

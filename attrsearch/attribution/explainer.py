@@ -1,0 +1,25 @@
+"""A trained Explainer as an attribution: masks s = sigmoid(E(x)) (Stalder et al. 2022, section 3).
+
+This is the only place in the code base that turns Explainer logits into masks; training losses,
+evaluation, galleries and ``attrsearch explain`` all take their masks from here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from attrsearch.attribution.base import Attribution
+
+
+def explainer_attribution(explainer: nn.Module) -> Attribution:
+    """Wrap a trained Explainer (images (B, 3, H, W) normalised -> mask logits (B, C, H, W)) as an
+    attribution: masks = sigmoid(logits), (B, C, H, W) float32 in [0, 1], computed without autograd.
+    The wrapped module is available as ``.explainer``."""
+
+    @torch.inference_mode()
+    def attribute(images: Tensor) -> Tensor:
+        return torch.sigmoid(explainer(images).float())
+
+    attribute.explainer = explainer  # type: ignore[attr-defined]
+    return attribute
