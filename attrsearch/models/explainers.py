@@ -1,13 +1,17 @@
 """The Explainer zoo: images (B, 3, H, W) -> mask logits (B, C, H, W) at the input resolution.
 
-One map per class, no background channel (seed 002); masks are ``sigmoid(logits)``. Every
-Explainer takes any input size >= 32 (odd and non-square included).
+One map per class, no background channel (Stalder et al., 2022); masks are ``sigmoid(logits)``.
+Every Explainer takes any input size >= 32 (odd and non-square included).
 
-- torchvision segmentation models (the paper: DeepLabV3-ResNet50), random head; ``weights="imagenet"``
-  loads the ImageNet backbone from the local torch cache (the paper's public code), default random.
+- torchvision segmentation models (Stalder et al., 2022: DeepLabV3-ResNet50), random head;
+  ``weights="imagenet"`` loads the ImageNet backbone from the local torch cache (their public code),
+  default random.
 - ``unet_small``: a small U-Net for CPU work.
-- ``explanandum_encoder``: CASM's masker (seed 004, REFERENCE.md section 3), a decoder over a frozen
-  copy of the Explanandum's own encoder.
+- ``explanandum_encoder``: the masker of CASM (Zolna, Geras & Cho, 2020, Sec. 3), a decoder over a
+  frozen copy of the Explanandum's own encoder.
+
+Each entry only constructs its module; ``attrsearch.models.registry.build_model`` reads, checks and
+loads the weights the same way for all of them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import MobileNet_V3_Large_Weights, ResNet50_Weights
 from torchvision.models import segmentation as tv_seg
+from torchvision.models._utils import IntermediateLayerGetter
 
 from attrsearch.errors import UserError
 from attrsearch.models.layers import (
@@ -33,11 +38,10 @@ from attrsearch.models.layers import (
     resize,
     to_channels_last,
 )
-from attrsearch.models.registry import EXPLAINERS
-from attrsearch.models.weights import Weights, load_into_best, resolve_weights
+from attrsearch.models.registry import EXPLAINERS, build_model, register
 
 FIELD = "explainer"
-_RESERVED = ("num_classes", "explanandum", "weights", "freeze_encoder")
+RESERVED = ("num_classes", "explanandum", "weights", "freeze_encoder")
 
 
 def create_explainer(
@@ -55,21 +59,13 @@ def create_explainer(
     a weights file (a whole Explainer, or a backbone: whichever it matches best).
     freeze_encoder: only for encoders copied from the Explanandum.
     """
-    builder = EXPLAINERS.get(name, field=f"{FIELD}.arch")
+    construct = EXPLAINERS.get(name, field=f"{FIELD}.arch")
     int_option("num_classes", num_classes, 1)
     bool_option(f"{FIELD}.freeze_encoder", freeze_encoder)
-    check_options(builder, options, _RESERVED, f"{FIELD}.options", name)
-    return builder(num_classes, explanandum=explanandum, weights=weights, freeze_encoder=freeze_encoder, **options)
-
-
-def _read_weights(weights: str | Path | None, arch: str, imagenet: Any = None) -> Weights | None:
-    """Read the weights before building the model, so a missing file fails at once."""
-    return resolve_weights(weights, f"{FIELD}.weights", arch, imagenet)
-
-
-def _load(model: nn.Module, weights: Weights | None, arch: str) -> None:
-    if weights is not None:
-        load_into_best({"explainer": model}, weights, field_name=f"{FIELD}.weights", arch=arch)
+    check_options(construct, options, RESERVED, f"{FIELD}.options", name)
+    return build_model(
+        EXPLAINERS, FIELD, name, weights, lambda: construct(num_classes, explanandum=explanandum, freeze_encoder=freeze_encoder, **options)
+    )
 
 
 # --- torchvision segmentation models -------------------------------------------------------------
@@ -94,56 +90,50 @@ def _mobilenet_backbone_keys(state_dict: dict[str, Tensor]) -> dict[str, Tensor]
     return {k.removeprefix("features."): v for k, v in state_dict.items() if k.startswith("features.")}
 
 
-def _segmentation_explainer(
-    arch: str,
-    build: Callable[..., nn.Module],
-    backbone_weights: Any,
-    rename: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None,
-    num_classes: int,
-    weights: str | Path | None,
-) -> nn.Module:
-    """A random-init torchvision model; ImageNet weights go into the backbone only (the head stays
-    random), a weights file into the whole Explainer or the backbone, whichever it matches."""
-    state = _read_weights(weights, arch, backbone_weights)
-    model = SegmentationExplainer(build(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False))
-    if state is None:
-        return model
+def _segmentation_targets(model: nn.Module, imagenet: bool) -> dict[str, nn.Module]:
+    """ImageNet weights go into the backbone only (the head stays random); a weights file into the
+    whole Explainer, the torchvision model or the backbone, whichever it matches best."""
     backbone = model.net.backbone
-
-    def to_backbone_keys(module: nn.Module, sd: dict[str, Tensor]) -> dict[str, Tensor]:
-        return rename(sd) if module is backbone and rename is not None and any(k.startswith("features.") for k in sd) else sd
-
-    candidates = {"backbone": backbone} if state.imagenet else {"explainer": model, "torchvision model": model.net, "backbone": backbone}
-    load_into_best(candidates, state, field_name=f"{FIELD}.weights", arch=arch, transform=to_backbone_keys)
-    return model
+    return {"backbone": backbone} if imagenet else {"explainer": model, "torchvision model": model.net, "backbone": backbone}
 
 
-@EXPLAINERS.register("deeplabv3_resnet50")
-def deeplabv3_resnet50(num_classes: int, explanandum: nn.Module | None = None, weights: str | Path | None = None, freeze_encoder: bool = True) -> nn.Module:
-    """torchvision DeepLabV3-ResNet50, C maps, no aux head (seed 002's Explainer); heavy, GPU."""
-    return _segmentation_explainer("deeplabv3_resnet50", tv_seg.deeplabv3_resnet50, ResNet50_Weights.IMAGENET1K_V1, None, num_classes, weights)
+def _mobilenet_to_backbone(module: nn.Module, sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A MobileNetV3 classifier checkpoint matched against the segmentation backbone gets its keys."""
+    is_backbone = isinstance(module, IntermediateLayerGetter)
+    return _mobilenet_backbone_keys(sd) if is_backbone and any(k.startswith("features.") for k in sd) else sd
 
 
-@EXPLAINERS.register("deeplabv3_mobilenet_v3_large")
-def deeplabv3_mobilenet_v3_large(num_classes: int, explanandum: nn.Module | None = None, weights: str | Path | None = None, freeze_encoder: bool = True) -> nn.Module:
+def _segmentation_explainer(build: Callable[..., nn.Module], num_classes: int) -> nn.Module:
+    """A random-init torchvision segmentation model with C maps and no aux head."""
+    return SegmentationExplainer(build(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False))
+
+
+_RESNET_BACKBONE = {"imagenet": ResNet50_Weights.IMAGENET1K_V1, "targets": _segmentation_targets}
+_MOBILENET_BACKBONE = {"imagenet": MobileNet_V3_Large_Weights.IMAGENET1K_V1, "targets": _segmentation_targets, "transform": _mobilenet_to_backbone}
+
+
+@register(EXPLAINERS, "deeplabv3_resnet50", **_RESNET_BACKBONE)
+def deeplabv3_resnet50(num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True) -> nn.Module:
+    """torchvision DeepLabV3-ResNet50, C maps, no aux head (the Explainer of Stalder et al., 2022); heavy, GPU."""
+    return _segmentation_explainer(tv_seg.deeplabv3_resnet50, num_classes)
+
+
+@register(EXPLAINERS, "deeplabv3_mobilenet_v3_large", **_MOBILENET_BACKBONE)
+def deeplabv3_mobilenet_v3_large(num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True) -> nn.Module:
     """torchvision DeepLabV3-MobileNetV3-Large, C maps, no aux head."""
-    return _segmentation_explainer(
-        "deeplabv3_mobilenet_v3_large", tv_seg.deeplabv3_mobilenet_v3_large, MobileNet_V3_Large_Weights.IMAGENET1K_V1, _mobilenet_backbone_keys, num_classes, weights
-    )
+    return _segmentation_explainer(tv_seg.deeplabv3_mobilenet_v3_large, num_classes)
 
 
-@EXPLAINERS.register("lraspp_mobilenet_v3_large")
-def lraspp_mobilenet_v3_large(num_classes: int, explanandum: nn.Module | None = None, weights: str | Path | None = None, freeze_encoder: bool = True) -> nn.Module:
+@register(EXPLAINERS, "lraspp_mobilenet_v3_large", **_MOBILENET_BACKBONE)
+def lraspp_mobilenet_v3_large(num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True) -> nn.Module:
     """torchvision LR-ASPP-MobileNetV3-Large, C maps (light)."""
-    return _segmentation_explainer(
-        "lraspp_mobilenet_v3_large", tv_seg.lraspp_mobilenet_v3_large, MobileNet_V3_Large_Weights.IMAGENET1K_V1, _mobilenet_backbone_keys, num_classes, weights
-    )
+    return _segmentation_explainer(tv_seg.lraspp_mobilenet_v3_large, num_classes)
 
 
-@EXPLAINERS.register("fcn_resnet50")
-def fcn_resnet50(num_classes: int, explanandum: nn.Module | None = None, weights: str | Path | None = None, freeze_encoder: bool = True) -> nn.Module:
+@register(EXPLAINERS, "fcn_resnet50", **_RESNET_BACKBONE)
+def fcn_resnet50(num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True) -> nn.Module:
     """torchvision FCN-ResNet50, C maps, no aux head."""
-    return _segmentation_explainer("fcn_resnet50", tv_seg.fcn_resnet50, ResNet50_Weights.IMAGENET1K_V1, None, num_classes, weights)
+    return _segmentation_explainer(tv_seg.fcn_resnet50, num_classes)
 
 
 # --- small U-Net ---------------------------------------------------------------------------------
@@ -181,28 +171,24 @@ class SmallUNet(nn.Module):
         return self.classifier(x).contiguous()
 
 
-@EXPLAINERS.register("unet_small")
+@register(EXPLAINERS, "unet_small")
 def unet_small(
     num_classes: int,
     explanandum: nn.Module | None = None,
-    weights: str | Path | None = None,
     freeze_encoder: bool = True,
     *,
     width: int = 16,
     levels: int = 4,
 ) -> nn.Module:
     """Small U-Net for CPU (4 levels, widths 16..128, BN+ReLU, bilinear upsampling)."""
-    state = _read_weights(weights, "unet_small")
-    model = to_channels_last(SmallUNet(num_classes, int_option(f"{FIELD}.options.width", width), int_option(f"{FIELD}.options.levels", levels, 2)))
-    _load(model, state, "unet_small")
-    return model
+    return to_channels_last(SmallUNet(num_classes, int_option(f"{FIELD}.options.width", width), int_option(f"{FIELD}.options.levels", levels, 2)))
 
 
 # --- CASM-style decoder over the Explanandum's encoder -------------------------------------------
 
 
 class EncoderExplainer(nn.Module):
-    """CASM's masker (seed 004): a decoder over a copy of the classifier's encoder stages.
+    """CASM's masker (Zolna, Geras & Cho, 2020): a decoder over a copy of the classifier's encoder stages.
 
     Per used stage i: 1x1 conv + BN + ReLU to ``decoder_width`` -> bilinear upsample to the finest
     used stage -> concatenate -> 3x3 conv + BN + ReLU. Without the image branch: 1x1 conv to C and
@@ -284,11 +270,10 @@ class EncoderExplainer(nn.Module):
         return self.classifier(y).contiguous()
 
 
-@EXPLAINERS.register("explanandum_encoder")
+@register(EXPLAINERS, "explanandum_encoder", label="explanandum_encoder (its encoder is copied from the Explanandum)")
 def explanandum_encoder(
     num_classes: int,
     explanandum: nn.Module | None = None,
-    weights: str | Path | None = None,
     freeze_encoder: bool = True,
     *,
     scales: Sequence[int] | None = None,
@@ -302,7 +287,6 @@ def explanandum_encoder(
         raise UserError(f"{FIELD}.arch: explanandum_encoder needs the Explanandum")
     if not callable(getattr(explanandum, "encoder_stages", None)):
         raise UserError(f"{FIELD}.arch: explanandum_encoder needs an Explanandum with encoder_stages(); {type(explanandum).__name__} has none")
-    state = _read_weights(weights, "explanandum_encoder (its encoder is copied from the Explanandum)")
     stages, channels = explanandum.encoder_stages()
     if scales is not None:
         ok = isinstance(scales, (list, tuple)) and scales and all(isinstance(s, int) and not isinstance(s, bool) for s in scales)
@@ -311,7 +295,7 @@ def explanandum_encoder(
             raise UserError(
                 f"{FIELD}.options.scales: expected distinct stage indices in 0..{len(stages) - 1} of {type(explanandum).__name__} (got {scales!r})"
             )
-    model = EncoderExplainer(
+    return EncoderExplainer(
         stages,
         channels,
         num_classes,
@@ -322,5 +306,3 @@ def explanandum_encoder(
         image_width=int_option(f"{FIELD}.options.image_width", image_width),
         fuse_width=int_option(f"{FIELD}.options.fuse_width", fuse_width),
     )
-    _load(model, state, "explanandum_encoder")
-    return model

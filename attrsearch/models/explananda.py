@@ -2,16 +2,19 @@
 
 Every model exposes ``encoder_stages() -> (modules, channels)``: its own submodules that, applied
 in sequence to the input, give feature maps at increasing strides, for Explainers that decode the
-classifier's features (CASM, seed 004). The paper's classifiers (seed 002) are VGG-16 and
-ResNet-50 from torchvision with a new multi-label head; the small models are for CPU work on the
-built-in 64 px data.
+classifier's features (CASM: Zolna, Geras & Cho, 2020). The classifiers of Stalder et al. (2022)
+are VGG-16 and ResNet-50 from torchvision with a new multi-label head; the small models are for
+CPU work on the built-in 64 px data.
+
+Each entry only constructs its module; ``attrsearch.models.registry.build_model`` reads, checks and
+loads the weights the same way for all of them.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,11 +34,10 @@ from attrsearch.models.layers import (
     int_option,
     to_channels_last,
 )
-from attrsearch.models.registry import EXPLANANDA
-from attrsearch.models.weights import Weights, load_into_best, resolve_weights
+from attrsearch.models.registry import EXPLANANDA, build_model, register
 
 FIELD = "explanandum"
-_RESERVED = ("num_classes", "weights", "image_size")
+RESERVED = ("num_classes", "weights", "image_size")
 
 
 def create_explanandum(
@@ -46,29 +48,11 @@ def create_explanandum(
     weights: None (random init), "imagenet" (torchvision's checkpoint from the local torch hub
     cache only) or a weights file (the backbone is loaded; a head of another shape is kept new).
     """
-    builder = EXPLANANDA.get(name, field=f"{FIELD}.arch")
+    construct = EXPLANANDA.get(name, field=f"{FIELD}.arch")
     int_option("num_classes", num_classes, 1)
     int_option("data.image_size", image_size, 1)
-    check_options(builder, options, _RESERVED, f"{FIELD}.options", name)
-    return builder(num_classes, weights=weights, image_size=image_size, **options)
-
-
-def _read_weights(weights: str | Path | None, arch: str, imagenet: Any = None) -> Weights | None:
-    """Read the weights before building the model, so a missing file fails at once."""
-    return resolve_weights(weights, f"{FIELD}.weights", arch, imagenet)
-
-
-def _load(
-    model: nn.Module,
-    weights: Weights | None,
-    arch: str,
-    head: tuple[str, ...] = (),
-    transform: Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]] | None = None,
-) -> None:
-    """Load ``weights`` into ``model``; ``head`` names the new head, never taken from ImageNet."""
-    if weights is not None:
-        exclude = head if weights.imagenet else ()
-        load_into_best({"explanandum": model}, weights, field_name=f"{FIELD}.weights", arch=arch, exclude=exclude, transform=transform)
+    check_options(construct, options, RESERVED, f"{FIELD}.options", name)
+    return build_model(EXPLANANDA, FIELD, name, weights, lambda: construct(num_classes, image_size=image_size, **options))
 
 
 # --- small CNN -----------------------------------------------------------------------------------
@@ -103,10 +87,9 @@ class SmallCNN(nn.Module):
         return list(self.stages), list(self.channels)
 
 
-@EXPLANANDA.register("small_cnn")
+@register(EXPLANANDA, "small_cnn")
 def small_cnn(
     num_classes: int,
-    weights: str | Path | None = None,
     image_size: int = 224,
     *,
     width: int = 32,
@@ -114,16 +97,13 @@ def small_cnn(
     dropout: float = 0.1,
 ) -> nn.Module:
     """CPU-friendly 4-stage CNN (conv-BN-ReLU + max-pool, widths 32..256), GAP head; strides 2..16."""
-    state = _read_weights(weights, "small_cnn")
     model = SmallCNN(
         num_classes,
         width=int_option(f"{FIELD}.options.width", width),
         blocks_per_stage=int_option(f"{FIELD}.options.blocks_per_stage", blocks_per_stage),
         dropout=fraction_option(f"{FIELD}.options.dropout", dropout),
     )
-    to_channels_last(model)
-    _load(model, state, "small_cnn")
-    return model
+    return to_channels_last(model)
 
 
 # --- small ResNet --------------------------------------------------------------------------------
@@ -166,10 +146,9 @@ class SmallResNet(nn.Module):
         return list(self.stages), list(self.channels)
 
 
-@EXPLANANDA.register("small_resnet")
+@register(EXPLANANDA, "small_resnet")
 def small_resnet(
     num_classes: int,
-    weights: str | Path | None = None,
     image_size: int = 224,
     *,
     width: int = 32,
@@ -177,23 +156,20 @@ def small_resnet(
     dropout: float = 0.1,
 ) -> nn.Module:
     """Small ResNet (BasicBlocks, 4 stages, widths 32..256, stride-2 3x3 stem), GAP head; strides 2..16."""
-    state = _read_weights(weights, "small_resnet")
     model = SmallResNet(
         num_classes,
         width=int_option(f"{FIELD}.options.width", width),
         blocks_per_stage=int_option(f"{FIELD}.options.blocks_per_stage", blocks_per_stage),
         dropout=fraction_option(f"{FIELD}.options.dropout", dropout),
     )
-    to_channels_last(model)
-    _load(model, state, "small_resnet")
-    return model
+    return to_channels_last(model)
 
 
 # --- torchvision VGG-16 / ResNet-50 (the paper's classifiers) -------------------------------------
 
 
 class VGG16Classifier(VGG):
-    """torchvision VGG-16 whose last classifier Linear is Linear(4096, C) (seed 002's public code).
+    """torchvision VGG-16 whose last classifier Linear is Linear(4096, C) (the public code of Stalder et al., 2022).
 
     Parameter names are torchvision's, so ImageNet checkpoints load as they are. The adaptive
     average pool makes any input >= 32 px work. Stage strides 2..32, channels 64..512.
@@ -214,20 +190,14 @@ class VGG16Classifier(VGG):
         return stages, channels
 
 
-@EXPLANANDA.register("vgg16")
-def vgg16(
-    num_classes: int, weights: str | Path | None = None, image_size: int = 224, *, dropout: float = 0.5
-) -> nn.Module:
-    """torchvision VGG-16, last Linear -> Linear(4096, C) (seed 002); ImageNet weights from the local cache."""
-    dropout = fraction_option(f"{FIELD}.options.dropout", dropout)
-    state = _read_weights(weights, "vgg16", VGG16_Weights.IMAGENET1K_V1)
-    model = VGG16Classifier(num_classes, dropout=dropout)
-    _load(model, state, "vgg16", head=("classifier.6.",))
-    return model
+@register(EXPLANANDA, "vgg16", imagenet=VGG16_Weights.IMAGENET1K_V1, head=("classifier.6.",))
+def vgg16(num_classes: int, image_size: int = 224, *, dropout: float = 0.5) -> nn.Module:
+    """torchvision VGG-16, last Linear -> Linear(4096, C) (Stalder et al., 2022); ImageNet weights from the local cache."""
+    return VGG16Classifier(num_classes, dropout=fraction_option(f"{FIELD}.options.dropout", dropout))
 
 
 class ResNet50Classifier(ResNet):
-    """torchvision ResNet-50 with fc -> Linear(2048, C) (seed 002's public code).
+    """torchvision ResNet-50 with fc -> Linear(2048, C) (the public code of Stalder et al., 2022).
 
     Stage strides 2, 4, 8, 16, 32 (stem, max-pool + layer1, layer2..4), channels 64..2048.
     """
@@ -246,13 +216,10 @@ class ResNet50Classifier(ResNet):
         return stages, [64, 256, 512, 1024, 2048]
 
 
-@EXPLANANDA.register("resnet50")
-def resnet50(num_classes: int, weights: str | Path | None = None, image_size: int = 224) -> nn.Module:
-    """torchvision ResNet-50, fc -> Linear(2048, C) (seed 002); ImageNet weights from the local cache."""
-    state = _read_weights(weights, "resnet50", ResNet50_Weights.IMAGENET1K_V1)
-    model = ResNet50Classifier(num_classes)
-    _load(model, state, "resnet50", head=("fc.",))
-    return model
+@register(EXPLANANDA, "resnet50", imagenet=ResNet50_Weights.IMAGENET1K_V1, head=("fc.",))
+def resnet50(num_classes: int, image_size: int = 224) -> nn.Module:
+    """torchvision ResNet-50, fc -> Linear(2048, C) (Stalder et al., 2022); ImageNet weights from the local cache."""
+    return ResNet50Classifier(num_classes)
 
 
 # --- torchvision ViT-B/16 --------------------------------------------------------------------------
@@ -332,12 +299,9 @@ def _vit_resample_weights(model: nn.Module, state_dict: dict[str, Tensor]) -> di
     return dict(resampled)
 
 
-@EXPLANANDA.register("vit_b_16")
-def vit_b_16(num_classes: int, weights: str | Path | None = None, image_size: int = 224) -> nn.Module:
+@register(EXPLANANDA, "vit_b_16", imagenet=ViT_B_16_Weights.IMAGENET1K_V1, head=("heads.",), transform=_vit_resample_weights)
+def vit_b_16(num_classes: int, image_size: int = 224) -> nn.Module:
     """torchvision ViT-B/16 at the data's image size (multiple of 16), heads -> Linear(768, C)."""
     if image_size % 16:
         raise UserError(f"data.image_size: vit_b_16 needs a multiple of 16 (got {image_size})")
-    state = _read_weights(weights, "vit_b_16", ViT_B_16_Weights.IMAGENET1K_V1)
-    model = ViTB16Classifier(num_classes, image_size)
-    _load(model, state, "vit_b_16", head=("heads.",), transform=_vit_resample_weights)
-    return model
+    return ViTB16Classifier(num_classes, image_size)

@@ -4,7 +4,7 @@ import multiprocessing as mp
 
 import numpy as np
 
-from attrsearch.data import cache
+from attrsearch import cache
 from attrsearch.data.cache import cached_arrays, is_cached, write_arrays
 
 from data_fixtures import slow_cache_worker
