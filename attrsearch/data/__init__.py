@@ -1,12 +1,20 @@
-"""Datasets with one sample interface (see ``attrsearch.data.base``) and the registry of their builders.
+"""Datasets with one sample interface (see ``attrsearch.data.base``), the registry of their builders,
+and their fingerprints.
 
 A builder is ``builder(cfg: DataConfig, split: str, cache_dir: Path) -> AttributionDataset`` with
 ``split`` in ``train | val | test``; it checks its files before any work starts.
+
+A fingerprint is ``fingerprint(cfg: DataConfig) -> JSON-able``: what decides the images and labels
+besides the ``DataConfig`` fields (the built-in generator's version, the annotation files of a
+dataset folder). ``(DataConfig fields, fingerprint)`` is the cache key of anything derived from
+the data (a trained Explanandum). It never raises and never reads a whole dataset: missing files
+are recorded as missing (the builder reports them).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 from attrsearch.data.base import (
     VOID,
@@ -17,9 +25,14 @@ from attrsearch.data.base import (
     normalization_stats,
     normalize,
 )
+from attrsearch.errors import UserError
 from attrsearch.registry import Registry
 
 DATASETS: Registry[AttributionDataset] = Registry("dataset")
+FINGERPRINTS: dict[str, Callable[[Any], Any]] = {}  # dataset name -> fingerprint(cfg); registered beside its builder
+
+# Datasets that need no ``data.root`` (generated, not read from a folder).
+BUILT_IN = ("shapes",)
 
 SPLITS = ("train", "val", "test")
 
@@ -31,6 +44,20 @@ def build_dataset(cfg, split: str, cache_dir: Path | str) -> AttributionDataset:
     return DATASETS.get(cfg.dataset, field="data.dataset")(cfg, split, Path(cache_dir))
 
 
+def fingerprint(cfg) -> Any:
+    """The fingerprint of the data ``cfg`` (a ``DataConfig``) names; None for a dataset without one."""
+    fn = FINGERPRINTS.get(cfg.dataset)
+    return fn(cfg) if fn is not None else None
+
+
+def check_data_config(cfg, field: str = "data") -> None:
+    """The registry checks of a ``DataConfig``: a registered dataset, and ``root`` for a dataset read
+    from a folder. ``UserError`` as ``field.dataset: ...`` / ``field: ...``."""
+    DATASETS.get(cfg.dataset, field=f"{field}.dataset")
+    if cfg.dataset not in BUILT_IN and cfg.root is None:
+        raise UserError(f"{field}: dataset {cfg.dataset!r} needs data.root (the dataset folder)")
+
+
 # Importing the modules registers their builders.
 from attrsearch.data import coco, shapes, voc  # noqa: E402,F401
 
@@ -40,9 +67,13 @@ __all__ = [
     "VOID",
     "AttributionDataset",
     "DatasetInfo",
+    "BUILT_IN",
+    "FINGERPRINTS",
     "build_dataset",
+    "check_data_config",
     "collate_samples",
     "denormalize",
+    "fingerprint",
     "normalization_stats",
     "normalize",
 ]

@@ -20,6 +20,7 @@ A sample is a dict:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -76,6 +77,15 @@ def collate_samples(samples: list[dict[str, Any]]) -> dict[str, Any]:
     batch["boxes"] = [s["boxes"] for s in samples]
     batch["box_labels"] = [s["box_labels"] for s in samples]
     return batch
+
+
+def file_stamp(path: Path | str) -> list[int] | None:
+    """``[size in bytes, mtime in ns]`` of a file for a fingerprint; None when it is missing."""
+    try:
+        st = Path(path).expanduser().stat()
+    except OSError:
+        return None
+    return [int(st.st_size), int(st.st_mtime_ns)]
 
 
 def _stats(images: torch.Tensor, mean, std) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,8 +27,8 @@ import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 
 from attrsearch.config import DataConfig
-from attrsearch.data import DATASETS
-from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, normalization_stats
+from attrsearch.data import DATASETS, FINGERPRINTS
+from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, file_stamp, normalization_stats
 from attrsearch.data.images import file_sample, read_rgb, resize_nearest
 from attrsearch.errors import UserError
 
@@ -152,6 +152,21 @@ class COCODataset(AttributionDataset):
                 masks[k][m] = 1
         masks[:, void] = VOID
         return file_sample(index, rgb, original, rec.labels, masks, True, rec.boxes, rec.box_labels, self.info)
+
+
+def fingerprint(cfg: DataConfig) -> dict[str, Any]:
+    """The COCO folder, the annotation files (size + mtime) and image folders, and the train/val partition."""
+    root = Path(cfg.root).expanduser().resolve() if cfg.root is not None else None
+    anns = {"train": cfg.coco.train_annotations, "test": cfg.coco.test_annotations}
+    return {
+        "root": None if root is None else str(root),
+        "annotations": {split: [name, file_stamp(root / name) if root is not None else None] for split, name in anns.items()},
+        "images": {"train": cfg.coco.train_images, "test": cfg.coco.test_images},
+        "val_partition": [cfg.coco.val_fraction, VAL_PERMUTATION_SEED],
+    }
+
+
+FINGERPRINTS["coco2014"] = fingerprint
 
 
 @DATASETS.register("coco2014", doc="MS COCO-2014 through pycocotools (80 classes; train minus 10% = train, that 10% = val, val2014 = test)")

@@ -26,7 +26,7 @@ import torch
 
 from attrsearch.config import DataConfig, ShapesConfig, stable_hash
 from attrsearch.config.data import NUM_CONTEXT_CUES
-from attrsearch.data import DATASETS
+from attrsearch.data import DATASETS, FINGERPRINTS
 from attrsearch.data.base import AttributionDataset, DatasetInfo, normalization_stats
 from attrsearch.data.cache import cached_arrays, load_arrays
 
@@ -410,7 +410,16 @@ def generate_split(cfg: ShapesConfig, image_size: int, split: str) -> dict[str, 
     return out
 
 
+def fingerprint(cfg: DataConfig) -> int:
+    """What decides the built-in data besides its config: the generator version (an int)."""
+    return GENERATOR_VERSION
+
+
+FINGERPRINTS["shapes"] = fingerprint
+
+
 def cache_key(cfg: ShapesConfig, image_size: int) -> str:
+    """The arrays' key: a hash of the generator settings, the image size and the generator version."""
     return stable_hash({"shapes": cfg.model_dump(mode="json"), "image_size": image_size, "version": GENERATOR_VERSION})
 
 

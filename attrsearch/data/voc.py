@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from attrsearch.config import DataConfig
-from attrsearch.data import DATASETS
-from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, normalization_stats
+from attrsearch.data import DATASETS, FINGERPRINTS
+from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, file_stamp, normalization_stats
 from attrsearch.data.images import file_sample, read_label_png, read_rgb
 from attrsearch.errors import UserError
 
@@ -159,12 +159,39 @@ class VOCDataset(AttributionDataset):
         return file_sample(index, rgb, original, rec.labels, masks, rec.mask_path is not None, rec.boxes, rec.box_labels, self.info)
 
 
+def split_names(cfg: DataConfig) -> dict[str, str]:
+    """attrsearch split -> VOC split name (``ImageSets/Main/<name>.txt``)."""
+    return {"train": cfg.voc.train_split, "val": cfg.voc.val_split, "test": cfg.voc.test_split}
+
+
+def fingerprint(cfg: DataConfig) -> dict[str, Any]:
+    """The VOC folder, split names, class list, and size + mtime of each split file (the annotation
+    XMLs are not stamped one by one: a folder holds thousands)."""
+    try:
+        voc_root = find_voc_root(cfg.root)
+    except UserError:
+        voc_root = Path(cfg.root).expanduser() if cfg.root is not None else None
+    names = split_names(cfg)
+    files = {}
+    if voc_root is not None:
+        files = {name: file_stamp(voc_root / "ImageSets" / "Main" / f"{name}.txt") for name in sorted(set(names.values()))}
+    return {
+        "root": None if voc_root is None else str(voc_root.resolve()),
+        "splits": names,
+        "classes": list(cfg.voc.classes) if cfg.voc.classes is not None else list(VOC_CLASSES),
+        "split_files": files,
+    }
+
+
+FINGERPRINTS["voc2007"] = fingerprint
+
+
 @DATASETS.register("voc2007", doc="PASCAL VOC-2007 from a VOCdevkit folder (20 classes, segmented subset has masks)")
 def build_voc(cfg: DataConfig, split: str, cache_dir: Path) -> VOCDataset:
     """Split ``split`` (mapped through ``cfg.voc.<split>_split``) of the VOC folder ``cfg.root``."""
     voc_root = find_voc_root(cfg.root)
     classes = tuple(cfg.voc.classes) if cfg.voc.classes is not None else VOC_CLASSES
-    split_name = {"train": cfg.voc.train_split, "val": cfg.voc.val_split, "test": cfg.voc.test_split}[split]
+    split_name = split_names(cfg)[split]
     records = load_records(voc_root, split_name, classes, cfg.voc.use_difficult)
     limit = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}[split]
     mean, std = normalization_stats(cfg.normalization)

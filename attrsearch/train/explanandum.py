@@ -7,24 +7,19 @@ handed out is frozen: eval mode and ``requires_grad=False`` on every weight.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attrsearch.cache import CacheEntry
 from attrsearch.config import ExperimentConfig, stable_hash
 from attrsearch.config.experiment import ExplanandumRecipe
-from attrsearch.data import AttributionDataset, build_dataset
-from attrsearch.data.shapes import GENERATOR_VERSION as SHAPES_GENERATOR_VERSION
+from attrsearch.data import AttributionDataset, build_dataset, fingerprint
 from attrsearch.errors import UserError
 from attrsearch.metrics.classification import mean_average_precision, multilabel_f1
 from attrsearch.models import create_explanandum
@@ -55,8 +50,9 @@ def explanandum_key(
     return {
         "version": CACHE_VERSION,
         "data": data,
-        # The built-in images change when the generator does: a cached classifier must not survive that.
-        "data_version": SHAPES_GENERATOR_VERSION if cfg.data.dataset == "shapes" else None,
+        # What the data depends on besides its config (the generator version, the annotation files):
+        # a cached classifier must not survive a change of it.
+        "data_version": fingerprint(cfg.data),
         "arch": arch,
         "weights": e.weights,
         "seed": e.seed if seed is None else seed,
@@ -65,9 +61,17 @@ def explanandum_key(
     }
 
 
+def explanandum_entry(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None, **overrides: Any) -> CacheEntry:
+    """The cache entry ``cache_dir/explananda/<arch>-s<seed>-<hash of the key>/{model.pt, meta.json}``."""
+    return _entry(cfg, explanandum_key(cfg, arch, seed, **overrides))
+
+
+def _entry(cfg: ExperimentConfig, key: dict[str, Any]) -> CacheEntry:
+    return CacheEntry(Path(cfg.cache_dir), "explananda", f"{key['arch']}-s{key['seed']}-{stable_hash(key)}", CACHE_VERSION)
+
+
 def explanandum_cache_path(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None, **overrides: Any) -> Path:
-    key = explanandum_key(cfg, arch, seed, **overrides)
-    return Path(cfg.cache_dir) / "explananda" / f"{key['arch']}-s{key['seed']}-{stable_hash(key)}"
+    return explanandum_entry(cfg, arch, seed, **overrides).path
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -76,18 +80,6 @@ def freeze(model: nn.Module) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
     return model
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock so concurrent processes train one copy; the others wait, then reuse it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @torch.no_grad()
@@ -198,12 +190,19 @@ def get_explanandum(
     if cfg.explanandum.checkpoint is not None and is_main:
         train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
         return load_explanandum_file(Path(cfg.explanandum.checkpoint), train_ds.info.num_classes, device)
-    path = explanandum_cache_path(cfg, arch, seed, **overrides)
-    if not (path / "model.pt").is_file():
-        with _file_lock(path.with_suffix(".lock")):
-            if not (path / "model.pt").is_file():  # another process may have finished it meanwhile
-                train_explanandum(cfg, path, key=explanandum_key(cfg, arch, seed, **overrides), device=device, progress=progress)
-    return _model_from_state(read_torch_file(path / "model.pt"), device)
+    key = explanandum_key(cfg, arch, seed, **overrides)
+    entry = _entry(cfg, key)  # concurrent processes train one copy: the others wait for its lock, then load it
+
+    def train(folder: Path) -> dict[str, Any]:
+        meta = train_explanandum(cfg, folder, key=key, device=device, progress=progress)
+        print(
+            f"explanandum {meta['arch']} (seed {meta['seed']}): test mAP {meta['test_map']:.3f}, F1 {meta['test_f1']:.3f}, "
+            f"{meta['train_seconds']:.0f} s -> {entry.path}"
+        )
+        return meta
+
+    entry.build(train)
+    return _model_from_state(read_torch_file(entry.path / "model.pt"), device)
 
 
 def panel_specs(cfg: ExperimentConfig) -> list[tuple[str, dict[str, Any]]]:
@@ -227,7 +226,8 @@ def train_explanandum(
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train one Explanandum and write ``path/model.pt`` and ``path/meta.json`` atomically."""
+    """Train one Explanandum, write ``path/model.pt`` and return its meta dict (the cache entry
+    writes ``meta.json`` and publishes the folder)."""
     device = torch.device(device)
     keep_freed_memory()
     key = key or explanandum_key(cfg)
@@ -263,14 +263,8 @@ def train_explanandum(
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
         "meta": meta,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
-    torch.save(state, tmp / "model.pt")
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
-    print(f"explanandum {arch} (seed {seed}): test mAP {scores['map']:.3f}, F1 {scores['f1']:.3f}, {seconds:.0f} s -> {path}")
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path / "model.pt")
     return meta
 
 
