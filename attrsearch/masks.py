@@ -9,7 +9,6 @@ A floor module: it imports only torch.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 VOID = 255  # ground-truth mask value of unlabelled pixels (VOC's object borders, COCO's crowd regions)

@@ -1,10 +1,15 @@
-"""Metrics of attributions: one module per family, the registry of names, one evaluation entry point.
+"""Metrics of attributions: one module per family, the registry of names, the suites, one batch loop.
 
-- ``attribution``: the interface (images -> per-class maps) and ``explainer_attribution``.
-- ``segmentation``, ``class_specific``, ``transfer``, ``localization``, ``faithfulness``,
-  ``pointing``, ``context``, ``mask_stats``, ``classification``: batched tensor functions.
-- ``registry``: names, directions (``metric_mode``), suites, ``format_registry``.
-- ``evaluate``: ``evaluate``, ``write_results``, ``evaluate_checkpoint``.
+- family modules (formulas + scorer): ``segmentation`` (with the sanity rows), ``classification``,
+  ``mask_stats``, ``class_specific``, ``transfer``, ``localization``, ``pointing``, ``context``,
+  ``faithfulness``; ``common``: chunked classification and boxes shared by them.
+- ``scorer``: the per-batch ``BatchContext``, the ``Scorer`` base and value collection.
+- ``suites``: the suites (``fast``, ``full``) as lists of families and options.
+- ``registry``: names, directions (``metric_mode``), ``format_registry``.
+- ``evaluate``: ``evaluate`` (the batch loop); ``results``: ``EvaluationResult``, ``write_results``,
+  ``average_results``.
 
-Nothing is imported here, so ``attrsearch.metrics.registry`` stays cheap to import (configs use it).
+Metrics see maps as tensors (``attrsearch.attribution`` makes them) and never import ``train`` or
+``sweep``. Nothing is imported here, so ``attrsearch.metrics.registry`` stays cheap to import
+(configs use it).
 """

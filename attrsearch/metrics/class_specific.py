@@ -1,4 +1,4 @@
-"""Class-specific masking (seed 002, section 4.2, Table 1).
+"""Class-specific masking (Stalder et al. 2022, section 4.2, Tab. 1).
 
 For every image containing target class t and every mask class k, the class mask s_k is
 thresholded at each tau in {0.1, ..., 0.9}; the image masked with it, (s_k > tau) * x, is
@@ -23,6 +23,8 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 from torch import Tensor
+
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, per_class_frame
 
 Classify = Callable[[Tensor], Tensor]  # images (N, 3, H, W) -> logits (N, C)
 
@@ -95,7 +97,10 @@ def class_specific_naive(classify: Classify, images: Tensor, maps: Tensor, thres
     for i in range(maps.shape[0]):
         per_k = []
         for j in range(maps.shape[1]):
-            per_t = [torch.softmax(classify(images[i : i + 1] * (maps[i, j] > tau).to(images.dtype)), dim=1)[0] for tau in thresholds]
+            per_t = [
+                torch.softmax(classify(images[i : i + 1] * (maps[i, j] > tau).to(images.dtype)), dim=1)[0]
+                for tau in thresholds
+            ]
             per_k.append(torch.stack(per_t).mean(dim=0))
         rows.append(torch.stack(per_k))
     return torch.stack(rows)
@@ -116,7 +121,7 @@ def class_specific_sums(mean_probs: Tensor, clean_logits: Tensor, labels: Tensor
 
 
 def class_specific_table(sums: Tensor, counts: Tensor, class_names: Sequence[str]) -> pd.DataFrame:
-    """Table 1 of seed 002: rows = target classes, columns = mask classes + "none", values x100.
+    """Tab. 1 of Stalder et al. 2022: rows = target classes, columns = mask classes + "none", values x100.
 
     sums: (C, C + 1), counts: (C,) from ``class_specific_sums`` (added over batches). Rows of
     classes without images are NaN. An extra column ``images`` holds the counts.
@@ -144,3 +149,47 @@ def class_specific_summary(table: pd.DataFrame) -> dict[str, float]:
         "class_specific/off_diagonal": off,
         "class_specific/selectivity": diag - off,
     }
+
+
+class ClassSpecificScorer(Scorer):
+    """The class-specific table and its summary. Images at dataset positions >= the limit are not
+    scored: ``cfg.class_specific_max_images`` (None: all), or ``cfg.fast_subsample`` with ``subsample``."""
+
+    family = "class_specific"
+
+    def __init__(self, setup: EvaluationSetup, subsample: bool = False) -> None:
+        super().__init__(setup)
+        cfg = setup.cfg
+        self.limit = cfg.fast_subsample if subsample else cfg.class_specific_max_images
+        c = setup.info.num_classes
+        self.sums = torch.zeros(c, c + 1, dtype=torch.float64)
+        self.counts = torch.zeros(c, dtype=torch.float64)
+        self.images = 0
+
+    def update(self, ctx: BatchContext) -> None:
+        if self.limit is not None:
+            sel = ctx.positions < self.limit
+        else:
+            sel = torch.ones(ctx.labels.shape[0], dtype=torch.bool, device=ctx.labels.device)
+        if not sel.any():
+            return
+        probs = class_specific_probs(ctx.classifier, ctx.images[sel], ctx.maps[sel], ctx.cfg.class_specific_thresholds)
+        clean = ctx.clean_logits[sel] if ctx.clean_logits is not None else ctx.classifier(ctx.images[sel])
+        sums, counts = class_specific_sums(probs, clean, ctx.labels[sel])
+        self.sums += sums.double().cpu()
+        self.counts += counts.double().cpu()
+        self.images += int(sel.sum())
+
+    def compute(self) -> tuple[dict[str, float], Tables]:
+        if not self.images:
+            return {}, {}
+        names = list(self.setup.info.class_names)
+        table = class_specific_table(self.sums, self.counts, names)
+        metrics = {**class_specific_summary(table), "class_specific/images": float(self.images)}
+        per_class = per_class_frame(names)
+        per_class["class_specific_diagonal"] = [table.loc[c, c] for c in names]
+        per_class["class_specific_images"] = table["images"].to_numpy()
+        return metrics, {"class_specific": table, "per_class": per_class}
+
+
+SCORER = ClassSpecificScorer

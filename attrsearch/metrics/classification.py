@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer
+
 
 def average_precision(scores: Tensor, labels: Tensor) -> Tensor:
     """Per-class average precision (area under the precision-recall curve, sklearn's step definition).
@@ -64,3 +66,27 @@ def multilabel_f1(probs: Tensor, labels: Tensor, threshold: float = 0.5, average
         total = float(denom.sum())
         return 2 * float(tp.sum()) / total if total > 0 else 1.0
     raise ValueError(f"unknown average {average!r}")
+
+
+class ClassificationScorer(Scorer):
+    """The Explanandum's sample-averaged F1 on masked images m*x (``masked_f1``), on the clean images
+    (``clean_f1``, reference) and on inverted masks (1-m)*x (``inverted_f1``).
+    ``masked_only``: the fast suite's ``masked_f1`` alone."""
+
+    family = "classification"
+
+    def __init__(self, setup: EvaluationSetup, masked_only: bool = False) -> None:
+        super().__init__(setup)
+        self.masked_only = masked_only
+        self.needs = frozenset({"masked_logits"} if masked_only else {"masked_logits", "clean_logits"})
+
+    def update(self, ctx: BatchContext) -> None:
+        self.values.add("classification/masked_f1", f1_per_image(torch.sigmoid(ctx.masked_logits), ctx.labels))
+        if self.masked_only:
+            return
+        inverted = ctx.classifier(ctx.images * (1.0 - ctx.m[:, None]))
+        self.values.add("classification/clean_f1", f1_per_image(torch.sigmoid(ctx.clean_logits), ctx.labels))
+        self.values.add("classification/inverted_f1", f1_per_image(torch.sigmoid(inverted), ctx.labels))
+
+
+SCORER = ClassificationScorer

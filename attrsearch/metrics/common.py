@@ -14,7 +14,6 @@ import torch
 from torch import Tensor, nn
 
 
-
 def _fused_copy(model: nn.Module) -> nn.Module | None:
     """An inference copy with BatchNorm folded into the preceding convs (torch.fx), channels_last.
 
@@ -107,7 +106,9 @@ def box_masks(boxes: Tensor, height: int, width: int) -> Tensor:
     return in_y[:, :, None] & in_x[:, None, :]
 
 
-def class_boxes(boxes: list[Tensor], box_labels: list[Tensor], image_idx: Tensor, class_idx: Tensor) -> tuple[Tensor, Tensor]:
+def class_boxes(
+    boxes: list[Tensor], box_labels: list[Tensor], image_idx: Tensor, class_idx: Tensor
+) -> tuple[Tensor, Tensor]:
     """The ground-truth boxes of each (image, class) pair, flattened.
 
     boxes / box_labels: per image (N_i, 4) float and (N_i,) int64 (the batch's lists).
@@ -122,4 +123,3 @@ def class_boxes(boxes: list[Tensor], box_labels: list[Tensor], image_idx: Tensor
     if not out_boxes:
         return torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)
     return torch.cat(out_boxes), torch.cat(out_pair)
-

@@ -11,7 +11,10 @@ When two biased classes share an image, the context mask is the union of both cu
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
+
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, per_class_frame
 
 
 def attribution_shares(maps: Tensor, region: Tensor) -> Tensor:
@@ -21,3 +24,60 @@ def attribution_shares(maps: Tensor, region: Tensor) -> Tensor:
     total = m.sum(dim=(1, 2))
     inside = (m * region.float()).sum(dim=(1, 2))
     return inside / total.clamp_min(1e-12)
+
+
+class ContextScorer(Scorer):
+    """``context/reliance`` and ``context/object_mass`` of the biased classes on annotated images whose
+    cue is present; nothing (and a note) when the dataset has no planted cues."""
+
+    family = "context"
+
+    def __init__(self, setup: EvaluationSetup) -> None:
+        super().__init__(setup)
+        info = setup.info
+        classes: list[int] = []
+        if info.has_context:
+            chosen = setup.context_classes
+            if chosen is None:
+                chosen = getattr(info, "context_classes", None) or None
+            if chosen is None:
+                chosen = range(info.num_classes)
+                self.notes.append(
+                    "context: the dataset does not name its biased classes; every present class is scored"
+                )
+            classes = sorted(set(int(c) for c in chosen))
+        self.classes = classes
+        self.selector = torch.zeros(info.num_classes, dtype=torch.bool, device=setup.device)
+        if classes:
+            self.selector[classes] = True
+
+    def update(self, ctx: BatchContext) -> None:
+        if not self.classes:
+            return
+        pi, pc = ctx.pairs
+        context = ctx.context.bool()
+        case = self.selector[pc] & context[pi].flatten(1).any(dim=1) & ctx.annotated[pi].bool()
+        if case.any():
+            ci, cc = pi[case], pc[case]
+            cmaps = ctx.maps[ci, cc]
+            self.values.add("context/reliance", attribution_shares(cmaps, context[ci]))
+            self.values.add("context/object_mass", attribution_shares(cmaps, ctx.masks[ci, cc] == 1))
+            self.values.add("_context/class", cc)
+
+    def compute(self) -> tuple[dict[str, float], Tables]:
+        if not self.classes:
+            self.notes.append("context: the dataset has no planted context cues; context/* omitted")
+        metrics = self.values.means()
+        cases = self.values.all("context/reliance").numel()
+        if cases:
+            metrics["context/cases"] = float(cases)
+        per_class = per_class_frame(self.setup.info.class_names)
+        for k in ("reliance", "object_mass"):
+            if self.values.all(f"context/{k}").numel():
+                per_class[f"context_{k}"] = self.values.per_class(
+                    f"context/{k}", "_context/class", self.setup.info.num_classes
+                ).numpy()
+        return metrics, {"per_class": per_class}
+
+
+SCORER = ContextScorer

@@ -1,4 +1,4 @@
-"""Deletion and insertion (RISE, Petsiuk et al. 2018; seed 003 optimises them directly).
+"""Deletion and insertion (Petsiuk et al. 2018 (RISE); an objective may also optimise them directly).
 
 Pixels are ordered by saliency (highest first). Deletion replaces ``pixels_per_step`` more of them
 per step by a substrate (default: zero in normalised space = the mean colour) and records the
@@ -27,6 +27,8 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
+
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables
 
 Classify = Callable[[Tensor], Tensor]
 Mode = Literal["deletion", "insertion"]
@@ -96,7 +98,13 @@ def causal_curves(
 
 
 def causal_curves_naive(
-    classify: Classify, images: Tensor, saliency: Tensor, classes: Tensor, mode: Mode, fill: Tensor, pixels_per_step: int
+    classify: Classify,
+    images: Tensor,
+    saliency: Tensor,
+    classes: Tensor,
+    mode: Mode,
+    fill: Tensor,
+    pixels_per_step: int,
 ) -> Tensor:
     """Reference of ``causal_curves`` in RISE's style: per image, change the pixels step by step
     and classify each step image alone. Same inputs and result; for tests and the benchmark."""
@@ -133,3 +141,53 @@ def scored_classes(clean_logits: Tensor, labels: Tensor, rule: Literal["label", 
         return clean_logits.argmax(dim=1), torch.ones(labels.shape[0], dtype=torch.bool, device=labels.device)
     present = labels.bool()
     return clean_logits.masked_fill(~present, float("-inf")).argmax(dim=1), present.any(dim=1)
+
+
+class FaithfulnessScorer(Scorer):
+    """Deletion and insertion AUC of each image's scored class (images at dataset positions below
+    ``cfg.faithfulness.max_images``, None: all), with the substrates, pixels per step, steps and
+    scored-class rule written next to them."""
+
+    family = "faithfulness"
+    needs = frozenset({"clean_logits"})
+
+    def __init__(self, setup: EvaluationSetup) -> None:
+        super().__init__(setup)
+        fcfg = setup.cfg.faithfulness
+        self.fcfg = fcfg
+        self.limit = fcfg.max_images
+        self.pixels_per_step = fcfg.pixels_per_step or setup.info.image_size
+        self.params = {
+            "faithfulness/deletion_substrate": fcfg.deletion_substrate,
+            "faithfulness/insertion_substrate": fcfg.insertion_substrate,
+            "faithfulness/scored_class": fcfg.scored_class,
+            "faithfulness/probability": "sigmoid",
+        }
+
+    def update(self, ctx: BatchContext) -> None:
+        if self.limit is not None and ctx.batch_start >= self.limit:
+            return
+        classes, use = scored_classes(ctx.clean_logits, ctx.labels, self.fcfg.scored_class)
+        if self.limit is not None:
+            use = use & (ctx.positions < self.limit)
+        if not use.any():
+            return
+        x, c, maps = ctx.images[use], classes[use], ctx.maps[use]
+        sal = maps.gather(1, c.view(-1, 1, 1, 1).expand(-1, 1, *maps.shape[-2:]))[:, 0]
+        for mode, kind in (("deletion", self.fcfg.deletion_substrate), ("insertion", self.fcfg.insertion_substrate)):
+            curves = causal_curves(
+                ctx.classifier, x, sal, c, mode, substrate(x, kind), self.pixels_per_step, self.setup.chunk
+            )
+            self.values.add(f"faithfulness/{mode}_auc", curve_auc(curves))
+
+    def compute(self) -> tuple[dict[str, float], Tables]:
+        metrics = self.values.means()
+        images = self.values.all("faithfulness/deletion_auc").numel()
+        if images:
+            metrics["faithfulness/images"] = float(images)
+        metrics["faithfulness/pixels_per_step"] = float(self.pixels_per_step)
+        metrics["faithfulness/steps"] = float(num_steps(self.setup.info.image_size**2, self.pixels_per_step))
+        return metrics, {}
+
+
+SCORER = FaithfulnessScorer

@@ -1,4 +1,4 @@
-"""Weakly supervised localisation (seed 004, CASM, section 4 "Localization").
+"""Weakly supervised localisation (Zolna et al. 2020 (CASM), section 4 "Localization").
 
 CASM binarises a mask keeping as many pixels as its mean intensity says (fraction mean(m), so the
 binary mask has the same mean as the continuous one), keeps the largest connected component
@@ -24,6 +24,7 @@ from torch import Tensor
 from torchvision.ops import box_iou
 
 from attrsearch.metrics.common import box_masks
+from attrsearch.metrics.scorer import BatchContext, Scorer, Tables, per_class_frame
 
 
 def mean_fraction_binarize(maps: Tensor) -> Tensor:
@@ -84,10 +85,52 @@ def localization_scores(maps: Tensor, gt_boxes: Tensor, box_case: Tensor, predic
     inter = (m * region).sum(dim=(1, 2))
     precision = inter / m.sum(dim=(1, 2)).clamp_min(1e-12)
     recall = inter / region.sum(dim=(1, 2)).clamp_min(1.0)
-    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp_min(1e-12), torch.zeros_like(inter))
+    f1 = torch.where(
+        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp_min(1e-12), torch.zeros_like(inter)
+    )
     best_f1 = torch.zeros(n, device=maps.device).scatter_reduce(0, box_case, f1, reduce="amax")
     return {
         "le": 1.0 - hit.float(),
         "om": 1.0 - (hit & predicted.bool()).float(),
         "f1": best_f1,
     }
+
+
+class LocalizationScorer(Scorer):
+    """``localization/le``, ``om``, ``f1`` of every (image, present class) case with a box of its class."""
+
+    family = "localization"
+    needs = frozenset({"clean_logits"})
+
+    def update(self, ctx: BatchContext) -> None:
+        pi, pc = ctx.pairs
+        gt_boxes, box_case = ctx.case_boxes
+        with_box = torch.zeros(pi.numel(), dtype=torch.bool)
+        with_box[box_case] = True
+        if not with_box.any():
+            return
+        device = ctx.maps.device
+        sel = with_box.to(device)
+        remap = torch.cumsum(with_box.long(), 0) - 1  # case index among the cases with boxes
+        predicted = torch.sigmoid(ctx.clean_logits[pi, pc]) >= 0.5
+        scores = localization_scores(
+            ctx.maps[pi, pc][sel], gt_boxes.to(device), remap[box_case].to(device), predicted[sel]
+        )
+        for k, v in scores.items():
+            self.values.add(f"localization/{k}", v)
+        self.values.add("_loc/class", pc[sel])
+
+    def compute(self) -> tuple[dict[str, float], Tables]:
+        metrics = self.values.means()
+        cases = self.values.all("localization/le").numel()
+        if cases:
+            metrics["localization/cases"] = float(cases)
+        per_class = per_class_frame(self.setup.info.class_names)
+        for k in ("le", "om", "f1"):
+            per_class[f"localization_{k}"] = self.values.per_class(
+                f"localization/{k}", "_loc/class", self.setup.info.num_classes
+            ).numpy()
+        return metrics, {"per_class": per_class}
+
+
+SCORER = LocalizationScorer

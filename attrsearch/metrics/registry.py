@@ -3,7 +3,8 @@
 Sweeps take Ray Tune's ``mode`` from ``metric_mode(name)``; ``attrsearch metrics`` prints
 ``format_registry()``. Entries without a direction are records (counts, parameters, flags) that
 are written next to the scores but are not something to optimise.
-Suites: ``full`` (everything) and ``fast`` (cheap, reported after every epoch of a sweep trial).
+Suites (declared in ``metrics.suites``): ``full`` (everything) and ``fast`` (cheap, reported after every
+epoch of a sweep trial); ``fast=True`` below marks the names the fast suite writes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from attrsearch.errors import UserError
+from attrsearch.metrics.suites import SUITES as _SUITES
 
 Direction = Literal["max", "min"]
 
@@ -35,11 +37,17 @@ def _add(name: str, direction: Direction | None, meaning: str, fast: bool = Fals
 
 
 _SEG = {
-    "accuracy": ("max", "soft pixel accuracy of the target mask vs the ground truth union (seed 002 Tab. 2)"),
-    "iou": ("max", "continuous IoU sum(min(m,g))/sum(max(m,g)) of the target mask (seed 002 Tab. 2)"),
-    "saliency": ("min", "log(max(area,0.05)) - log(sum softmax_Y(F(m*x))), in-place variant (seed 002 eq. 9)"),
+    "accuracy": (
+        "max",
+        "soft pixel accuracy of the target mask vs the ground truth union (Stalder et al. 2022 Tab. 2)",
+    ),
+    "iou": ("max", "continuous IoU sum(min(m,g))/sum(max(m,g)) of the target mask (Stalder et al. 2022 Tab. 2)"),
+    "saliency": (
+        "min",
+        "log(max(area,0.05)) - log(sum softmax_Y(F(m*x))), in-place variant (Stalder et al. 2022 eq. 9)",
+    ),
     "saliency_crop": ("min", "Dabkowski & Gal saliency: tightest box of m>0.5, rescaled keeping aspect, classified"),
-    "mae": ("min", "mean |m - g| over valid pixels (seed 002 Tab. 2)"),
+    "mae": ("min", "mean |m - g| over valid pixels (Stalder et al. 2022 Tab. 2)"),
 }
 for _metric, (_dir, _meaning) in _SEG.items():
     _add(f"segmentation/{_metric}", _dir, _meaning, fast=_metric == "iou")  # type: ignore[arg-type]
@@ -48,10 +56,21 @@ _add("segmentation/images", None, "annotated images with at least one label used
 _ROWS = {"zero": "mask 0", "half": "mask 0.5", "one": "mask 1", "gt": "ground-truth mask"}
 for _row, _what in _ROWS.items():
     for _metric, (_dir, _meaning) in _SEG.items():
-        _add(f"sanity/{_row}/{_metric}", _dir, f"segmentation/{_metric} of the constant {_what} (reference row)")  # type: ignore[arg-type]
+        _meaning = f"segmentation/{_metric} of the constant {_what} (reference row)"
+        _add(f"sanity/{_row}/{_metric}", _dir, _meaning)  # type: ignore[arg-type]
 
-_add("class_specific/diagonal", "max", "mean softmax x100 of the target class with its own thresholded mask (seed 002 Tab. 1)", fast=True)
-_add("class_specific/off_diagonal", "min", "mean softmax x100 of the target class with other classes' masks (seed 002 Tab. 1)", fast=True)
+_add(
+    "class_specific/diagonal",
+    "max",
+    "mean softmax x100 of the target class with its own thresholded mask (Stalder et al. 2022 Tab. 1)",
+    fast=True,
+)
+_add(
+    "class_specific/off_diagonal",
+    "min",
+    "mean softmax x100 of the target class with other classes' masks (Stalder et al. 2022 Tab. 1)",
+    fast=True,
+)
 _add("class_specific/selectivity", "max", "class_specific/diagonal - class_specific/off_diagonal", fast=True)
 _add("class_specific/images", None, "images scored by the class-specific table (fast suite: a subsample)", fast=True)
 
@@ -80,7 +99,11 @@ _add("faithfulness/pixels_per_step", None, "pixels changed per deletion/insertio
 _add("faithfulness/steps", None, "steps per curve (the curve has steps + 1 points)")
 _add("faithfulness/images", None, "images with deletion/insertion curves")
 
-_add("pointing_game/accuracy", "max", "mean over classes of hits/(hits+misses), max within tolerance of the GT (TorchRay)")
+_add(
+    "pointing_game/accuracy",
+    "max",
+    "mean over classes of hits/(hits+misses), max within tolerance of the GT (TorchRay)",
+)
 _add("pointing_game/cases", None, "(image, present class) cases")
 _add("pointing_game/tolerance", None, "hit tolerance in pixels")
 
@@ -92,12 +115,14 @@ _add("mask/area", "min", "mean of the target mask m (share of the image kept)", 
 _add("mask/nontarget_area", "min", "mean of the non-target mask n (max over absent classes)")
 _add("mask/entropy", "min", "mean binary entropy (bits) of the target mask values: 0 = binary")
 
-_add("attribution/minmax_normalized", None, "1 if some maps left [0,1] and were min-max normalised per image and class", fast=True)
+_add(
+    "attribution/minmax_normalized",
+    None,
+    "1 if some maps left [0,1] and were min-max normalised per image and class",
+    fast=True,
+)
 
-SUITES: dict[str, str] = {
-    "full": "every metric (end of training, attrsearch evaluate)",
-    "fast": "segmentation/iou, mask/area, classification/masked_f1, class_specific/* on a subsample (every epoch)",
-}
+SUITES: dict[str, str] = {name: suite.description for name, suite in _SUITES.items()}
 
 # Parameters written as text next to the scores (metrics.json), not registered as metrics.
 TEXT_RECORDS = {

@@ -1,4 +1,4 @@
-"""Segmentation-style scores of the aggregated mask (seed 002, section 4.3, Table 2).
+"""Segmentation-style scores of the aggregated mask (Stalder et al. 2022, section 4.3, Tab. 2).
 
 Per image, on the target mask m (pixel-wise max of the present classes' masks) and the union
 ground truth g, over the valid (non-void) pixels only, then averaged over images:
@@ -6,10 +6,11 @@ ground truth g, over the valid (non-void) pixels only, then averaged over images
 - accuracy (soft, no thresholding): (sum m*g + sum (1-m)*(1-g)) / Z
 - iou (continuous): sum min(m, g) / sum max(m, g)
 - mae: sum |m - g| / Z
-- saliency (seed 002 eq. 9, the in-place variant): log(max(mean(m), 0.05)) - log(sum_{c in Y} softmax(F(m*x))_c)
+- saliency (Stalder et al. 2022 eq. 9, the in-place variant):
+  log(max(mean(m), 0.05)) - log(sum_{c in Y} softmax(F(m*x))_c)
 - saliency_crop (Dabkowski & Gal's original): crop the tightest box around the salient region
   (m > 0.5), rescale it to the input size keeping its aspect ratio (padding with the mean colour),
-  classify; area = the box's share of the image. The reviews of seed 002 (seeds 000/001) note that
+  classify; area = the box's share of the image. Reviewers of Stalder et al. 2022 note that
   the rescaling changes the object's scale and that the score favours small regions, which is why
   both variants are reported, under separate names, and never mixed.
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchvision.ops import roi_align
+
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables
 
 SANITY_ROWS = ("zero", "half", "one", "gt")
 AREA_FLOOR = 0.05  # Dabkowski & Gal's lower bound on the area term
@@ -114,3 +117,73 @@ def constant_mask(kind: str, g: Tensor) -> Tensor:
         return g
     value = {"zero": 0.0, "half": 0.5, "one": 1.0}[kind]
     return torch.full_like(g, value)
+
+
+def _logits_or_zero(classify, images: Tensor, empty: Tensor, zero_logits: Tensor) -> Tensor:
+    """Classify images (N, 3, H, W), except those flagged empty (N,) bool (all mean colour), which
+    take ``zero_logits`` (1, C). Returns (N, C)."""
+    out = zero_logits.expand(images.shape[0], -1).clone()
+    if (~empty).any():
+        out[~empty] = classify(images[~empty])
+    return out
+
+
+class SegmentationScorer(Scorer):
+    """``segmentation/*`` of the target mask and the ``sanity/*`` rows, on annotated images only.
+
+    ``iou_only``: the fast suite's ``segmentation/iou`` alone (no sanity rows, no forward passes).
+    """
+
+    family = "segmentation"
+
+    def __init__(self, setup: EvaluationSetup, iou_only: bool = False) -> None:
+        super().__init__(setup)
+        self.iou_only = iou_only
+        self.needs = frozenset() if iou_only else frozenset({"masked_logits", "clean_logits"})
+
+    def update(self, ctx: BatchContext) -> None:
+        a = ctx.annotated
+        self.values.add("segmentation/iou", continuous_iou(ctx.m[a], ctx.g[a], ctx.valid[a]))
+        if self.iou_only or not a.any():
+            return
+        clf, zero = ctx.classifier, ctx.zero_logits
+        xa, ya, ma, ga, va = ctx.images[a], ctx.labels[a], ctx.m[a], ctx.g[a], ctx.valid[a]
+        self.values.add("segmentation/images", torch.ones(xa.shape[0]))
+        thr = ctx.cfg.saliency_crop_threshold
+
+        def crop_logits(mask: Tensor) -> tuple[Tensor, Tensor]:
+            crops, area = crop_salient(xa, mask > thr)
+            empty = ~(mask > thr).flatten(1).any(dim=1)
+            return _logits_or_zero(clf, crops, empty, zero), area
+
+        rows: dict[str, tuple[Tensor, Tensor]] = {"": (ma, ctx.masked_logits[a])}
+        for row in SANITY_ROWS:
+            mask = constant_mask(row, ga)
+            if row == "zero":
+                logits = zero.expand(xa.shape[0], -1)
+            elif row == "one":
+                logits = ctx.clean_logits[a]
+            else:
+                logits = clf(xa * mask[:, None])
+            rows[row] = (mask, logits)
+        for row, (mask, logits) in rows.items():
+            prefix = f"sanity/{row}" if row else "segmentation"
+            if row:  # the main row's IoU is collected above, with the fast metrics
+                self.values.add(f"{prefix}/iou", continuous_iou(mask, ga, va))
+            self.values.add(f"{prefix}/accuracy", soft_accuracy(mask, ga, va))
+            self.values.add(f"{prefix}/mae", mean_absolute_error(mask, ga, va))
+            self.values.add(f"{prefix}/saliency", saliency_from_logits(logits, ya, mask.mean(dim=(1, 2))))
+            if row == "one":  # the crop of the whole image is the image (tests/metrics/test_segmentation.py)
+                c_logits, c_area = logits, torch.ones_like(mask[:, 0, 0])
+            else:
+                c_logits, c_area = crop_logits(mask)
+            self.values.add(f"{prefix}/saliency_crop", saliency_from_logits(c_logits, ya, c_area))
+
+    def compute(self) -> tuple[dict[str, float], Tables]:
+        metrics = self.values.means()
+        if not self.iou_only:
+            metrics["segmentation/images"] = float(self.values.all("segmentation/images").numel())
+        return metrics, {}
+
+
+SCORER = SegmentationScorer

@@ -1,4 +1,4 @@
-"""Classifier-agnostic transfer (seed 004, CASM, section 4 "Classification by multiple classifiers").
+"""Classifier-agnostic transfer (Zolna et al. 2020 (CASM), section 4 "Classification by multiple classifiers").
 
 The target mask is binarised (m > threshold) and three images are built: masked-in m*x (only the
 explanation visible), masked-out (1-m)*x (the explanation removed, filled with the mean colour)
@@ -19,15 +19,20 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 
 from attrsearch.data.base import denormalize, normalize
+from attrsearch.metrics.classification import f1_per_image
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables
 
 VARIANTS = ("masked_in", "masked_out", "inpainted_out")
 
 
-def inpaint_masked_out(images: Tensor, binary: Tensor, mean: Sequence[float], std: Sequence[float], radius: int = 3) -> Tensor:
+def inpaint_masked_out(
+    images: Tensor, binary: Tensor, mean: Sequence[float], std: Sequence[float], radius: int = 3
+) -> Tensor:
     """Telea-inpaint the masked region of each image (cv2.inpaint on the de-normalised uint8 image).
 
     images: (B, 3, H, W) normalised with mean/std; binary: (B, H, W) bool, True = removed (to be
@@ -63,3 +68,54 @@ def normalized_entropy(logits: Tensor) -> Tensor:
     logp = torch.log_softmax(logits.float(), dim=1)
     ent = -(logp.exp() * logp).sum(dim=1)
     return ent / math.log(logits.shape[1]) if logits.shape[1] > 1 else ent
+
+
+class TransferScorer(Scorer):
+    """F1 and entropy of the Explanandum and of every panel classifier on the clean images and the
+    three CASM image sets; panel means as the headline ``transfer/*`` numbers (Explanandum itself
+    when the panel is empty, ``transfer/panel_size`` = 0)."""
+
+    family = "transfer"
+    needs = frozenset({"clean_logits"})
+
+    def __init__(self, setup: EvaluationSetup) -> None:
+        super().__init__(setup)
+        self.classifiers = [("explanandum", setup.classifier)] + list(setup.panel)
+        if not setup.panel:
+            self.notes.append("transfer: no panel given, the Explanandum itself is scored (not classifier-agnostic)")
+
+    def update(self, ctx: BatchContext) -> None:
+        tcfg, info = ctx.cfg.transfer, ctx.info
+        variants = transfer_images(ctx.images, ctx.m, tcfg.threshold, info.mean, info.std, tcfg.inpaint_radius)
+        for name, model in self.classifiers:
+            sets = {"clean": ctx.clean_logits if model is ctx.classifier else model(ctx.images)}
+            sets.update({v: model(variants[v]) for v in VARIANTS})
+            for v, logits in sets.items():
+                self.values.add(f"_transfer/{name}/{v}/f1", f1_per_image(torch.sigmoid(logits), ctx.labels))
+                self.values.add(f"_transfer/{name}/{v}/entropy", normalized_entropy(logits))
+
+    def compute(self) -> tuple[dict[str, float], Tables]:
+        metrics: dict[str, float] = {"transfer/threshold": float(self.setup.cfg.transfer.threshold)}
+        rows = {
+            name: {
+                f"{v}_{s}": self.values.mean(f"_transfer/{name}/{v}/{s}")
+                for v in ("clean", *VARIANTS)
+                for s in ("f1", "entropy")
+            }
+            for name, _ in self.classifiers
+        }
+        if math.isnan(rows["explanandum"]["clean_f1"]):
+            return metrics, {}
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "classifier"
+        table["role"] = ["explanandum"] + ["panel"] * len(self.setup.panel)
+        scored = [n for n, _ in self.setup.panel] or ["explanandum"]
+        for v in ("clean", *VARIANTS):
+            metrics[f"transfer/{v}"] = float(table.loc[scored, f"{v}_f1"].mean())
+        for v in VARIANTS:
+            metrics[f"transfer/{v}_entropy"] = float(table.loc[scored, f"{v}_entropy"].mean())
+        metrics["transfer/panel_size"] = float(len(self.setup.panel))
+        return metrics, {"transfer": table}
+
+
+SCORER = TransferScorer

@@ -1,15 +1,19 @@
 """``attrsearch evaluate`` end to end: a checkpoint in, metrics.json and tables out."""
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
 from attrsearch.cli import main
 from attrsearch.config import ExperimentConfig
-from attrsearch.metrics.evaluate import evaluate_checkpoint
 from attrsearch.train.checkpoint import build_explainer, save_checkpoint
+from attrsearch.train.evaluate import evaluate_checkpoint
 from attrsearch.train.explanandum import get_explanandum
-from metric_fixtures import REQUIRED_FULL
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "metrics"))
+from metric_fixtures import REQUIRED_FULL  # noqa: E402
 
 
 @pytest.fixture(scope="module")
