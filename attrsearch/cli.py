@@ -14,9 +14,10 @@ from attrsearch.errors import UserError
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from attrsearch.config import load_experiment
+    from attrsearch.resolve import resolve_experiment
     from attrsearch.train.run import run_training
 
-    cfg = load_experiment(args.config, overrides=dict(args.set or []))
+    cfg = resolve_experiment(load_experiment(args.config, overrides=dict(args.set or [])), args.config)
     summary = run_training(cfg, Path(args.out), resume=not args.restart)
     m = summary["metrics"]
     shown = ("segmentation/iou", "class_specific/selectivity", "context/reliance", "mask/area", "explanandum/test_map")
@@ -52,12 +53,13 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 def _cmd_data_export(args: argparse.Namespace) -> int:
     from attrsearch.config import DataConfig, ExperimentConfig, load_experiment, validate
     from attrsearch.data.export import export_dataset
+    from attrsearch.resolve import resolve_data, resolve_experiment
 
     if args.config:
-        cfg = load_experiment(args.config)
+        cfg = resolve_experiment(load_experiment(args.config), args.config)
         data_cfg, cache_dir = cfg.data, cfg.cache_dir
     else:
-        data_cfg = validate(DataConfig, {"dataset": args.dataset, "image_size": args.image_size}, source="data")
+        data_cfg = resolve_data(validate(DataConfig, {"dataset": args.dataset, "image_size": args.image_size}, source="data"), "data", "")
         cache_dir = ExperimentConfig().cache_dir
     out = export_dataset(data_cfg, args.format, Path(args.out), cache_dir)
     print(f"exported {data_cfg.dataset} as {args.format} to {out}")

@@ -21,13 +21,6 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
-def check_registered(name: str, registry: Any) -> str:
-    """Validator body: ``name`` must be in ``registry`` (a ``Registry``); the message lists the choices."""
-    if name not in registry:
-        raise ValueError(f"unknown {registry.kind} {name!r}; choose one of {', '.join(registry.names())}")
-    return name
-
-
 def format_validation_error(err: ValidationError, source: str | None = None) -> str:
     """The first pydantic error as one line: ``source: dotted.field: message``."""
     first = err.errors()[0]

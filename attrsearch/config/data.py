@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from attrsearch.config.base import StrictModel, check_registered
+from attrsearch.config.base import StrictModel
 
 # Distinct context cues the built-in generator can draw (attrsearch.data.shapes.CUES).
 NUM_CONTEXT_CUES = 6
@@ -86,6 +86,9 @@ class COCOConfig(StrictModel):
 
 
 class DataConfig(StrictModel):
+    """Which dataset and how its images are sized and normalised. The name is checked against the
+    dataset registry, and ``root`` against what that dataset needs, by ``attrsearch.resolve``."""
+
     dataset: str = Field("shapes", description="shapes | voc2007 | coco2014")
     root: Path | None = Field(None, description="dataset folder for real datasets")
     image_size: int = Field(64, ge=32, description="images are resized to image_size x image_size (the paper: 224)")
@@ -96,16 +99,3 @@ class DataConfig(StrictModel):
     shapes: ShapesConfig = Field(default_factory=ShapesConfig)
     voc: VOCConfig = Field(default_factory=VOCConfig)
     coco: COCOConfig = Field(default_factory=COCOConfig)
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, name: str) -> str:
-        from attrsearch.data import DATASETS  # late import: data imports config
-
-        return check_registered(name, DATASETS)
-
-    @model_validator(mode="after")
-    def _check(self) -> "DataConfig":
-        if self.dataset != "shapes" and self.root is None:
-            raise ValueError(f"dataset {self.dataset!r} needs data.root (the dataset folder)")
-        return self

@@ -6,24 +6,18 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from attrsearch.config.base import StrictModel, check_registered
+from attrsearch.config.base import StrictModel
 
 
 class PanelMember(StrictModel):
-    """One classifier of the classifier-agnostic transfer panel (seed 004): an Explanandum zoo entry,
-    trained with the Explanandum's recipe (``epochs`` and ``options`` may differ) and cached."""
+    """One classifier of the classifier-agnostic transfer panel (Zolna, Geras & Cho, 2020): an
+    Explanandum zoo entry, trained with the Explanandum's recipe (``epochs`` and ``options`` may
+    differ) and cached. ``arch`` and ``options`` are checked against the zoo by ``attrsearch.resolve``."""
 
     arch: str
     seed: int = 0
     epochs: int | None = Field(None, ge=0, description="training epochs (default: the Explanandum recipe's)")
     options: dict = Field(default_factory=dict, description="architecture keyword arguments (e.g. width)")
-
-    @field_validator("arch")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from attrsearch.models import EXPLANANDA
-
-        return check_registered(name, EXPLANANDA)
 
 
 class TransferConfig(StrictModel):
@@ -48,12 +42,15 @@ class FaithfulnessConfig(StrictModel):
 
 
 class EvaluationConfig(StrictModel):
+    """Metric suites and parameters; the suite names are checked against the metric registry by
+    ``attrsearch.resolve``."""
+
     epoch_suite: str = Field("fast", description="suite reported after every epoch")
     final_suite: str = Field("full", description="suite run at the end of training")
     split: Literal["val", "test"] = "test"
     batch_size: int = Field(64, ge=1, description="images per attribution call")
     classify_chunk: int | None = Field(
-        None, ge=1, description="images per classifier forward pass; None: 32 at 64 px on CPU (cache-sized, fastest measured), 256 on CUDA"
+        None, ge=1, description="images per classifier forward pass; None: 32 at 64 px on CPU (cache-sized), 256 on CUDA"
     )
     fast_subsample: int = Field(64, ge=1, description="images of the val split scored by the fast suite's class-specific table")
     class_specific_thresholds: list[float] = Field(default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 10)])
@@ -69,15 +66,6 @@ class EvaluationConfig(StrictModel):
     )
     transfer: TransferConfig = Field(default_factory=TransferConfig)
     faithfulness: FaithfulnessConfig = Field(default_factory=FaithfulnessConfig)
-
-    @field_validator("epoch_suite", "final_suite")
-    @classmethod
-    def _known_suite(cls, name: str) -> str:
-        from attrsearch.metrics.registry import SUITES  # late import: metrics import config
-
-        if name not in SUITES:
-            raise ValueError(f"unknown metric suite {name!r}; choose one of {', '.join(SUITES)}")
-        return name
 
     @field_validator("class_specific_thresholds")
     @classmethod

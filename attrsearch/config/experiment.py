@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from attrsearch.config.base import StrictModel, check_registered, read_yaml, validate
+from attrsearch.config.base import StrictModel, read_yaml, validate
 from attrsearch.config.data import DataConfig
 from attrsearch.config.evaluation import EvaluationConfig
 from attrsearch.config.presets import LOSS_PRESETS, PRESET_LR
@@ -27,10 +27,9 @@ class OcclusionConfig(StrictModel):
     """Mask augmentation for the Explanandum recipe: random occlusions set to the mean colour.
 
     Meant to keep masked images (zero = mean colour in normalised space) in distribution for the
-    classifier; uses no ground-truth masks, so it works on VOC/COCO labels. Off by default: on the
-    built-in data with the ``explanandum_encoder`` Explainer it lowered both the classifier's mAP
-    and the Explainer's IoU (measured: no occlusion 0.953 / 0.653; these defaults at prob 0.3
-    0.926 / 0.642; prob 0.5 with 5-70% kept 0.844 / 0.554).
+    classifier; uses no ground-truth masks, so it works on VOC/COCO labels. Off by default (``prob``
+    0): on the built-in data with the ``explanandum_encoder`` Explainer it lowered both the
+    classifier's mAP and the Explainer's IoU (analysis/benchmarks/NOTES.md).
     """
 
     prob: float = Field(0.0, ge=0.0, le=1.0, description="share of training images that get occluded (0 = off)")
@@ -66,26 +65,12 @@ class ExplanandumConfig(StrictModel):
     recipe: ExplanandumRecipe = Field(default_factory=ExplanandumRecipe)
     options: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments of the architecture")
 
-    @field_validator("arch")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from attrsearch.models import EXPLANANDA
-
-        return check_registered(name, EXPLANANDA)
-
 
 class ExplainerConfig(StrictModel):
     arch: str = Field("explanandum_encoder", description="name in the Explainer zoo (attrsearch models)")
     weights: str | None = Field(None, description="backbone weights: None, 'imagenet' (local torch cache) or a file")
     freeze_encoder: bool = Field(True, description="encoders copied from the Explanandum stay frozen (CASM's detached features)")
     options: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments of the architecture")
-
-    @field_validator("arch")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from attrsearch.models import EXPLAINERS
-
-        return check_registered(name, EXPLAINERS)
 
 
 class LossConfig(StrictModel):
@@ -105,13 +90,6 @@ class LossConfig(StrictModel):
     lambda_tv: float = Field(1.0, ge=0.0, description="anisotropic TV on m and n")
     min_area: float = Field(0.05, gt=0.0, lt=1.0, description="a: lower area bound per present class")
     max_area: float = Field(0.3, gt=0.0, le=1.0, description="b: upper area bound per present class")
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, name: str) -> str:
-        from attrsearch.objectives import OBJECTIVES
-
-        return check_registered(name, OBJECTIVES)
 
     @field_validator("preset")
     @classmethod

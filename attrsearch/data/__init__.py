@@ -53,9 +53,10 @@ def fingerprint(cfg) -> Any:
 def check_data_config(cfg, field: str = "data") -> None:
     """The registry checks of a ``DataConfig``: a registered dataset, and ``root`` for a dataset read
     from a folder. ``UserError`` as ``field.dataset: ...`` / ``field: ...``."""
-    DATASETS.get(cfg.dataset, field=f"{field}.dataset")
+    DATASETS.get(cfg.dataset, field=f"{field}.dataset" if field else "dataset")
     if cfg.dataset not in BUILT_IN and cfg.root is None:
-        raise UserError(f"{field}: dataset {cfg.dataset!r} needs data.root (the dataset folder)")
+        where = f"{field}: " if field else ""
+        raise UserError(f"{where}dataset {cfg.dataset!r} needs data.root (the dataset folder)")
 
 
 # Importing the modules registers their builders.

@@ -4,7 +4,7 @@
 categories the JSON lists (80 for COCO) map to contiguous indices sorted by category id.
 Images without any annotation are skipped. ``train`` is the train JSON minus a deterministic
 ``val_fraction`` of its images (a fixed permutation of the sorted image ids), which is ``val``;
-``test`` is the test JSON (val2014, as in seed 002).
+``test`` is the test JSON (val2014, as in Stalder et al., 2022).
 
 Masks: polygon and RLE segments are decoded with ``pycocotools.mask`` at the original size and
 resized with nearest neighbour. Crowd annotations (``iscrowd=1``) count for the labels, but their

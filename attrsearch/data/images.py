@@ -1,7 +1,7 @@
 """Reading and resizing images and label maps for the file-based datasets (VOC, COCO).
 
-Images are resized to ``size x size`` without keeping the aspect ratio (seed 002 resizes to
-224 x 224), bilinear with antialiasing (PIL); label maps and masks with nearest neighbour so that
+Images are resized to ``size x size`` without keeping the aspect ratio (Stalder et al., 2022,
+resize to 224 x 224), bilinear with antialiasing (PIL); label maps and masks with nearest neighbour so that
 class indices and void (255) survive. Unreadable files raise ``UserError`` naming the file.
 """
 

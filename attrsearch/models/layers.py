@@ -63,8 +63,8 @@ def to_channels_last(module: nn.Module) -> nn.Module:
     """Store 4-D weights channels-last (NHWC); returns ``module``.
 
     PyTorch's CPU convolutions then run NHWC even for NCHW inputs (the format follows the input
-    or the weight), which measured about 1.5x faster forward+backward on the small models
-    (analysis/benchmarks/bench_models.py). Outputs keep NHWC strides; shapes are unchanged.
+    or the weight), which is faster for the small models on CPU (timings: analysis/benchmarks/NOTES.md).
+    Outputs keep NHWC strides; shapes are unchanged.
     """
     return module.to(memory_format=torch.channels_last)
 

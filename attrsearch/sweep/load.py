@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from attrsearch.config import ExperimentConfig, read_yaml, validate
 from attrsearch.config.base import get_dotted, set_dotted
 from attrsearch.errors import UserError
+from attrsearch.resolve import resolve_experiment
 from attrsearch.sweep.schema import SweepConfig
 from attrsearch.sweep.space import AREA_A, AREA_B, Dim, SearchSpace, build_space
 
@@ -108,7 +109,7 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
         notes.append(f"base evaluation.split={split!r} replaced by 'val': trials are ranked on the val split")
     set_dotted(base, "evaluation.split", "val")
     base.setdefault("name", cfg.name)
-    base_cfg = validate(ExperimentConfig, base, source=base_src)
+    base_cfg = resolve_experiment(validate(ExperimentConfig, base, source=base_src), base_src)
     _absolute_paths(base, base_cfg)
     base_cfg = validate(ExperimentConfig, base, source=base_src)
 
@@ -200,7 +201,8 @@ def _probe_values(cfg: SweepConfig, base: dict[str, Any], src: str) -> None:
                 set_dotted(data, AREA_A, value / 2)
             shown = json.dumps(value, default=str)
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            validate(ExperimentConfig, data, source=f"{src}: search.{dotted}={shown}")
+            probe = f"{src}: search.{dotted}={shown}"
+            resolve_experiment(validate(ExperimentConfig, data, source=probe), probe)
 
 
 def _check_combination(cfg: SweepConfig, space: SearchSpace, src: str) -> None:

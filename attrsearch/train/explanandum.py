@@ -75,7 +75,7 @@ def explanandum_cache_path(cfg: ExperimentConfig, arch: str | None = None, seed:
 
 
 def freeze(model: nn.Module) -> nn.Module:
-    """Eval mode and no gradients on any weight (the Explanandum is frozen, seed 002)."""
+    """Eval mode and no gradients on any weight (the Explanandum is frozen: Stalder et al., 2022)."""
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -113,7 +113,7 @@ def train_classifier(
     """Multi-label BCE training with flips and occlusion (``recipe.occlusion``); cosine LR schedule.
 
     With ``recipe.freeze_backbone`` only the head (parameters not in ``encoder_stages()``) is trained,
-    as in seed 002's public code. Returns the mean training loss of every epoch.
+    as in the public code of Stalder et al. (2022). Returns the mean training loss of every epoch.
     """
     from tqdm.auto import tqdm
 
@@ -206,7 +206,7 @@ def get_explanandum(
 
 
 def panel_specs(cfg: ExperimentConfig) -> list[tuple[str, dict[str, Any]]]:
-    """(name, ``get_explanandum`` overrides) of each transfer panel member (seed 004)."""
+    """(name, ``get_explanandum`` overrides) of each transfer panel member (CASM: Zolna, Geras & Cho, 2020)."""
     return [
         (f"{m.arch}-s{m.seed}", {"arch": m.arch, "seed": m.seed, "options": m.options or None, "epochs": m.epochs})
         for m in cfg.evaluation.transfer.panel

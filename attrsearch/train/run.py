@@ -82,6 +82,9 @@ def run_training(
     from attrsearch.metrics.attribution import explainer_attribution
     from attrsearch.metrics.evaluate import evaluate, write_results
 
+    from attrsearch.resolve import resolve_experiment
+
+    resolve_experiment(cfg)  # registry names, before any work (programmatic callers too)
     out = Path(out)
     seeds = list(seeds) if seeds else [cfg.seed]
     configure_threads(cfg.train.num_threads)

@@ -6,6 +6,7 @@ import yaml
 from attrsearch.config import ExperimentConfig, load_experiment, validate
 from attrsearch.config.presets import LOSS_PRESETS, PRESET_LR
 from attrsearch.errors import UserError
+from attrsearch.resolve import resolve_experiment
 
 
 def _write(tmp_path, data, name="exp.yaml"):
@@ -56,7 +57,7 @@ def test_published_preset_values():
 def test_bad_fields_give_one_line_errors_naming_the_field(tmp_path, data, field):
     path = _write(tmp_path, data)
     with pytest.raises(UserError) as err:
-        load_experiment(path)
+        resolve_experiment(load_experiment(path), str(path))
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith(f"{path}: {field}")

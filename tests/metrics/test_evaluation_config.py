@@ -2,6 +2,7 @@ import pytest
 
 from attrsearch.config import EvaluationConfig, validate
 from attrsearch.errors import UserError
+from attrsearch.resolve import resolve_evaluation
 
 
 def test_defaults_are_valid_and_thresholds_sorted():
@@ -26,4 +27,4 @@ def test_defaults_are_valid_and_thresholds_sorted():
 )
 def test_bad_values_name_the_field(data, field):
     with pytest.raises(UserError, match=f"evaluation: {field}"):
-        validate(EvaluationConfig, data, source="evaluation")
+        resolve_evaluation(validate(EvaluationConfig, data, source="evaluation"), "evaluation", "")
