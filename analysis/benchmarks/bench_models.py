@@ -4,10 +4,10 @@
 
 Rows:
 - small_cnn train step: forward + backward to the weights (training the Explanandum).
-- small_cnn frozen, 2B to input: what the seed 002 loss costs per Explainer step (eval mode, no
+- small_cnn frozen, 2B to input: what the wysiwyc loss (Stalder et al. 2022) costs per Explainer step (eval mode, no
   weight grads, backward to the masked images; 2x the batch: masked-in and masked-out).
 - explanandum_encoder / unet_small: Explainer forward + backward (frozen encoder: decoder only).
-- full Explainer step: Explainer + seed 002 loss on the frozen small_cnn, forward + backward.
+- full Explainer step: Explainer + wysiwyc loss on the frozen small_cnn, forward + backward.
 Median of ``--repeats`` timed runs after one warm-up; wall time and process CPU time (all threads).
 """
 
@@ -21,9 +21,9 @@ from typing import Callable
 
 import torch
 
-from attrsearch.config import LossConfig
+from attrsearch.config import WysiwycObjective
 from attrsearch.models import create_explainer, create_explanandum
-from attrsearch.objectives.explainer import explainer_objective
+from attrsearch.objectives.wysiwyc import wysiwyc_loss
 
 
 def timed(fn: Callable[[], None], repeats: int) -> tuple[float, float]:
@@ -80,12 +80,12 @@ def main() -> None:
 
         return run
 
-    cfg = LossConfig()
+    cfg = WysiwycObjective()
 
     def full_step(model: torch.nn.Module) -> Callable[[], None]:
         def run() -> None:
             model.zero_grad(set_to_none=True)
-            explainer_objective(frozen, x, labels, model(x), cfg).loss.backward()
+            wysiwyc_loss(frozen, x, labels, model(x), cfg).loss.backward()
 
         return run
 
@@ -97,7 +97,7 @@ def main() -> None:
     for name, model in explainers.items():
         rows.append((f"{name} fwd+bwd (B)", timed(explainer_step(model), args.repeats)))
     for name in ("explanandum_encoder", "unet_small"):
-        rows.append((f"full Explainer step: {name} + seed 002 loss", timed(full_step(explainers[name]), args.repeats)))
+        rows.append((f"full Explainer step: {name} + wysiwyc loss", timed(full_step(explainers[name]), args.repeats)))
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"batch {b}, {s}x{s} px, {c} classes, {torch.get_num_threads()} threads, median of {args.repeats}, load average {load}")

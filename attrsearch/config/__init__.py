@@ -3,11 +3,11 @@
 from attrsearch.config.base import StrictModel, read_yaml, stable_hash, validate
 from attrsearch.config.data import DataConfig, ShapesConfig
 from attrsearch.config.evaluation import EvaluationConfig
+from attrsearch.config.objectives import OBJECTIVE_CONFIGS, ObjectiveConfig, WysiwycObjective
 from attrsearch.config.experiment import (
     ExperimentConfig,
     ExplainerConfig,
     ExplanandumConfig,
-    LossConfig,
     TrainConfig,
     default_cache_dir,
     load_experiment,
@@ -19,7 +19,9 @@ __all__ = [
     "ExperimentConfig",
     "ExplainerConfig",
     "ExplanandumConfig",
-    "LossConfig",
+    "OBJECTIVE_CONFIGS",
+    "ObjectiveConfig",
+    "WysiwycObjective",
     "ShapesConfig",
     "StrictModel",
     "TrainConfig",

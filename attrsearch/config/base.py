@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,16 +22,33 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
+# Tags of discriminated unions (e.g. objective names): pydantic puts the tag into an error's location
+# (``objective.wysiwyc.lambda_tv``); the one-line message leaves it out (``objective.lambda_tv``).
+_UNION_TAGS: set[str] = set()
+
+
+def register_union_tags(tags: Any) -> None:
+    """Declare the tags of a discriminated union, so error locations read as the user's file does."""
+    _UNION_TAGS.update(str(t) for t in tags)
+
+
 def format_validation_error(err: ValidationError, source: str | None = None) -> str:
     """The first pydantic error as one line: ``source: dotted.field: message``."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first.get("loc", ()) if not str(p).startswith("function-"))
+    parts_in = [str(p) for p in first.get("loc", ()) if not str(p).startswith("function-")]
+    loc = ".".join(p for i, p in enumerate(parts_in) if not (i > 0 and p in _UNION_TAGS))
     msg = first.get("msg", "invalid value")
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if first.get("type") == "extra_forbidden":
         msg = "unknown field"
     elif first.get("type") == "missing":
         msg = "field required"
+    elif first.get("type") == "union_tag_invalid":
+        ctx = first.get("ctx") or {}
+        kind = parts_in[-1] if parts_in else "name"
+        choices = ", ".join(sorted(re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))))
+        loc = f"{loc}.{ctx.get('discriminator', 'name')}".strip(".").replace("'", "")
+        return ": ".join([p for p in (source, loc) if p] + [f"unknown {kind} {ctx.get('tag')!r}; choose one of {choices}"])
     if "input" in first and first.get("type") not in ("extra_forbidden", "missing") and not isinstance(first["input"], dict):
         shown = repr(first["input"])
         if len(shown) <= 60 and shown not in msg:

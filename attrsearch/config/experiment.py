@@ -1,7 +1,7 @@
 """The experiment schema: what ``attrsearch train`` takes and what a sweep's ``base`` is.
 
 One experiment = dataset + frozen Explanandum (and the recipe that trains it) + Explainer
-architecture + loss (seed 002 objective and its weights) + training loop + evaluation.
+architecture + training objective (chosen by name, with its weights) + training loop + evaluation.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from attrsearch.config.base import StrictModel, read_yaml, validate
 from attrsearch.config.data import DataConfig
 from attrsearch.config.evaluation import EvaluationConfig
-from attrsearch.config.presets import LOSS_PRESETS, PRESET_LR
+from attrsearch.config.objectives import ObjectiveConfig, WysiwycObjective, objective_mapping
+from attrsearch.config.presets import PRESET_LR
 
 
 def default_cache_dir() -> Path:
@@ -73,38 +74,6 @@ class ExplainerConfig(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments of the architecture")
 
 
-class LossConfig(StrictModel):
-    """Seed 002's Explainer objective (REFERENCE.md section 1); every weight is a field.
-
-    loss = BCE(F(m*x), y) + lambda_entropy * negEntropy(F((1-m)*x))
-           + lambda_area * mean(m) + lambda_nontarget_area * mean(n)
-           + lambda_bound * bound(s_c; min_area, max_area) + lambda_tv * (TV(m) + TV(n))
-    """
-
-    name: str = Field("explainer", description="objective in attrsearch.objectives")
-    preset: str | None = Field(None, description="published preset: vgg16_voc, resnet50_voc, vgg16_coco, resnet50_coco")
-    lambda_entropy: float = Field(1.0, ge=0.0, description="lambda_e: negative entropy on the inverted mask")
-    lambda_area: float = Field(0.1, ge=0.0, description="total (target) area weight: mean(m)")
-    lambda_nontarget_area: float = Field(0.3, ge=0.0, description="non-target area weight: mean(n)")
-    lambda_bound: float = Field(1.0, ge=0.0, description="area-bound term weight")
-    lambda_tv: float = Field(1.0, ge=0.0, description="anisotropic TV on m and n")
-    min_area: float = Field(0.05, gt=0.0, lt=1.0, description="a: lower area bound per present class")
-    max_area: float = Field(0.3, gt=0.0, le=1.0, description="b: upper area bound per present class")
-
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, name: str | None) -> str | None:
-        if name is not None and name not in LOSS_PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(sorted(LOSS_PRESETS))}")
-        return name
-
-    @model_validator(mode="after")
-    def _bounds(self) -> "LossConfig":
-        if self.min_area >= self.max_area:
-            raise ValueError(f"min_area (a={self.min_area}) must be < max_area (b={self.max_area})")
-        return self
-
-
 class EarlyStoppingConfig(StrictModel):
     metric: str = Field("loss", description="'loss' (val loss, the paper) or a metric name of the fast suite")
     patience: int = Field(5, ge=1)
@@ -137,26 +106,45 @@ class ExperimentConfig(StrictModel):
     data: DataConfig = Field(default_factory=DataConfig)
     explanandum: ExplanandumConfig = Field(default_factory=ExplanandumConfig)
     explainer: ExplainerConfig = Field(default_factory=ExplainerConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
+    objective: ObjectiveConfig = Field(
+        default_factory=WysiwycObjective,
+        validation_alias=AliasChoices("objective", "loss"),
+        description="the Explainer's training objective, chosen by name (``loss:`` is the old spelling)",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
     @model_validator(mode="before")
     @classmethod
-    def _apply_preset(cls, data: Any) -> Any:
-        """A loss preset fills the loss weights and train.lr that the file leaves unset."""
+    def _objective_and_preset(cls, data: Any) -> Any:
+        """``loss`` and ``objective`` are one field; a published preset also sets train.lr if unset."""
         if not isinstance(data, dict):
             return data
-        loss = data.get("loss")
-        preset = loss.get("preset") if isinstance(loss, dict) else None
-        if not isinstance(preset, str) or preset not in LOSS_PRESETS:
+        if "loss" in data and "objective" in data:
+            raise ValueError("give objective (or its old name loss), not both")
+        key = "objective" if "objective" in data else "loss"
+        objective = data.get(key)
+        preset = objective.get("preset") if isinstance(objective, dict) else None
+        if not isinstance(preset, str) or preset not in PRESET_LR:
             return data
         data = dict(data)
-        data["loss"] = {**LOSS_PRESETS[preset], **loss}
         train = dict(data.get("train") or {})
         train.setdefault("lr", PRESET_LR[preset])
         data["train"] = train
         return data
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective_name(cls, value: Any) -> Any:
+        return objective_mapping(value)
+
+    @model_validator(mode="after")
+    def _objective_fits_data(self) -> "ExperimentConfig":
+        """Objective options that depend on the data (the rank objective's grid sides <= the image side)."""
+        too_big = [g for g in getattr(self.objective, "grid", []) if g > self.data.image_size]
+        if too_big:
+            raise ValueError(f"objective.grid: side {too_big[0]} is larger than data.image_size ({self.data.image_size})")
+        return self
 
 
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:

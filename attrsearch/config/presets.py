@@ -1,4 +1,4 @@
-"""The four published Explainer presets (seed 002's public code; REFERENCE.md section 1).
+"""The four published presets of the wysiwyc objective (Stalder et al. 2022, the authors' public code).
 
 Each preset fills the loss weights and the learning rate that the user did not set
 explicitly; explicit fields always win.

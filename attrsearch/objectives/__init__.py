@@ -1,7 +1,6 @@
-"""Explainer training objectives, one file each (pure tensor code); chosen by ``loss.name``."""
+"""Explainer training objectives, one file each (pure tensor code), chosen by ``objective.name``."""
 
-from attrsearch.objectives.registry import OBJECTIVES
-from attrsearch.objectives import explainer  # noqa: F401  (registers "explainer")
-from attrsearch.objectives.explainer import LossOutput, explainer_objective
+from attrsearch.objectives import casm, rank, rtis, wysiwyc  # noqa: F401  (each registers its name)
+from attrsearch.objectives.base import OBJECTIVES, LossOutput, Objective, StepHook, register_objective
 
-__all__ = ["OBJECTIVES", "LossOutput", "explainer_objective"]
+__all__ = ["OBJECTIVES", "LossOutput", "Objective", "StepHook", "register_objective"]

@@ -1,4 +1,4 @@
-"""Seed 002's Explainer objective ("What You See is What You Classify", eqs. 1-8).
+"""The objective of Stalder et al. 2022, "What You See is What You Classify" (eqs. 1-8): ``wysiwyc``.
 
     L = L_c(F(m*x), y) + lambda_e * L_e(F((1-m)*x))
         + lambda_area * A(m) + lambda_nontarget_area * A(n) + lambda_bound * mean_{c in Y} B(s_c)
@@ -6,31 +6,17 @@
 
 with s_c = sigmoid(E(x))_c, target mask m = max over present classes, non-target mask n = max
 over absent classes. The paper's single lambda_a is split into the three area weights as in its
-public code (REFERENCE.md section 1). All functions are batched tensor code.
+public code. All functions are batched tensor code.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attrsearch.objectives.registry import OBJECTIVES
-
-
-def aggregate_masks(masks: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Target and non-target masks (seed 002, section 3).
-
-    masks: (B, C, H, W) in [0, 1]; labels: (B, C) multi-hot.
-    Returns m, n: (B, H, W), the pixel-wise max over present / absent classes (0 where a set is empty).
-    """
-    present = labels.bool()[:, :, None, None]
-    # Masks are >= 0, so filling the excluded classes with 0 leaves the max unchanged.
-    m = masks.masked_fill(~present, 0.0).amax(dim=1)
-    n = masks.masked_fill(present, 0.0).amax(dim=1)
-    return m, n
+from attrsearch.masks import aggregate_masks
+from attrsearch.objectives.base import LossOutput, register_objective
 
 
 def classification_loss(logits: Tensor, labels: Tensor) -> Tensor:
@@ -97,20 +83,12 @@ def total_variation(mask: Tensor) -> Tensor:
     return ((dv + dh) / (h * w)).mean()
 
 
-class LossOutput(NamedTuple):
-    loss: Tensor
-    terms: dict[str, Tensor]  # detached scalar terms, for logging
-    masks: Tensor  # (B, C, H, W) sigmoid masks
-    logits_masked: Tensor  # (B, C) F(m*x)
-
-
-@OBJECTIVES.register("explainer")
-def explainer_objective(explanandum: nn.Module, images: Tensor, labels: Tensor, mask_logits: Tensor, cfg) -> LossOutput:
-    """Seed 002 eq. 1 for a batch.
+def wysiwyc_loss(explanandum: nn.Module, images: Tensor, labels: Tensor, mask_logits: Tensor, cfg) -> LossOutput:
+    """Stalder et al. 2022, eq. 1, for a batch.
 
     explanandum: frozen classifier, (B, 3, H, W) -> (B, C) logits. images: (B, 3, H, W) normalised
     (zero = mean colour, so masking multiplies). labels: (B, C) multi-hot. mask_logits: (B, C, H, W)
-    Explainer output. cfg: ``LossConfig``. One Explanandum forward pass serves the masked and the
+    Explainer output. cfg: ``WysiwycObjective``. One Explanandum forward pass serves the masked and the
     inverted images (they are concatenated; the Explanandum is in eval mode, so this is exact).
     """
     masks = torch.sigmoid(mask_logits.float())
@@ -136,3 +114,6 @@ def explainer_objective(explanandum: nn.Module, images: Tensor, labels: Tensor, 
         + cfg.lambda_tv * terms["tv"]
     )
     return LossOutput(loss, {k: v.detach() for k, v in terms.items()}, masks, logits_in)
+
+
+register_objective("wysiwyc", wysiwyc_loss)

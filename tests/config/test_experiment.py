@@ -19,14 +19,14 @@ def _write(tmp_path, data, name="exp.yaml"):
 def test_presets_fill_loss_weights_and_lr(preset):
     cfg = validate(ExperimentConfig, {"loss": {"preset": preset}})
     for key, value in LOSS_PRESETS[preset].items():
-        assert getattr(cfg.loss, key) == value
+        assert getattr(cfg.objective, key) == value
     assert cfg.train.lr == PRESET_LR[preset]
 
 
 def test_explicit_fields_beat_the_preset():
     cfg = validate(ExperimentConfig, {"loss": {"preset": "resnet50_voc", "lambda_tv": 0.5}, "train": {"lr": 3e-4}})
-    assert cfg.loss.lambda_tv == 0.5
-    assert cfg.loss.lambda_entropy == 3.0
+    assert cfg.objective.lambda_tv == 0.5
+    assert cfg.objective.lambda_entropy == 3.0
     assert cfg.train.lr == 3e-4
 
 
@@ -83,10 +83,10 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_overrides_use_dotted_paths(tmp_path):
     cfg = load_experiment(_write(tmp_path, {}), overrides={"loss.lambda_tv": 0.25, "train.epochs": 3})
-    assert cfg.loss.lambda_tv == 0.25 and cfg.train.epochs == 3
+    assert cfg.objective.lambda_tv == 0.25 and cfg.train.epochs == 3
 
 
 def test_shipped_single_run_config_loads():
     cfg = load_experiment("sweeps/shapes_single.yaml")
     assert cfg.data.dataset == "shapes"
-    assert cfg.loss.min_area < cfg.loss.max_area
+    assert cfg.objective.min_area < cfg.objective.max_area

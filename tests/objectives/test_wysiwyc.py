@@ -1,4 +1,4 @@
-"""Seed 002 loss terms against hand-computed values on tiny tensors."""
+"""Stalder et al. 2022 loss terms against hand-computed values on tiny tensors."""
 
 import math
 
@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from attrsearch.config import LossConfig
-from attrsearch.objectives.explainer import (
+from attrsearch.config import WysiwycObjective
+from attrsearch.objectives.wysiwyc import (
     aggregate_masks,
     area,
     area_bound,
     classification_loss,
-    explainer_objective,
+    wysiwyc_loss,
     negative_entropy,
     total_variation,
 )
@@ -136,8 +136,8 @@ def test_objective_is_weighted_sum_with_one_forward_pass():
     images = torch.randn(2, 3, 8, 8)
     labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     logits = torch.randn(2, 3, 8, 8, requires_grad=True)
-    cfg = LossConfig(lambda_entropy=2.0, lambda_area=0.5, lambda_nontarget_area=0.25, lambda_bound=3.0, lambda_tv=0.1, min_area=0.1, max_area=0.4)
-    out = explainer_objective(clf, images, labels, logits, cfg)
+    cfg = WysiwycObjective(lambda_entropy=2.0, lambda_area=0.5, lambda_nontarget_area=0.25, lambda_bound=3.0, lambda_tv=0.1, min_area=0.1, max_area=0.4)
+    out = wysiwyc_loss(clf, images, labels, logits, cfg)
     assert clf.calls == [4]  # masked and inverted images share one forward pass
     t = out.terms
     expected = t["classification"] + 2.0 * t["entropy"] + 0.5 * t["area"] + 0.25 * t["nontarget_area"] + 3.0 * t["bound"] + 0.1 * t["tv"]

@@ -1,0 +1,61 @@
+"""What every training objective provides, and the registry that names them.
+
+An objective is a loss over one batch, ``loss(explanandum, images, labels, mask_logits, cfg) ->
+LossOutput``, plus, for objectives that also train a classifier (CASM, Zolna et al. 2020), a
+``step_hook``: built once per run, it chooses the classifier the Explainer is scored against at
+each step and takes its own optimisation step after the Explainer's. The training loop knows no
+objective by name; it only calls these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Protocol
+
+from torch import Tensor, nn
+
+from attrsearch.registry import Registry
+
+
+class LossOutput(NamedTuple):
+    loss: Tensor  # scalar, differentiable w.r.t. the Explainer
+    terms: dict[str, Tensor]  # detached scalar terms, for logging
+    masks: Tensor  # (B, C, H, W) in [0, 1]: the Explainer's masks
+    logits_masked: Tensor  # (B, C): the classifier on the masked images
+
+
+class StepHook(Protocol):
+    """Per-run state of an objective that trains more than the Explainer (checkpointed with the run)."""
+
+    def classifier(self, step: int | None) -> nn.Module:
+        """The classifier the Explainer's loss uses at this training step (None: validation, the current one)."""
+
+    def after_step(self, images: Tensor, labels: Tensor, output: LossOutput) -> dict[str, float]:
+        """The objective's own update after the Explainer's step; returns terms to log."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+LossFn = Callable[[nn.Module, Tensor, Tensor, Tensor, Any], LossOutput]
+# (objective cfg, explanandum, device, *, explainer=the run's Explainer, seed=the run's seed) -> hook
+HookFactory = Callable[..., StepHook]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A registered objective: its loss and, optionally, the factory of its step hook."""
+
+    loss: LossFn
+    step_hook: HookFactory | None = None
+
+
+OBJECTIVES: Registry[Objective] = Registry("objective")
+
+
+def register_objective(name: str, loss: LossFn, step_hook: HookFactory | None = None) -> Objective:
+    """Register ``loss`` (and a step hook) under ``name``, the ``objective.name`` of a config."""
+    objective = Objective(loss, step_hook)
+    OBJECTIVES.register(name, doc=((loss.__doc__ or "").strip().splitlines() or [""])[0])(objective)
+    return objective
