@@ -14,7 +14,6 @@ metrics and tables.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import yaml
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.data import build_dataset
 from attrsearch.errors import UserError
-from attrsearch.train.explainer import ExplainerTrainer
+from attrsearch.train.explainer import ExplainerRun
 from attrsearch.train.explanandum import explanandum_meta, get_explanandum, get_panel
 from attrsearch.train.runtime import configure_threads, keep_freed_memory, resolve_device
 
@@ -55,21 +54,6 @@ def check_output_dir(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
         raise UserError(f"{out}: holds a run of a different config; use another --out or --restart")
 
 
-def aggregate(records: list[dict[str, float]]) -> dict[str, float]:
-    """Mean over seeds under each name, plus ``<name>_std`` (population std) when there are several."""
-    if len(records) == 1:
-        return dict(records[0])
-    out: dict[str, float] = {}
-    for key in records[0]:
-        values = [r[key] for r in records if key in r and isinstance(r[key], (int, float))]
-        if not values:
-            continue
-        mean = sum(values) / len(values)
-        out[key] = mean
-        out[f"{key}_std"] = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-    return out
-
-
 def run_training(
     cfg: ExperimentConfig,
     out: Path,
@@ -79,8 +63,9 @@ def run_training(
     report: EpochReport | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate the Explainer(s) of ``cfg`` into ``out``; returns paths and final metrics."""
-    from attrsearch.metrics.attribution import explainer_attribution
-    from attrsearch.metrics.evaluate import evaluate, write_results
+    from attrsearch.attribution import explainer_attribution
+    from attrsearch.metrics.evaluate import evaluate
+    from attrsearch.metrics.results import aggregate
 
     from attrsearch.resolve import resolve_experiment
 
@@ -94,6 +79,66 @@ def run_training(
     train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
     val_ds = build_dataset(cfg.data, "val", cfg.cache_dir)
     eval_ds = build_dataset(cfg.data, "test", cfg.cache_dir) if cfg.evaluation.split == "test" else val_ds
+    prepare_output_dir(cfg, out, resume)
+
+    started = time.perf_counter()
+    explanandum = get_explanandum(cfg, device)
+    explanandum_seconds = time.perf_counter() - started
+
+    several = len(seeds) > 1
+    runs = [
+        ExplainerRun(
+            cfg.model_copy(update={"seed": s}),
+            out / "checkpoints" / f"seed{s}" if several else out / "checkpoints",
+            explanandum,
+            train_ds,
+            device=device,
+            resume=resume,
+        )
+        for s in seeds
+    ]
+    for run in runs:
+        if run.resumed_from:
+            print(f"resuming seed {run.cfg.seed} after epoch {run.resumed_from}")
+
+    final_metrics: dict[str, float] | None = None
+    while not all(run.finished for run in runs):
+        for run in runs:  # seeds of one configuration advance in lockstep, one epoch each
+            if run.finished:
+                continue
+            t0 = time.perf_counter()
+            record = {"epoch": float(run.epoch + 1)}
+            record.update(run.train_epoch())
+            record["time/train_epoch_s"] = time.perf_counter() - t0
+            record.update(run.validation_loss(val_ds))
+            suite = cfg.evaluation.epoch_suite
+            scores = evaluate(explainer_attribution(run.explainer), explanandum, val_ds, cfg.evaluation, suite=suite, device=device)
+            record.update(scores.metrics)
+            run.end_epoch(record, time.perf_counter() - t0)
+        summary = aggregate([run.history[-1] for run in runs])
+        done = all(run.finished for run in runs)
+        if done:
+            final_metrics = final_evaluation(cfg, runs, explanandum, eval_ds, out, device, explanandum_seconds)
+            summary.update(final_metrics)
+        (out / "history.json").write_text(json.dumps({f"seed{r.cfg.seed}": r.history for r in runs}, indent=1))
+        if report is not None:
+            report(summary, out / "checkpoints", done)
+
+    if final_metrics is None:  # resumed a run whose training had already finished
+        saved = out / "metrics.json"
+        final_metrics = json.loads(saved.read_text()) if saved.is_file() else {}
+        if "train/epochs" not in final_metrics:
+            final_metrics = final_evaluation(cfg, runs, explanandum, eval_ds, out, device, explanandum_seconds)
+    return {
+        "metrics": final_metrics,
+        "metrics_path": out / "metrics.json",
+        "checkpoint_path": runs[0].best_checkpoint,
+        "history": {r.cfg.seed: r.history for r in runs},
+    }
+
+
+def prepare_output_dir(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
+    """Refuse a folder of another config; without ``resume``, clear earlier results; write ``config.yaml``."""
     check_output_dir(cfg, out, resume)
     if not resume:
         for stale in ("checkpoints", "seeds", "metrics.json", "tables", "history.json"):
@@ -105,85 +150,49 @@ def run_training(
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
-    started = time.perf_counter()
-    explanandum = get_explanandum(cfg, device)
-    explanandum_seconds = time.perf_counter() - started
 
-    def epoch_metrics(explainer: torch.nn.Module) -> dict[str, float]:
-        suite = cfg.evaluation.epoch_suite
-        return evaluate(explainer_attribution(explainer), explanandum, val_ds, cfg.evaluation, suite=suite, device=device).metrics
+def final_evaluation(
+    cfg: ExperimentConfig,
+    runs: list[ExplainerRun],
+    explanandum: torch.nn.Module,
+    eval_ds: Any,
+    out: Path,
+    device: torch.device,
+    explanandum_seconds: float,
+) -> dict[str, float]:
+    """The final suite on each seed's best Explainer; writes ``metrics.json`` and ``tables/`` (means over
+    seeds, tables averaged cell-wise) and, with several seeds, ``seeds/seed<S>/``; returns the metrics."""
+    from attrsearch.attribution import explainer_attribution
+    from attrsearch.metrics.evaluate import evaluate
+    from attrsearch.metrics.results import average_results, write_results
 
-    several = len(seeds) > 1
-    trainers = [
-        ExplainerTrainer(
-            cfg.model_copy(update={"seed": s}),
-            out / "checkpoints" / f"seed{s}" if several else out / "checkpoints",
-            explanandum,
-            train_ds,
-            val_ds,
-            device=device,
-            resume=resume,
-            epoch_metrics=epoch_metrics,
+    panel = get_panel(cfg, device) if cfg.evaluation.final_suite == "full" else []
+    per_seed = []
+    for run in runs:
+        t0 = time.perf_counter()
+        joins = panel and getattr(cfg.objective, "classifier_in_panel", False)  # CASM's co-trained classifier
+        result = evaluate(
+            explainer_attribution(run.load_best()), explanandum, eval_ds, cfg.evaluation,
+            suite=cfg.evaluation.final_suite, panel=panel + [run.hook.panel_member()] if joins else panel, device=device,
         )
-        for s in seeds
-    ]
-    for t in trainers:
-        if t.resumed_from:
-            print(f"resuming seed {t.cfg.seed} after epoch {t.resumed_from}")
-
-    def final_evaluation() -> dict[str, float]:
-        panel = get_panel(cfg, device) if cfg.evaluation.final_suite == "full" else []
-        per_seed = []
-        for t in trainers:
-            t0 = time.perf_counter()
-            result = evaluate(
-                explainer_attribution(t.load_best()), explanandum, eval_ds, cfg.evaluation,
-                suite=cfg.evaluation.final_suite, panel=panel, device=device,
-            )
-            result.metrics.update(
-                {
-                    "train/epochs": float(t.epoch),
-                    "train/best_epoch": float(t.best_epoch),
-                    "train/stopped_early": float(t.stopped_early),
-                    "time/explainer_train_s": t.seconds,
-                    "time/evaluation_s": time.perf_counter() - t0,
-                }
-            )
-            if several:
-                write_results(result, out / "seeds" / f"seed{t.cfg.seed}")
-            per_seed.append(result)
-        metrics = aggregate([r.metrics for r in per_seed])
-        metrics["time/explanandum_s"] = explanandum_seconds
-        meta = explanandum_meta(cfg) if cfg.explanandum.checkpoint is None else {}
-        if meta:
-            metrics["explanandum/test_map"] = meta["test_map"]
-            metrics["explanandum/test_f1"] = meta["test_f1"]
-        final = per_seed[0]
-        final.metrics = metrics
-        write_results(final, out)
-        return metrics
-
-    final_metrics: dict[str, float] | None = None
-    while not all(t.finished for t in trainers):
-        for t in trainers:
-            if not t.finished:
-                t.run_epoch()
-        record = aggregate([t.history[-1] for t in trainers])
-        done = all(t.finished for t in trainers)
-        if done:
-            final_metrics = final_evaluation()
-            record.update(final_metrics)
-        (out / "history.json").write_text(json.dumps({f"seed{t.cfg.seed}": t.history for t in trainers}, indent=1))
-        if report is not None:
-            report(record, out / "checkpoints", done)
-    if final_metrics is None:  # resumed a run whose training had already finished
-        saved = out / "metrics.json"
-        final_metrics = json.loads(saved.read_text()) if saved.is_file() else {}
-        if "train/epochs" not in final_metrics:
-            final_metrics = final_evaluation()
-    return {
-        "metrics": final_metrics,
-        "metrics_path": out / "metrics.json",
-        "checkpoint_path": trainers[0].best_checkpoint,
-        "history": {t.cfg.seed: t.history for t in trainers},
-    }
+        result.metrics.update(
+            {
+                "attribution/class_agnostic": float(getattr(cfg.objective, "class_agnostic", False)),
+                "train/epochs": float(run.epoch),
+                "train/best_epoch": float(run.best_epoch),
+                "train/stopped_early": float(run.stopped_early),
+                "time/explainer_train_s": run.seconds,
+                "time/evaluation_s": time.perf_counter() - t0,
+            }
+        )
+        if len(runs) > 1:
+            write_results(result, out / "seeds" / f"seed{run.cfg.seed}")
+        per_seed.append(result)
+    final = average_results(per_seed)
+    final.metrics["time/explanandum_s"] = explanandum_seconds
+    meta = explanandum_meta(cfg) if cfg.explanandum.checkpoint is None else {}
+    if meta:
+        final.metrics["explanandum/test_map"] = meta["test_map"]
+        final.metrics["explanandum/test_f1"] = meta["test_f1"]
+    write_results(final, out)
+    return final.metrics

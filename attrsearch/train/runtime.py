@@ -52,10 +52,10 @@ def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed memory instead of returning it to the OS after every step.
 
     By default glibc unmaps large freed blocks and trims the heap, so each training step faults
-    the same activation memory in again: measured here on the CPU Explainer step (batch 32,
-    64 px), 27k-50k page faults per step, 15-25% of the CPU time in the kernel; with these two
-    settings, about 0 faults and 26% less CPU time per image. Blocks of 32 MiB and more are still
-    mmapped (glibc's ceiling for the threshold). No effect (and False) off glibc.
+    the same activation memory in again (page faults and kernel time on every step);
+    ``analysis/benchmarks/bench_malloc.py`` measures faults and CPU time per step with and without
+    these settings. Blocks of 32 MiB and more are still mmapped (glibc's ceiling for the
+    threshold). No effect (and False) off glibc.
     """
     import ctypes
     import sys

@@ -39,7 +39,14 @@ def test_occlude_is_reproducible_and_off_at_prob_zero():
 
 
 def test_hflip_flips_some_images_exactly():
-    images = torch.arange(4 * 3 * 2 * 5, dtype=torch.float32).view(4, 3, 2, 5)
+    """Each image is either kept or mirrored exactly; over a seeded batch both happen, about half each,
+    and the choice follows the generator (an identity "flip" fails here)."""
+    n = 64
+    images = torch.arange(n * 3 * 2 * 5, dtype=torch.float32).view(n, 3, 2, 5)
     out = random_hflip(images, torch.Generator().manual_seed(0))
-    for i in range(4):
-        assert torch.equal(out[i], images[i]) or torch.equal(out[i], images[i].flip(-1))
+    kept = [torch.equal(out[i], images[i]) for i in range(n)]
+    mirrored = [torch.equal(out[i], images[i].flip(-1)) for i in range(n)]
+    assert all(k != f for k, f in zip(kept, mirrored))  # exactly one of the two (no column is symmetric)
+    assert 16 <= sum(mirrored) <= 48
+    expected = (torch.rand(n, generator=torch.Generator().manual_seed(0)) < 0.5).tolist()
+    assert mirrored == expected

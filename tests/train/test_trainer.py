@@ -5,7 +5,7 @@ import torch
 
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.data import build_dataset
-from attrsearch.train.explainer import ExplainerTrainer, TrainingDiverged
+from attrsearch.train.explainer import ExplainerRun, TrainingDiverged
 from attrsearch.train.explanandum import get_explanandum
 
 
@@ -16,8 +16,21 @@ def _setup(data):
     return cfg, train, val, get_explanandum(cfg, "cpu")
 
 
+class _Trainer(ExplainerRun):
+    """An ExplainerRun with the epoch of ``train/run.py`` minus the metric suite."""
+
+    def __init__(self, cfg, path, explanandum, train, val, resume=True):
+        super().__init__(cfg, path, explanandum, train, device=torch.device("cpu"), resume=resume)
+        self.val = val
+
+    def run_epoch(self):
+        record = self.train_epoch()
+        record.update(self.validation_loss(self.val))
+        return self.end_epoch(record, 0.0)
+
+
 def _trainer(cfg, path, explanandum, train, val, resume=True):
-    return ExplainerTrainer(cfg, path, explanandum, train, val, device=torch.device("cpu"), resume=resume)
+    return _Trainer(cfg, path, explanandum, train, val, resume=resume)
 
 
 def _state(trainer):
@@ -77,12 +90,12 @@ def test_early_stopping_stops_and_keeps_best(tmp_path, tiny_experiment):
 def test_nan_loss_raises_training_diverged(tmp_path, tiny_experiment, monkeypatch):
     cfg, train, val, explanandum = _setup(tiny_experiment)
     t = _trainer(cfg, tmp_path, explanandum, train, val)
-    original = t.objective
+    original = t.objective.loss
 
     def poisoned(*args, **kwargs):
         out = original(*args, **kwargs)
         return out._replace(loss=out.loss * float("nan"))
 
-    t.objective = poisoned
+    t.objective = t.objective.__class__(poisoned, None)
     with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
         t.run_epoch()
