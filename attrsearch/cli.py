@@ -36,7 +36,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from attrsearch.metrics.evaluate import evaluate_checkpoint
+    from attrsearch.train.evaluate import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(Path(args.checkpoint), Path(args.out), suite=args.suite, split=args.split)
     print(f"wrote {len(metrics)} metrics to {Path(args.out) / 'metrics.json'}")
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run a hyperparameter sweep with Ray Tune")
     p.add_argument("file", help="sweep YAML file")
     p.add_argument("--dry-run", action="store_true", help="validate, print the space and trial count, start nothing")
+    p.add_argument("--sample", type=int, default=0, metavar="N", help="with --dry-run: print N trials drawn from the space")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     p.add_argument("--address", default=None, help="join an existing Ray cluster (default: embedded local Ray)")
     p.add_argument("--results", default=None, help="results root (default: the sweep file's storage)")

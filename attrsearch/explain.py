@@ -25,7 +25,7 @@ from attrsearch.train.checkpoint import explainer_from_state, load_checkpoint
 def class_scores(masks: torch.Tensor) -> torch.Tensor:
     """Presence score per class: mean of the top 1% mask values. masks: (B, C, H, W) -> (B, C).
 
-    Absent classes' masks are pushed to zero by the non-target area term (seed 002), so a class
+    Absent classes' masks are pushed to zero by the non-target area term (Stalder et al. 2022, eq. 1), so a class
     whose strongest pixels are on is one the Explainer attributes.
     """
     flat = masks.flatten(2)

@@ -5,7 +5,7 @@ Usage: ``python analysis/benchmarks/bench_metrics.py [--images 16] [--image-size
 
 Default run (well under a minute): a random ``small_cnn`` (8 classes) on random 64 px images. The
 naive versions loop over images and classify one image per (class, threshold) or per step with the
-plain model, as RISE's reference code and a direct reading of seed 002 Table 1 do; the batched
+plain model, as RISE's reference code and a direct reading of Stalder et al. 2022, Table 1, do; the batched
 versions are the ones ``evaluate`` uses. Both see the same inputs; their results are checked to be
 equal, and the speed-ups are printed (goal: >= 10x each). Class-specific maps come in two kinds:
 ``random`` (smooth noise, every threshold gives a new mask: the worst case) and ``trained-like``

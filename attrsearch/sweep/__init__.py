@@ -1,6 +1,6 @@
 """Hyperparameter sweeps over Explainer experiments with Ray Tune, Optuna and W&B.
 
-The only package that imports Ray Tune and Optuna (DESIGN.md). Loading and describing a sweep
+The only package that imports Ray Tune and Optuna. Loading and describing a sweep
 (``schema``, ``space``, ``load``) imports neither, so ``attrsearch sweep --dry-run`` starts nothing.
 
 - ``schema``: the sweep file (pydantic), one-line errors naming the field.

@@ -24,6 +24,7 @@ from attrsearch.config import ExperimentConfig, read_yaml, validate
 from attrsearch.config.base import get_dotted, set_dotted
 from attrsearch.errors import UserError
 from attrsearch.resolve import resolve_experiment
+from attrsearch.sweep.experiment import canonical_base, canonical_path, trial_data
 from attrsearch.sweep.schema import SweepConfig
 from attrsearch.sweep.space import AREA_A, AREA_B, Dim, SearchSpace, build_space
 
@@ -84,10 +85,7 @@ class Sweep:
 
     def trial_data(self, values: dict[str, Any]) -> dict[str, Any]:
         """The experiment mapping of one trial: the base with the trial's values set."""
-        data = copy.deepcopy(self.base)
-        for path, value in values.items():
-            set_dotted(data, path, copy.deepcopy(value))
-        return data
+        return trial_data(self.base, values)
 
     def identity(self) -> dict[str, Any]:
         """What must not change between a sweep's start and ``--resume`` (JSON-able)."""
@@ -104,6 +102,7 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     notes: list[str] = []
 
     base, base_src = _read_base(cfg, path)
+    base = canonical_base(base, base_src)
     split = get_dotted(base, "evaluation.split")
     if split not in (None, "val"):
         notes.append(f"base evaluation.split={split!r} replaced by 'val': trials are ranked on the val split")
@@ -113,10 +112,11 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     _absolute_paths(base, base_cfg)
     base_cfg = validate(ExperimentConfig, base, source=base_src)
 
-    for key in cfg.search:
+    for key in cfg.search:  # checked as the file spells them (``loss.*`` or ``objective.*``)
         _check_search_path(key, src)
     _probe_values(cfg, base, src)
-    space = build_space(cfg.search, base_cfg.loss.min_area, base_cfg.loss.max_area, src)
+    cfg = _canonical_search(cfg, src)
+    space = build_space(cfg.search, base_cfg.objective.min_area, base_cfg.objective.max_area, src)
     notes += space.notes
     _check_combination(cfg, space, src)
     modes = _check_objective(cfg, base_cfg, space, src)
@@ -129,6 +129,17 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     if cfg.start_from_base:
         _check_start(sweep, src)
     return sweep
+
+
+def _canonical_search(cfg: SweepConfig, src: str) -> SweepConfig:
+    """Search paths in their current spelling (``loss.*`` is read as ``objective.*``)."""
+    search: dict[str, Any] = {}
+    for dotted, dist in cfg.search.items():
+        key = canonical_path(dotted)
+        if key in search:
+            raise UserError(f"{src}: search.{dotted}: searched twice (also as {key})")
+        search[key] = dist
+    return cfg.model_copy(update={"search": search})
 
 
 def _read_base(cfg: SweepConfig, path: Path) -> tuple[dict[str, Any], str]:
@@ -172,32 +183,31 @@ def _check_search_path(dotted: str, src: str) -> None:
     if dotted in _RESERVED:
         raise UserError(f"{src}: search.{dotted}: cannot be searched ({_RESERVED[dotted]})")
     model: Any = ExperimentConfig
-    parts = dotted.split(".")
+    parts = canonical_path(dotted).split(".")
     for i, part in enumerate(parts):
         if model is True:  # inside a free-form mapping (e.g. explainer.options): any key
             return
         fields = model.model_fields
         if part not in fields:
             known = ", ".join(sorted(fields))
-            where = ".".join(parts[: i + 1])
+            where = ".".join(dotted.split(".")[: i + 1])
             raise UserError(f"{src}: search.{dotted}: no field {where!r} in the experiment schema (choose from {known})")
         if i < len(parts) - 1:
             model = _model_in(fields[part].annotation)
             if model is None:
-                raise UserError(f"{src}: search.{dotted}: {'.'.join(parts[: i + 1])!r} has no sub-fields")
+                raise UserError(f"{src}: search.{dotted}: {'.'.join(dotted.split('.')[: i + 1])!r} has no sub-fields")
 
 
 def _probe_values(cfg: SweepConfig, base: dict[str, Any], src: str) -> None:
     """Validate the base with every probe value of every distribution substituted."""
     for dotted, dist in cfg.search.items():
         for value in Dim.of(dist).probe_values():
-            data = copy.deepcopy(base)
-            set_dotted(data, dotted, copy.deepcopy(value))
+            data = trial_data(base, {dotted: value})
             # Probe one bound at a time: give its partner a value that keeps a < b where possible,
             # so the error (if any) is about this value's own range. a < b is planned by build_space.
-            if dotted == AREA_A and isinstance(value, (int, float)) and value < 1:
+            if canonical_path(dotted) == AREA_A and isinstance(value, (int, float)) and value < 1:
                 set_dotted(data, AREA_B, 1.0)
-            if dotted == AREA_B and isinstance(value, (int, float)) and value > 0:
+            if canonical_path(dotted) == AREA_B and isinstance(value, (int, float)) and value > 0:
                 set_dotted(data, AREA_A, value / 2)
             shown = json.dumps(value, default=str)
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
@@ -231,9 +241,9 @@ def _check_combination(cfg: SweepConfig, space: SearchSpace, src: str) -> None:
         if not cfg.search:
             raise UserError(f"{src}: scheduler: pbt needs at least one search entry to mutate")
         for dotted, dist in cfg.search.items():
-            if not dotted.startswith("loss.lambda_"):
+            if not dotted.startswith("objective.lambda_"):
                 raise UserError(
-                    f"{src}: search.{dotted}: pbt can mutate only loss.lambda_* weights (a trial restored from another "
+                    f"{src}: search.{dotted}: pbt can mutate only objective.lambda_* weights (a trial restored from another "
                     "trial's checkpoint cannot follow a change of model, data, area bounds or learning rate)"
                 )
             if dist.kind == "grid":

@@ -1,8 +1,9 @@
 """The search space: distributions over dotted experiment fields, as Ray Tune domains or an Optuna
 define-by-run function, with the area bounds sampled so that a < b always holds.
 
-Trial configs are flat: ``{"loss.lambda_tv": 0.3, ...}``; ``trial_values`` turns one back into
-``{dotted path: value}``. Seed 002 requires a = ``loss.min_area`` < b = ``loss.max_area``:
+Trial configs are flat: ``{"objective.lambda_tv": 0.3, ...}``; ``trial_values`` turns one back into
+``{dotted path: value}``. The area bounds of Stalder et al. 2022 (eq. 4-6) need a = ``objective.min_area``
+< b = ``objective.max_area``:
 
 - one bound searched, the other fixed: the range is clipped (or the values filtered) to the valid side;
 - both continuous: b is drawn first from the part of its range above a's low end, then a from
@@ -25,8 +26,8 @@ from typing import Any
 from attrsearch.errors import UserError
 from attrsearch.sweep.schema import Distribution
 
-AREA_A = "loss.min_area"
-AREA_B = "loss.max_area"
+AREA_A = "objective.min_area"
+AREA_B = "objective.max_area"
 JOINT_KEY = "_area_bounds"  # a joint dimension over valid (a, b) pairs
 
 _PRIMITIVE = (type(None), bool, int, float, str)
@@ -219,6 +220,18 @@ class SearchSpace:
             space[JOINT_KEY] = tune.grid_search(values) if kind == "grid" else tune.choice(values)
         return space
 
+    def sample(self, rng: random.Random) -> dict[str, Any]:
+        """One trial's ``{dotted path: value}`` drawn with ``rng`` (plain random search; the dry run's
+        ``--sample``): the same coupling of the area bounds as Tune's generator and Optuna."""
+        values: dict[str, Any] = {path: dim.sample(rng) for path, dim in self.dims.items()}
+        for path, (dim, partner, below) in self.conditional.items():
+            bound = float(values[partner])
+            clipped = dim.below(bound) if below else dim.above(bound)
+            values[path] = clipped.sample(rng)  # type: ignore[union-attr]
+        if self.joint:
+            values[AREA_A], values[AREA_B] = rng.choice(list(self.joint[1]))
+        return values
+
     def optuna_space(self) -> "OptunaSpace":
         return OptunaSpace(dict(self.dims), dict(self.conditional), self.joint)
 
@@ -271,8 +284,12 @@ def trial_values(config: dict[str, Any]) -> dict[str, Any]:
 def build_space(search: dict[str, Distribution], fixed_a: float, fixed_b: float, source: str) -> SearchSpace:
     """Plan the space; ``fixed_a``/``fixed_b`` are the base's bounds (used when a bound is not searched).
 
-    A ``UserError`` names the sweep file when the bounds can never satisfy a < b.
+    A ``UserError`` names the sweep file when the bounds can never satisfy a < b. Paths are taken in
+    their current spelling (``loss.*`` is ``objective.*``).
     """
+    from attrsearch.sweep.experiment import canonical_path
+
+    search = {canonical_path(path): dist for path, dist in search.items()}
     space = SearchSpace()
     for path, dist in search.items():
         if path not in (AREA_A, AREA_B):

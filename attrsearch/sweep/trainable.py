@@ -23,6 +23,7 @@ from typing import Any
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.config.base import set_dotted
 from attrsearch.errors import UserError
+from attrsearch.sweep.experiment import trial_experiment
 from attrsearch.sweep.space import trial_values
 
 GALLERY_FILE = "gallery.npz"
@@ -45,12 +46,7 @@ class TrialSpec:
 
 def trial_config(spec: TrialSpec, values: dict[str, Any], source: str) -> ExperimentConfig:
     """The trial's experiment: base + values; torch threads = the trial's CPUs; no progress bars."""
-    data = copy.deepcopy(spec.base)
-    for path, value in values.items():
-        set_dotted(data, path, copy.deepcopy(value))
-    set_dotted(data, "train.progress", False)
-    set_dotted(data, "train.num_threads", max(1, int(spec.cpus)))
-    return validate(ExperimentConfig, data, source=source)
+    return trial_experiment(spec.base, values, source, threads=spec.cpus)
 
 
 def scalar_metrics(record: dict[str, Any], first: tuple[str, ...] = ()) -> dict[str, float]:
@@ -108,16 +104,15 @@ def write_gallery(cfg: ExperimentConfig, checkpoint: Path, target: Path, count: 
     if count <= 0:
         return None
     import numpy as np
-    import torch
 
+    from attrsearch.attribution import explainer_attribution
     from attrsearch.data import build_dataset, collate_samples, denormalize
     from attrsearch.train.checkpoint import load_explainer
 
     ds = build_dataset(cfg.data, "val", cfg.cache_dir)
     batch = collate_samples([ds[i] for i in range(min(count, len(ds)))])
     _, explainer = load_explainer(checkpoint, "cpu", num_classes=ds.info.num_classes)
-    with torch.inference_mode():
-        masks = torch.sigmoid(explainer(batch["image"]).float())
+    masks = explainer_attribution(explainer)(batch["image"])
     images = (denormalize(batch["image"], ds.info.mean, ds.info.std).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     target.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(

@@ -1,6 +1,6 @@
 """Ray Tune objects of a sweep: search algorithm, scheduler, trainable, and the Tuner (new or restored).
 
-Ray 2.60 rules followed here (ECOSYSTEM_NOTES.md): only ``ray.tune`` names; ``TuneConfig.metric``
+Ray 2.60 rules followed here (checked against the installed Ray): only ``ray.tune`` names; ``TuneConfig.metric``
 takes one string, so a multi-objective sweep gives the metric lists to ``OptunaSearch`` and the
 first objective to the scheduler; Optuna spaces are define-by-run (conditional area bounds);
 PBT runs with Tune's own generator. ``CheckpointConfig(num_to_keep=1)`` makes Tune save its

@@ -72,7 +72,7 @@ MALFORMED = [
     ("record_metric", _with(objective="segmentation/images"), "is a record"),
     ("not_per_epoch", _with(objective="faithfulness/deletion_auc", scheduler="asha"), "must be reported every epoch"),
     ("pbt_with_optuna", _with(scheduler="pbt", search_alg="optuna_tpe"), "pbt perturbs"),
-    ("pbt_on_lr", _with(scheduler="pbt", search={"train.lr": {"loguniform": [1e-4, 1e-2]}}), "can mutate only loss.lambda_"),
+    ("pbt_on_lr", _with(scheduler="pbt", search={"train.lr": {"loguniform": [1e-4, 1e-2]}}), "can mutate only objective.lambda_"),
     ("grid_with_optuna", _with(search_alg="optuna_tpe", search={"loss.lambda_tv": {"grid": [0.1, 1]}}), "grid is not supported"),
     ("grid_alg_sampled", _with(search_alg="grid"), "needs grid distributions only"),
     ("nsga2_single", _with(search_alg="optuna_nsga2"), "for several objectives"),
@@ -165,6 +165,6 @@ def test_quickstart_is_sized_for_ten_minutes():
     sweep = load_sweep(REPO / "sweeps" / "quickstart.yaml")
     c = sweep.config
     assert sweep.num_trials() >= 12 and c.scheduler.name == "asha" and c.search_alg.name == "optuna_tpe"
-    assert {AREA_A, AREA_B} <= set(sweep.space.paths) and any(p.startswith("loss.lambda_") for p in sweep.space.paths)
+    assert {AREA_A, AREA_B} <= set(sweep.space.paths) and any(p.startswith("objective.lambda_") for p in sweep.space.paths)
     assert c.resources_per_trial.cpu == 1 and c.max_concurrent_trials == 2 and c.resources_per_trial.gpu == 0
     assert sweep.base_cfg.data.dataset == "shapes" and sweep.base_cfg.data.image_size <= 48

@@ -68,13 +68,13 @@ def test_tiny_sweep_end_to_end(tmp_path, ray_address, capsys):
     for row in completed:
         missing = [m for m in full if row.get(m, "") == "" or row.get(f"{m}_std", "") == ""]
         assert not missing, missing  # every full-suite metric, as a mean over the seeds and its spread
-        assert float(row["config/loss.min_area"]) < float(row["config/loss.max_area"])
+        assert float(row["config/objective.min_area"]) < float(row["config/objective.max_area"])
         assert float(row["epochs"]) == 2.0
 
     best = load_experiment(exp / "best.yaml")
     assert best.evaluation.split == "test"
     ranked = sorted(completed, key=lambda r: -float(r["segmentation/iou"]))
-    assert math.isclose(best.loss.lambda_tv, float(ranked[0]["config/loss.lambda_tv"]), rel_tol=1e-9)
+    assert math.isclose(best.objective.lambda_tv, float(ranked[0]["config/objective.lambda_tv"]), rel_tol=1e-9)
 
     runs = sorted(exp.glob("*/wandb/offline-run-*"))
     assert len(runs) == 3
@@ -83,7 +83,7 @@ def test_tiny_sweep_end_to_end(tmp_path, ray_address, capsys):
     best_run = next(exp.glob(f"{ranked[0]['trial_id']}/wandb/offline-run-*"))
     summary = json.loads(wandb_cli("leet", "inspect", "--summary", "--json", str(best_run)).stdout)
     assert summary["state"] == "finished" and summary["run_id"] == ranked[0]["trial_id"]
-    assert summary["config"]["loss.lambda_tv"] == pytest.approx(float(ranked[0]["config/loss.lambda_tv"]))
+    assert summary["config"]["loss.lambda_tv"] == pytest.approx(float(ranked[0]["config/objective.lambda_tv"]))
     assert summary["config"]["data.image_size"] == 32  # the whole experiment, defaults included
     keys = set(summary["summary"])
     assert {"segmentation/iou", "faithfulness/deletion_auc", "gallery/masks", "gallery/class_masks", "tables/class_specific"} <= keys
@@ -166,7 +166,7 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_a
     resumed = result_lines(exp / interrupted[0].trial_id)
     # Continued from the checkpoint Ray had recorded (epoch >= 1), not restarted from scratch.
     assert resumed[-1]["epoch"] == 4.0 and resumed[-1]["trial/resumed_from_epoch"] >= interrupted[0].epochs
-    assert sorted(float(r["config/loss.lambda_tv"]) for r in rows) == [0.01, 0.1, 1.0]
+    assert sorted(float(r["config/objective.lambda_tv"]) for r in rows) == [0.01, 0.1, 1.0]
 
 
 def test_pbt_exploits_through_checkpoints(tmp_path, ray_address):
@@ -190,4 +190,4 @@ def test_pbt_exploits_through_checkpoints(tmp_path, ray_address):
     exploits = [json.loads(line) for line in (exp / "pbt_global.txt").read_text().splitlines() if line.strip()]
     assert len(exploits) == 1
     new_tv = exploits[0][5]["loss.lambda_tv"]
-    assert any(float(r["config/loss.lambda_tv"]) == pytest.approx(new_tv) for r in rows)  # the clone's perturbed value
+    assert any(float(r["config/objective.lambda_tv"]) == pytest.approx(new_tv) for r in rows)  # the clone's perturbed value

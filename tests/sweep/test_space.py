@@ -113,7 +113,7 @@ def test_joint_pairs_in_both_generators():
 
 def test_start_point_for_both_generators():
     space = build_space(dists(**SPACE), 0.05, 0.3, "f")
-    base = {AREA_A: 0.05, AREA_B: 0.3, "loss.lambda_tv": 1.0, "explanandum": {"arch": "small_cnn"}}
+    base = {AREA_A: 0.05, AREA_B: 0.3, "objective.lambda_tv": 1.0, "explanandum": {"arch": "small_cnn"}}
     assert space.start_point(base, optuna=False) == base
     assert space.start_point(base, optuna=True)["explanandum"] == '{"arch": "small_cnn"}'
-    assert space.contains("loss.lambda_tv", 1.0) and not space.contains("loss.lambda_tv", 0.5)
+    assert space.contains("objective.lambda_tv", 1.0) and not space.contains("objective.lambda_tv", 0.5)

@@ -21,10 +21,10 @@ def spec(**kw) -> TrialSpec:
 
 def test_trial_config_applies_values_and_runtime_settings():
     cfg = trial_config(spec(), {"loss.lambda_tv": 0.3, "explanandum": {"arch": "small_resnet"}}, source="trial t1")
-    assert cfg.loss.lambda_tv == 0.3 and cfg.explanandum.arch == "small_resnet"
+    assert cfg.objective.lambda_tv == 0.3 and cfg.explanandum.arch == "small_resnet"
     assert cfg.train.num_threads == 2 and cfg.train.progress is False
     assert trial_config(spec(cpus=0.5), {}, source="t").train.num_threads == 1
-    with pytest.raises(UserError, match="trial t2: loss"):  # a bad combination fails the trial with its reason
+    with pytest.raises(UserError, match="trial t2: objective"):  # a bad combination fails the trial with its reason
         trial_config(spec(), {"loss.min_area": 0.4, "loss.max_area": 0.2}, source="trial t2")
 
 
@@ -55,6 +55,6 @@ def test_restore_checkpoint_replaces_local_state_and_accepts_a_new_config(tmp_pa
     (out / "config.yaml").write_text(yaml.safe_dump(old.model_dump(mode="json")))
     assert restore_checkpoint(FakeCheckpoint(ckpt), out, old) is True
     assert (out / "checkpoints" / "last.pt").read_text() == "from tune" and (out / "config.yaml").is_file()
-    new = old.model_copy(update={"loss": old.loss.model_copy(update={"lambda_tv": 0.7})})  # a PBT exploit
+    new = old.model_copy(update={"objective": old.objective.model_copy(update={"lambda_tv": 0.7})})  # a PBT exploit
     assert restore_checkpoint(FakeCheckpoint(ckpt), out, new) is True
     assert not (out / "config.yaml").exists()  # run_training writes the trial's own config again

@@ -1,0 +1,138 @@
+"""The package's layering, read from the source with ``ast``: data flows one way.
+
+Rooms, lowest first: the floor (errors, registry, cache, masks) -> config -> data -> models ->
+attribution | objectives -> metrics -> resolve -> train -> explain -> sweep -> cli, with analysis
+beside sweep (it reads results folders and imports neither sweep nor train). A room imports only
+rooms below it (any import, also one inside a function), and no module-level import cycle exists.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "attrsearch"
+
+FLOOR = {"errors", "registry", "cache", "masks"}
+# room -> rooms it may import (besides itself and the floor)
+ALLOWED: dict[str, set[str]] = {
+    "floor": set(),
+    "config": set(),
+    "data": {"config"},
+    "models": {"config"},
+    "attribution": {"config", "data", "models"},
+    "objectives": {"config", "models"},
+    "metrics": {"config", "data", "models", "attribution"},
+    "resolve": {"config", "data", "models", "attribution", "objectives", "metrics"},
+    "train": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve"},
+    "explain": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train"},
+    "analysis": {"config", "metrics"},
+    "sweep": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train", "analysis"},
+    "cli": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train", "explain", "sweep", "analysis"},
+}
+
+
+def _room(module: str) -> str:
+    """``attrsearch.metrics.evaluate`` -> ``metrics``; floor modules -> ``floor``."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "package"
+    name = parts[1]
+    return "floor" if name in FLOOR else name
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _imports(path: Path, module_level_only: bool = False) -> set[str]:
+    """Every ``attrsearch`` module a file imports (``from a.b import c`` counts ``a.b`` and ``a.b.c``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    if module_level_only:
+        nodes = []
+        stack = list(tree.body)
+        while stack:  # module body, including if/try blocks, but not function or class bodies
+            node = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            nodes.append(node)
+            stack.extend(n for n in ast.iter_child_nodes(node) if isinstance(n, ast.stmt))
+    else:
+        nodes = list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("attrsearch"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("attrsearch") and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+MODULES = _modules()
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _room(m) != "package"))
+def test_room_imports_only_rooms_below(module):
+    room = _room(module)
+    assert room in ALLOWED, f"{module}: room {room!r} has no place in the layering (add it to ALLOWED)"
+    bad = sorted(
+        imported
+        for imported in _imports(MODULES[module])
+        if imported in MODULES
+        and _room(imported) not in ("package", "floor", room)
+        and _room(imported) not in ALLOWED[room]
+    )
+    assert not bad, f"{module} ({room}) imports {bad}"
+
+
+def test_floor_and_config_import_nothing_above_them():
+    for module, path in MODULES.items():
+        if _room(module) in ("floor", "config"):
+            above = {m for m in _imports(path) if m in MODULES and _room(m) not in ("floor", "config", "package")}
+            assert not above, f"{module} imports {sorted(above)}"
+
+
+def test_no_module_level_import_cycle():
+    graph = {m: {i for i in _imports(p, module_level_only=True) if i in MODULES and i != m} for m, p in MODULES.items()}
+    # A package's __init__ importing its own submodules is not a cycle of the layering; a submodule
+    # importing a sibling through the package is followed like any import.
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt.startswith(node + "."):
+                continue  # the package imports its own submodule
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt) :] + [nxt]
+                if not all(a.startswith(b + ".") or b.startswith(a + ".") for a, b in zip(cycle, cycle[1:])):
+                    raise AssertionError("import cycle: " + " -> ".join(cycle))
+            elif nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+
+
+def test_the_checker_sees_a_forbidden_import(tmp_path):
+    """The rules are not vacuous: a metrics module importing train would be reported."""
+    fake = tmp_path / "fake.py"
+    fake.write_text("def f():\n    from attrsearch.train.run import run_training\n")
+    imported = _imports(fake)
+    assert "attrsearch.train.run" in imported
+    assert _room("attrsearch.train.run") not in ALLOWED["metrics"]
