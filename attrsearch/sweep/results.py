@@ -156,7 +156,24 @@ def read_text(path: str) -> str | None:
 
 
 def write_text(path: str, text: str) -> None:
+    """Write a results file whole or not at all: a local file through a temp file and a rename (an
+    interrupt mid-write leaves the previous version), a remote object in one put."""
+    import os
+    import tempfile
+
     fs, fs_path = _filesystem(path)
+    if "://" not in path:
+        folder = Path(fs_path).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{Path(fs_path).name}-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, fs_path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return
     fs.create_dir(fs_path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(fs_path) as fh:
         fh.write(text.encode())
@@ -261,13 +278,10 @@ def _csv(rows: list[dict[str, Any]], first: list[str]) -> str:
 
 def best_config(sweep: Any, best: TrialRecord) -> dict[str, Any]:
     """The production experiment: base + the best trial's values, scored on the test split."""
-    from attrsearch.config import ExperimentConfig, validate
-    from attrsearch.config.base import set_dotted
+    from attrsearch.sweep.experiment import trial_data, trial_experiment
 
-    data = sweep.trial_data(best.values)
-    set_dotted(data, "evaluation.split", "test")
-    data["name"] = f"{sweep.name}-best"
-    validate(ExperimentConfig, copy.deepcopy(data), source=f"{sweep.name}: best configuration")
+    data = trial_data(sweep.base, {**best.values, "evaluation.split": "test", "name": f"{sweep.name}-best"})
+    trial_experiment(data, {}, source=f"{sweep.name}: best configuration")
     return data
 
 

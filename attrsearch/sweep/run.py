@@ -36,9 +36,28 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     sweep = load_sweep(Path(args.file), results=args.results)
     if args.dry_run:
         print(describe(sweep))
+        if args.sample:
+            print(sample_trials(sweep, args.sample, args.seed))
         print("dry run: nothing started")
         return 0
     return run_sweep(sweep, resume=args.resume, address=args.address)
+
+
+def sample_trials(sweep: Sweep, count: int, seed: int) -> str:
+    """``count`` trials drawn with ``seed`` from the space, each validated as the trial's experiment,
+    one JSON object of searched values per line (the same seed prints the same trials)."""
+    import json
+    import random
+
+    from attrsearch.sweep.experiment import trial_experiment
+
+    rng = random.Random(seed)
+    lines = [f"{count} trials sampled with seed {seed}:"]
+    for i in range(count):
+        values = sweep.space.sample(rng)
+        trial_experiment(sweep.base, values, source=f"{sweep.path}: sampled trial {i}")
+        lines.append("  " + json.dumps(values, sort_keys=True, default=str))
+    return "\n".join(lines)
 
 
 def describe(sweep: Sweep) -> str:
@@ -139,6 +158,57 @@ def _check_results_folder(sweep: Sweep, resume: bool) -> None:
             )
 
 
+def _check_storage(sweep: Sweep) -> None:
+    """Local storage must be a folder this process can write (remote storage is checked by its client)."""
+    if not sweep.storage_is_local:
+        return
+    root = Path(sweep.storage)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"storage: {root} is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".attrsearch-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"storage: {root} is not writable ({err.strerror or type(err).__name__})") from None
+
+
+def _check_files(sweep: Sweep) -> None:
+    """Every weights or checkpoint file the base or a searched value names must exist."""
+    fields = ("explanandum.weights", "explanandum.checkpoint", "explainer.weights")
+    dumped = sweep.base_cfg.model_dump(mode="json")
+    for field in fields:
+        values = [dumped[field.split(".")[0]][field.split(".")[1]]] + list(sweep.space.discrete_values(field) or [])
+        for value in values:
+            if value is None or str(value) == "imagenet":
+                continue
+            if not Path(str(value)).expanduser().is_file():
+                raise UserError(f"{sweep.path}: {field}: no such file {value}")
+
+
+def _check_resources(sweep: Sweep, address: str | None) -> None:
+    """A trial must fit on one node: the embedded Ray has this machine's CPUs and GPUs; a cluster
+    (``--address``, checked once joined) the resources of its largest alive node."""
+    res = sweep.config.resources_per_trial
+    if address:
+        import ray
+
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        where = f"no node of the cluster at {address}"
+        cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+        gpus = max((n.get("GPU", 0.0) for n in nodes if n.get("CPU", 0.0) >= res.cpu), default=0.0)
+    else:
+        import torch
+
+        where = "this machine (the embedded local Ray)"
+        cpus, gpus = float(os.cpu_count() or 1), float(torch.cuda.device_count())
+    if res.cpu > cpus:
+        raise UserError(f"resources_per_trial.cpu: {res.cpu:g} CPUs per trial, but {where} has at most {cpus:g}")
+    if res.gpu > gpus:
+        raise UserError(f"resources_per_trial.gpu: {res.gpu:g} GPUs per trial, but {where} has {gpus:g} with enough CPUs")
+
+
 def _check_wandb(sweep: Sweep) -> None:
     if sweep.config.wandb.mode != "online" or os.environ.get("WANDB_API_KEY"):
         return
@@ -160,6 +230,21 @@ def _check_datasets(sweep: Sweep) -> None:
         build_dataset(sweep.base_cfg.data, split, sweep.base_cfg.cache_dir)
 
 
+def resume_command(sweep: Sweep, address: str | None) -> str:
+    """The command that continues this sweep."""
+    parts = ["attrsearch", "sweep", str(sweep.path), "--resume"]
+    if address:
+        parts += ["--address", address]
+    if sweep.storage != _default_storage(sweep):
+        parts += ["--results", sweep.storage]
+    return " ".join(parts)
+
+
+def _default_storage(sweep: Sweep) -> str:
+    storage = sweep.config.storage
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
 def _start_ray(address: str | None) -> bool:
     """Join ``address`` or start an embedded local Ray with this machine's CPUs; True if we started it."""
     import ray
@@ -177,7 +262,11 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     """Run (or ``resume``) a validated sweep; returns the exit status (0 if some trial completed)."""
     for key, value in _DRIVER_ENV.items():
         os.environ.setdefault(key, value)
+    _check_storage(sweep)
     _check_results_folder(sweep, resume)
+    _check_files(sweep)
+    if not address:
+        _check_resources(sweep, None)
     _check_wandb(sweep)
     _check_datasets(sweep)
 
@@ -190,6 +279,8 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     started = time.perf_counter()
     own_ray = _start_ray(address)
     try:
+        if address:
+            _check_resources(sweep, address)
         jobs, _ = needed_explananda(sweep)
         res = sweep.config.resources_per_trial
         t0 = time.perf_counter()
@@ -218,6 +309,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     if sweep.config.wandb.mode == "offline":
         print(f"W&B offline runs: {sweep.experiment_path}/*/wandb/offline-run-*  (upload: wandb sync <run dirs>)")
     unfinished = [t for t in results.trials if t.status in ("running", "pending", "paused")]
-    if unfinished:
-        print(f"{len(unfinished)} trials unfinished: run the same command with --resume to continue")
+    if unfinished or (len(results.trials) < sweep.num_trials() and sweep.config.time_budget_s is None):
+        left = max(len(unfinished), sweep.num_trials() - len(results.completed()))
+        print(f"{left} trials left: continue with  {resume_command(sweep, address)}")
     return 0 if results.completed() else 1

@@ -7,7 +7,7 @@ logging actors live on the driver node and finish every run when Tune ends its t
 ended it. Each run gets the trial's full experiment config, every epoch's scalars (step = epoch
 report), the final metrics (the last values = the run summary) and, for trials that finished
 training, a mask gallery (``wandb.Image`` with class masks) and the trial's result tables
-(``wandb.Table``; ``tables/class_specific`` is seed 002's Table 1), read from the trial's folder.
+(``wandb.Table``; ``tables/class_specific`` is Table 1 of Stalder et al. 2022), read from the trial's folder.
 
 Offline runs (the default) are written to ``<storage>/<sweep>/<trial>/wandb/offline-run-*`` and
 need no key; ``wandb sync`` uploads them later. Online mode reads the key from WANDB_API_KEY or
@@ -26,6 +26,7 @@ from ray.air.integrations.wandb import WandbLoggerCallback, _QueueItem, _WandbLo
 
 from attrsearch.config import ExperimentConfig
 from attrsearch.config.base import set_dotted
+from attrsearch.sweep.experiment import trial_data
 from attrsearch.sweep.space import trial_values
 from attrsearch.sweep.trainable import GALLERY_FILE, RUN_DIR
 
@@ -122,6 +123,10 @@ class _SweepLoggingActor(_WandbLoggingActor):
         return super()._handle_result(result)
 
 
+# How long the end of a sweep waits for offline runs to close (each writes its summary on close).
+OFFLINE_FINISH_TIMEOUT_S = 10
+
+
 class SweepWandbCallback(WandbLoggerCallback):
     """``WandbLoggerCallback`` with the trial's experiment config, run folders in the results, and media."""
 
@@ -145,11 +150,30 @@ class SweepWandbCallback(WandbLoggerCallback):
         if self.mode == "online":  # Ray's setup checks for a key (WANDB_API_KEY or `wandb login`)
             super().setup(*args, **kwargs)
 
+    def _start_logging_actor(self, trial: Any, exclude_results: list[str], **wandb_init_kwargs: Any) -> None:
+        # Ray's callback copies WANDB_API_KEY into the logging actor's runtime_env, and Ray writes
+        # runtime environments into its session logs in plain text. The actor runs on this node and
+        # reads the key from the environment it inherits (or from `wandb login`), so none is passed.
+        if not self._remote_logger_class:
+            import ray
+            from ray.air.integrations.wandb import _force_on_current_node
+
+            self._remote_logger_class = ray.remote(
+                num_cpus=0, **_force_on_current_node(), max_restarts=-1, max_task_retries=-1
+            )(self._logger_actor_cls)
+        super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        """End every run still open (an interrupted sweep ends trials without ``log_trial_end``), then
+        wait for them: ``wandb.finish`` of an offline run takes seconds, an online upload longer."""
+        for trial in list(self._trial_queues):
+            self._signal_logging_actor_stop(trial=trial)
+        timeout = self._upload_timeout if self.mode == "online" else OFFLINE_FINISH_TIMEOUT_S
+        self._cleanup_logging_actors(timeout=timeout, kill_on_timeout=True)
+
     def log_trial_start(self, trial: Any) -> None:
-        data = copy.deepcopy(self.base)
         values = trial_values(trial.config)
-        for path, value in values.items():
-            set_dotted(data, path, value)
+        data = trial_data(self.base, values)
         try:  # the whole experiment, defaults included
             data = ExperimentConfig.model_validate(data).model_dump(mode="json")
         except ValueError:

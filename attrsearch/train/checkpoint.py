@@ -28,12 +28,27 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
 
 
 def read_torch_file(path: Path, field: str | None = None) -> Any:
-    """``torch.load`` a trusted attrsearch file; a one-line ``UserError`` (prefixed by ``field``) if unreadable."""
+    """``torch.load`` an attrsearch file without executing code from it: ``weights_only=True`` unpickles
+    only tensors and plain containers (dict, list, str, numbers), which is all attrsearch ever writes
+    (the config is stored as plain JSON-like data). A file that needs more (a pickle that would run
+    code, or objects of other classes) is refused with one line. A one-line ``UserError``
+    (prefixed by ``field``) if missing or unreadable."""
+    import pickle
+
     prefix = f"{field}: " if field else ""
+    if path.is_dir():
+        raise UserError(f"{prefix}{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise UserError(f"{prefix}{path}: no such file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):  # not a pickle that asks for code: just unreadable
+            raise UserError(f"{prefix}{path}: not a readable checkpoint (UnpicklingError)") from None
+        raise UserError(
+            f"{prefix}{path}: refused: loading it would run code or build objects other than tensors and plain data "
+            "(attrsearch writes neither); if it is a model of your own, save its state_dict() with torch.save"
+        ) from None
     except Exception as err:  # noqa: BLE001 - any unreadable file is a user error here
         raise UserError(f"{prefix}{path}: not a readable checkpoint ({type(err).__name__})") from None
 
@@ -42,10 +57,11 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """Read an Explainer checkpoint; a one-line ``UserError`` naming the file if it is not one."""
     path = Path(path)
     if path.is_dir():
-        for name in ("checkpoints/best.pt", "best.pt", "checkpoints/last.pt", "last.pt"):
-            if (path / name).is_file():
-                path = path / name
-                break
+        names = ("checkpoints/best.pt", "best.pt", "checkpoints/last.pt", "last.pt")
+        found = [path / name for name in names if (path / name).is_file()]
+        if not found:
+            raise UserError(f"{path}: a folder without checkpoints (looked for {', '.join(names)})")
+        path = found[0]
     state = read_torch_file(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not an attrsearch Explainer checkpoint")
@@ -74,26 +90,52 @@ def build_explainer(
         explanandum = create_explanandum(
             cfg.explanandum.arch, num_classes, image_size=image_size, **cfg.explanandum.options
         )
-    return create_explainer(
+    agnostic = getattr(cfg.objective, "class_agnostic", False)  # one map for every class (CASM)
+    model = create_explainer(
         cfg.explainer.arch,
-        num_classes,
+        1 if agnostic else num_classes,
         explanandum=explanandum,
         weights=weights,
         freeze_encoder=cfg.explainer.freeze_encoder,
         **cfg.explainer.options,
     )
+    if agnostic:
+        from attrsearch.objectives.casm import ClassAgnosticExplainer
+
+        model = ClassAgnosticExplainer(model, num_classes)
+    return model
+
+
+def check_class_count(state: dict[str, Any]) -> None:
+    """One line if the recorded class count disagrees with the class names or the weights' output width."""
+    where = state.get("path", "checkpoint")
+    n = state.get("num_classes")
+    if not isinstance(n, int) or n < 1:
+        raise UserError(f"{where}: records no valid class count (num_classes={n!r})")
+    names = state.get("class_names")
+    if names is not None and len(names) != n:
+        raise UserError(f"{where}: records {n} classes but {len(names)} class names")
 
 
 def explainer_from_state(state: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:
     """The trained Explainer of a loaded checkpoint (eval mode, on ``device``)."""
+    check_class_count(state)
     model = build_explainer(checkpoint_config(state), state["num_classes"], state["image_size"])
-    model.load_state_dict(state["explainer"])
+    try:
+        model.load_state_dict(state["explainer"])
+    except (RuntimeError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
+            f"{state.get('path', 'checkpoint')}: its weights do not fit the recorded Explainer "
+            f"({state['num_classes']} classes): {first[:200]}"
+        ) from None
     return model.to(torch.device(device)).eval()
 
 
 def load_explainer(path: Path | str, device: torch.device | str = "cpu", num_classes: int | None = None):
     """(config, Explainer in eval mode) from a checkpoint. ``num_classes`` checks the class count."""
     state = load_checkpoint(path)
+    check_class_count(state)
     if num_classes is not None and state["num_classes"] != num_classes:
         raise UserError(
             f"{state['path']}: checkpoint is for {state['num_classes']} classes, but the data has {num_classes}"
