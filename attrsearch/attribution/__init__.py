@@ -1,14 +1,15 @@
 """Every producer of per-class maps ``images (B, 3, H, W) normalised -> maps (B, C, H, W)``.
 
 - ``base``: the ``Attribution`` protocol, ``normalize_maps`` (to [0, 1]) and ``check_maps`` (shape check).
-- ``explainer``: ``explainer_attribution``, a trained Explainer's masks sigmoid(E(x)) (the only one in the code base).
+- ``explainer``: ``explainer_attribution``, a trained Explainer's masks sigmoid(E(x)), and ``masks_from_logits``
+  (the same sigmoid with autograd, for the objectives): the only sigmoid(E(x)) in the code base.
 - ``per_class``: ``per_class_attribution``, a per-target method (TorchRay style) over all C classes.
 
 Metrics consume attributions; nothing here imports ``attrsearch.metrics``.
 """
 
 from attrsearch.attribution.base import Attribution, check_maps, normalize_maps
-from attrsearch.attribution.explainer import explainer_attribution
+from attrsearch.attribution.explainer import explainer_attribution, masks_from_logits
 from attrsearch.attribution.per_class import PerTargetMethod, per_class_attribution
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "PerTargetMethod",
     "check_maps",
     "explainer_attribution",
+    "masks_from_logits",
     "normalize_maps",
     "per_class_attribution",
 ]
