@@ -118,3 +118,19 @@ def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
     return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+
+
+def validate_options(model_cls: type, options: dict[str, Any], method: str) -> Any:
+    """``model_cls(**options)``; a one-line UserError ``--option NAME: ...`` naming the method on bad input."""
+    from pydantic import ValidationError
+
+    try:
+        return model_cls.model_validate(options)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ())) or "options"
+        if first.get("type") == "extra_forbidden":
+            known = ", ".join(model_cls.model_fields) or "none"
+            raise UserError(f"--option {loc}: unknown option for method {method} (options: {known})") from None
+        msg = first.get("msg", "invalid value").removeprefix("Value error, ")
+        raise UserError(f"--option {loc}: {msg} for method {method} (got {first.get('input')!r})") from None

@@ -39,6 +39,7 @@ from attrsearch.attribution.methods._common import (
     num_classes_of,
     scatter_rows,
     upsample,
+    validate_options,
 )
 from attrsearch.config.base import StrictModel
 
@@ -63,7 +64,7 @@ class ExtremalOptions(StrictModel):
     @classmethod
     def _areas_in_range(cls, v: list[float]) -> list[float]:
         if any(not 0.0 < a < 1.0 for a in v):
-            raise ValueError(f"every area must be in (0, 1) (got {v})")
+            raise ValueError("every area must be in (0, 1)")
         return v
 
 
@@ -150,7 +151,7 @@ def extremal(model: nn.Module, images: Tensor, targets: Tensor | None = None, **
     Returns maps (B, C, H, W) in [0, 1].
     Cost: iterations x forward+backward of B * C' * len(areas) perturbed images.
     """
-    opts = ExtremalOptions(**options)
+    opts = validate_options(ExtremalOptions, options, "extremal")
     b, _, h, w = images.shape
     num_classes, _ = num_classes_of(model, images)
     pairs = check_targets(targets, b, num_classes, images.device).nonzero()  # (P, 2)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attrsearch.attribution.methods._common import attribution_method, check_targets, upsample
+from attrsearch.attribution.methods._common import attribution_method, check_targets, upsample, validate_options
 from attrsearch.attribution.methods.layers import as_feature_map, find_layer
 from attrsearch.config.base import StrictModel
 
@@ -112,10 +112,10 @@ def gradcam(model: nn.Module, images: Tensor, targets: Tensor | None = None, **o
     Returns maps (B, C, H, W) >= 0 (ReLU of the weighted activation sum, bilinearly upsampled to the
     image size; unnormalised, on the scale of logit gradient x activation).
     """
-    return _cam(model, images, targets, GradCAMOptions(**options), plus=False)
+    return _cam(model, images, targets, validate_options(GradCAMOptions, options, "gradcam"), plus=False)
 
 
 @attribution_method
 def gradcam_pp(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
     """Grad-CAM++ maps for every class from one forward pass; same shapes and range as ``gradcam``."""
-    return _cam(model, images, targets, GradCAMOptions(**options), plus=True)
+    return _cam(model, images, targets, validate_options(GradCAMOptions, options, "gradcam_pp"), plus=True)

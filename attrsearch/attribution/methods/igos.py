@@ -39,6 +39,7 @@ from attrsearch.attribution.methods._common import (
     num_classes_of,
     scatter_rows,
     upsample,
+    validate_options,
 )
 from attrsearch.config.base import StrictModel
 
@@ -164,7 +165,7 @@ def igos(model: nn.Module, images: Tensor, targets: Tensor | None = None, **opti
     Returns maps (B, C, H, W) in [0, 1].
     Cost per iteration: 2 * ig_steps forward+backward passes plus up to 16 line-search forwards.
     """
-    opts = IGOSOptions(**options)
+    opts = validate_options(IGOSOptions, options, "igos")
     b, _, h, w = images.shape
     num_classes, _ = num_classes_of(model, images)
     pairs = check_targets(targets, b, num_classes, images.device).nonzero()

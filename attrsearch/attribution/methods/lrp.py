@@ -28,7 +28,7 @@ from pydantic import Field
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from attrsearch.attribution.methods._common import attribution_method, check_targets, num_classes_of
+from attrsearch.attribution.methods._common import attribution_method, check_targets, num_classes_of, validate_options
 from attrsearch.config.base import StrictModel
 from attrsearch.data.base import IMAGENET_MEAN, IMAGENET_STD
 from attrsearch.errors import UserError
@@ -87,7 +87,7 @@ def build_composite(opts: LRPOptions, model: nn.Module | None = None, like: Tens
 
 def describe(options: dict | LRPOptions, model: nn.Module | None = None) -> str:
     """The variant in words, e.g. ``zennit EpsilonPlusFlat (epsilon 1e-06), canonizers SequentialMergeBatchNorm``."""
-    opts = options if isinstance(options, LRPOptions) else LRPOptions(**options)
+    opts = options if isinstance(options, LRPOptions) else validate_options(LRPOptions, options, "lrp")
     comp = {"epsilon_plus_flat": "EpsilonPlusFlat", "epsilon_gamma_box": "EpsilonGammaBox", "alpha2_beta1": "EpsilonAlpha2Beta1"}
     params = f"epsilon {opts.epsilon:g}" + (f", gamma {opts.gamma:g}" if opts.composite == "epsilon_gamma_box" else "")
     if model is None:
@@ -128,7 +128,7 @@ def lrp(model: nn.Module, images: Tensor, targets: Tensor | None = None, **optio
     """
     from zennit.attribution import Gradient
 
-    opts = LRPOptions(**options)
+    opts = validate_options(LRPOptions, options, "lrp")
     check_supported(model, opts)
     b, _, h, w = images.shape
     num_classes, _ = num_classes_of(model, images)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from attrsearch.attribution.methods._common import attribution_method, check_targets
+from attrsearch.attribution.methods._common import attribution_method, check_targets, validate_options
 from attrsearch.config.base import StrictModel
 
 
@@ -75,7 +75,7 @@ def rise(model: nn.Module, images: Tensor, targets: Tensor | None = None, **opti
     pixel is kept, over the mask distribution (~[0, 1] for N large).
     Cost: N * B forward passes, in chunks of ``batch`` masked images.
     """
-    opts = RISEOptions(**options)
+    opts = validate_options(RISEOptions, options, "rise")
     b, _, h, w = images.shape
     grids, shifts = mask_grids(opts.masks, opts.cells, opts.p, (h, w), opts.seed)
     grids, shifts = grids.to(images.device), shifts.to(images.device)
