@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +92,7 @@ def gaussian_kernel1d(sigma: float, device: torch.device, radius: int | None = N
     """Normalised 1-D Gaussian (2r+1,), r = ceil(3 sigma) unless given; a delta for sigma <= 0."""
     if sigma <= 0:
         return torch.ones(1, device=device)
-    r = int(math.ceil(3 * sigma)) if radius is None else radius
+    r = math.ceil(3 * sigma) if radius is None else radius
     t = torch.arange(-r, r + 1, device=device, dtype=torch.float32)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     return k / k.sum()
@@ -102,7 +103,7 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     if sigma <= 0:
         return x
     h, w = x.shape[-2:]
-    r = min(int(math.ceil(3 * sigma)), h - 1, w - 1)
+    r = min(math.ceil(3 * sigma), h - 1, w - 1)
     if r < 1:
         return x
     k = gaussian_kernel1d(sigma, x.device, r).to(x.dtype)

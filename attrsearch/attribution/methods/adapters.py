@@ -19,7 +19,8 @@ they are here for breadth and as independent references, not for speed.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -83,7 +84,9 @@ def _rows_to_maps(values: Tensor, rows: Tensor, maps: Tensor) -> None:
     maps[rows[:, 0], rows[:, 1]] = values.float()
 
 
-def _captum_call(cls: type, name: str, model: nn.Module, images: Tensor, targets: Tensor | None, **options: Any) -> Tensor:
+def _captum_call(
+    cls: type, name: str, model: nn.Module, images: Tensor, targets: Tensor | None, **options: Any
+) -> Tensor:
     from captum.attr import LayerAttribution
 
     opts = validate_options(CaptumOptions, options, name)
@@ -114,7 +117,9 @@ def _captum_call(cls: type, name: str, model: nn.Module, images: Tensor, targets
     return maps
 
 
-def _gradcam_lib_call(cls: type, name: str, model: nn.Module, images: Tensor, targets: Tensor | None, **options: Any) -> Tensor:
+def _gradcam_lib_call(
+    cls: type, name: str, model: nn.Module, images: Tensor, targets: Tensor | None, **options: Any
+) -> Tensor:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     opts = validate_options(GradCAMLibOptions, options, name)
@@ -139,7 +144,9 @@ def _gradcam_lib_call(cls: type, name: str, model: nn.Module, images: Tensor, ta
     return maps * selected[:, :, None, None]
 
 
-def _zennit_call(cls: type, name: str, model: nn.Module, images: Tensor, targets: Tensor | None, **options: Any) -> Tensor:
+def _zennit_call(
+    cls: type, name: str, model: nn.Module, images: Tensor, targets: Tensor | None, **options: Any
+) -> Tensor:
     opts = validate_options(ZennitOptions, options, name)
     b, _, h, w = images.shape
     num_classes, _ = num_classes_of(model, images)
@@ -192,7 +199,9 @@ def resolve_library_method(name: str) -> tuple[Callable[..., Tensor], type[Stric
     """``prefix:Class`` -> (attribution function, options model); a one-line UserError for an unknown one."""
     prefix, _, cls_name = name.partition(":")
     if prefix not in PREFIXES or not cls_name:
-        raise UserError(f"--method {name}: unknown library prefix; use one of {', '.join(p + ':<Class>' for p in PREFIXES)}")
+        raise UserError(
+            f"--method {name}: unknown library prefix; use one of {', '.join(p + ':<Class>' for p in PREFIXES)}"
+        )
     cls = _library_class(prefix, cls_name)
     call, options = {
         "captum": (_captum_call, CaptumOptions),

@@ -90,7 +90,7 @@ def smooth_mask(params: Tensor, sigma: float, temperature: float, size: tuple[in
     """Smooth-max pooled mask (Fong et al. 2019, eq. 10). params (R, gh, gw) in [0, 1], sigma in grid
     cells -> mask (R, H, W) in [0, 1]."""
     r_cnt, gh, gw = params.shape
-    rad = max(1, int(math.ceil(3 * sigma)))
+    rad = max(1, math.ceil(3 * sigma))
     t = torch.arange(-rad, rad + 1, device=params.device, dtype=params.dtype)
     kernel = torch.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * sigma**2)).flatten()  # (K,), peak 1
     windows = F.unfold(params[:, None], kernel_size=2 * rad + 1, padding=rad)  # (R, K, gh * gw)

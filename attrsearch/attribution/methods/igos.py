@@ -89,7 +89,9 @@ class _Problem:
     def regulariser(self, d: Tensor, i: Tensor) -> Tensor:
         o = self.opts
         l1 = d.flatten(1).mean(1) + i.flatten(1).mean(1)
-        btv = bilateral_tv(d, self.guide, o.bilateral_sigma, o.tv_beta) + bilateral_tv(i, self.guide, o.bilateral_sigma, o.tv_beta)
+        btv = bilateral_tv(d, self.guide, o.bilateral_sigma, o.tv_beta) + bilateral_tv(
+            i, self.guide, o.bilateral_sigma, o.tv_beta
+        )
         return o.l1 * l1 + o.tv * btv
 
     @torch.no_grad()

@@ -88,10 +88,16 @@ def build_composite(opts: LRPOptions, model: nn.Module | None = None, like: Tens
 def describe(options: dict | LRPOptions, model: nn.Module | None = None) -> str:
     """The variant in words, e.g. ``zennit EpsilonPlusFlat (epsilon 1e-06), canonizers SequentialMergeBatchNorm``."""
     opts = options if isinstance(options, LRPOptions) else validate_options(LRPOptions, options, "lrp")
-    comp = {"epsilon_plus_flat": "EpsilonPlusFlat", "epsilon_gamma_box": "EpsilonGammaBox", "alpha2_beta1": "EpsilonAlpha2Beta1"}
+    comp = {
+        "epsilon_plus_flat": "EpsilonPlusFlat",
+        "epsilon_gamma_box": "EpsilonGammaBox",
+        "alpha2_beta1": "EpsilonAlpha2Beta1",
+    }
     params = f"epsilon {opts.epsilon:g}" + (f", gamma {opts.gamma:g}" if opts.composite == "epsilon_gamma_box" else "")
     if model is None:
-        canon = "auto (ResNetCanonizer / SequentialMergeBatchNorm / none by model)" if opts.canonizers == "auto" else "none"
+        canon = (
+            "auto (ResNetCanonizer / SequentialMergeBatchNorm / none by model)" if opts.canonizers == "auto" else "none"
+        )
     else:
         canon = ", ".join(type(c).__name__ for c in _canonizers(model, opts)) or "none"
     return f"zennit {comp[opts.composite]} ({params}), canonizers {canon}"
@@ -104,7 +110,7 @@ def check_supported(model: nn.Module, opts: LRPOptions) -> None:
     covered = tuple(t for types, _ in maps for t in (types if isinstance(types, tuple) else (types,)))
 
     def ok(m: nn.Module) -> bool:
-        return isinstance(m, covered) or isinstance(m, _PASS_TYPES)
+        return isinstance(m, (covered, _PASS_TYPES))
 
     named = list(model.named_modules())
     leaves = [(n, m) for n, m in named if not list(m.children())]
@@ -140,6 +146,6 @@ def lrp(model: nn.Module, images: Tensor, targets: Tensor | None = None, **optio
         onehot = torch.nn.functional.one_hot(rows[:, 1], num_classes).to(x.dtype)
         composite = build_composite(opts, model, x)
         with Gradient(model=model, composite=composite) as attributor:
-            _, relevance = attributor(x, lambda out: out * onehot)
+            _, relevance = attributor(x, lambda out, oh=onehot: out * oh)
         maps[rows[:, 0], rows[:, 1]] = relevance.sum(1).detach().float()
     return maps

@@ -9,8 +9,9 @@ method or the option.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import yaml
 from torch import Tensor, nn
@@ -36,12 +37,37 @@ class MethodSpec:
 METHODS: Registry = Registry("attribution method")
 
 for _name, _fn, _opts, _doc in [
-    ("gradcam", gradcam.gradcam, gradcam.GradCAMOptions, "Grad-CAM (Selvaraju et al. 2017), all classes from one forward pass"),
-    ("gradcam_pp", gradcam.gradcam_pp, gradcam.GradCAMOptions, "Grad-CAM++ (Chattopadhay et al. 2018), all classes at once"),
+    (
+        "gradcam",
+        gradcam.gradcam,
+        gradcam.GradCAMOptions,
+        "Grad-CAM (Selvaraju et al. 2017), all classes from one forward pass",
+    ),
+    (
+        "gradcam_pp",
+        gradcam.gradcam_pp,
+        gradcam.GradCAMOptions,
+        "Grad-CAM++ (Chattopadhay et al. 2018), all classes at once",
+    ),
     ("rise", rise.rise, rise.RISEOptions, "RISE (Petsiuk et al. 2018): 8000 random 7x7 masks, p=0.5, sigmoid scores"),
-    ("extremal", extremal.extremal, extremal.ExtremalOptions, "Extremal perturbations (Fong et al. 2019), preservation, blur, mean over areas"),
-    ("igos", igos.igos, igos.IGOSOptions, "iGOS++ (Khorram et al. 2021): deletion+insertion masks, integrated gradients, bilateral TV"),
-    ("lrp", lrp.lrp, lrp.LRPOptions, "LRP through zennit composites (epsilon-plus-flat default) with BatchNorm/ResNet canonizers"),
+    (
+        "extremal",
+        extremal.extremal,
+        extremal.ExtremalOptions,
+        "Extremal perturbations (Fong et al. 2019), preservation, blur, mean over areas",
+    ),
+    (
+        "igos",
+        igos.igos,
+        igos.IGOSOptions,
+        "iGOS++ (Khorram et al. 2021): deletion+insertion masks, integrated gradients, bilateral TV",
+    ),
+    (
+        "lrp",
+        lrp.lrp,
+        lrp.LRPOptions,
+        "LRP through zennit composites (epsilon-plus-flat default) with BatchNorm/ResNet canonizers",
+    ),
     ("center", center.center, center.CenterOptions, "centre baseline: one centred Gaussian for every class"),
 ]:
     METHODS.register(_name, _doc)(MethodSpec(_fn, _opts))
@@ -56,7 +82,9 @@ def method_spec(name: str) -> MethodSpec:
         return MethodSpec(fn, options)
     if name not in METHODS:
         libs = ", ".join(p + ":<Class>" for p in adapters.PREFIXES)
-        raise UserError(f"--method: unknown attribution method {name!r}; choose one of {', '.join(METHODS.names())} or {libs}")
+        raise UserError(
+            f"--method: unknown attribution method {name!r}; choose one of {', '.join(METHODS.names())} or {libs}"
+        )
     return METHODS.get(name)
 
 
@@ -90,7 +118,9 @@ def parse_option_values(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def method_attribution(model: nn.Module, name: str, options: dict[str, Any] | None = None) -> Callable[[Tensor], Tensor]:
+def method_attribution(
+    model: nn.Module, name: str, options: dict[str, Any] | None = None
+) -> Callable[[Tensor], Tensor]:
     """A registered method as an attribution ``images (B, 3, H, W) -> maps (B, C, H, W)`` for the evaluation loop.
 
     Options are validated now (before any work). The callable records its cost: ``seconds``,

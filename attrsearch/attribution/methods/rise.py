@@ -59,7 +59,9 @@ def render_masks(grids: Tensor, shifts: Tensor, size: tuple[int, int]) -> Tensor
     return up[torch.arange(n, device=grids.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-def rise_masks(n: int, cells: int, p: float, size: tuple[int, int], seed: int, device: torch.device | str = "cpu") -> Tensor:
+def rise_masks(
+    n: int, cells: int, p: float, size: tuple[int, int], seed: int, device: torch.device | str = "cpu"
+) -> Tensor:
     """All N masks (N, H, W) in [0, 1] for a seed (what ``rise`` uses, rendered at once)."""
     grids, shifts = mask_grids(n, cells, p, size, seed)
     return render_masks(grids.to(device), shifts.to(device), size)
