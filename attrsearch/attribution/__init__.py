@@ -4,6 +4,9 @@
 - ``explainer``: ``explainer_attribution``, a trained Explainer's masks sigmoid(E(x)), and ``masks_from_logits``
   (the same sigmoid with autograd, for the objectives): the only sigmoid(E(x)) in the code base.
 - ``per_class``: ``per_class_attribution``, a per-target method (TorchRay style) over all C classes.
+- ``methods``: baseline methods ``method(model, images, targets=None, **options) -> maps`` by name (Grad-CAM,
+  Grad-CAM++, RISE, extremal perturbation, iGOS++, LRP, the centre baseline, captum / pytorch-grad-cam / zennit
+  adapters), their validated options and ``method_attribution`` (a method as an Attribution).
 
 Metrics consume attributions; nothing here imports ``attrsearch.metrics``.
 """

@@ -1,0 +1,151 @@
+"""Layer-wise relevance propagation (Bach et al. 2015; Montavon et al. 2019) through zennit's composites.
+
+Composites (Kohlbrenner et al. 2020 for the layer-type rule sets):
+- ``epsilon_plus_flat``: Flat for the first layer, ZPlus for convolutions, Epsilon for dense layers;
+- ``epsilon_gamma_box``: ZBox for the first layer (bounds = the normalised images of pixel values 0
+  and 1), Gamma (gamma 0.25) for convolutions, Epsilon for dense layers;
+- ``alpha2_beta1``: Alpha2-Beta1 for convolutions, Epsilon for dense layers.
+
+Canonizers (``canonizers: auto``): zennit's ``ResNetCanonizer`` for models with torchvision
+residual blocks (it merges every BatchNorm into the preceding convolution and turns the residual
+addition into a Sum module with its own rule), else ``SequentialMergeBatchNorm`` when the model
+has BatchNorm, else none. ``describe`` states the variant used.
+
+All classes: each image is repeated once per class and every copy gets one class's output
+relevance (one-hot x its logit, so the relevance entering the network is the logit), in chunks of
+``batch`` copies; relevance is summed over the colour channels (signed).
+
+A model with a layer type the composite has no rule for (LayerNorm, attention, ...) is refused
+before any work: a gradient would pass through it and the maps would not be LRP.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from attrsearch.attribution.methods._common import attribution_method, check_targets, num_classes_of, validate_options
+from attrsearch.config.base import StrictModel
+from attrsearch.data.base import IMAGENET_MEAN, IMAGENET_STD
+from attrsearch.errors import UserError
+
+CompositeName = Literal["epsilon_plus_flat", "epsilon_gamma_box", "alpha2_beta1"]
+
+# Leaf modules that are correct under LRP without a rule of their own: identities in eval mode, and
+# max-pooling, whose gradient is the winner-take-all redistribution.
+_PASS_TYPES = (nn.Dropout, nn.Flatten, nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+
+
+class LRPOptions(StrictModel):
+    """composite: the rule set; canonizers: ``auto`` (see module docs) or ``none``; gamma: the
+    Gamma rule's parameter (epsilon_gamma_box); epsilon: the Epsilon rule's; mean/std: the
+    normalisation of the images (for the ZBox bounds); batch: image copies per relevance pass."""
+
+    composite: CompositeName = "epsilon_plus_flat"
+    canonizers: Literal["auto", "none"] = "auto"
+    gamma: float = Field(0.25, ge=0)
+    epsilon: float = Field(1e-6, gt=0)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    batch: int = Field(64, ge=1)
+
+
+def _canonizers(model: nn.Module | None, opts: LRPOptions) -> list:
+    from zennit.canonizers import SequentialMergeBatchNorm
+    from zennit.torchvision import ResNetCanonizer
+
+    if opts.canonizers == "none" or model is None:
+        return []
+    if any(isinstance(m, (BasicBlock, Bottleneck)) for m in model.modules()):
+        return [ResNetCanonizer()]
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return [SequentialMergeBatchNorm()]
+    return []
+
+
+def build_composite(opts: LRPOptions, model: nn.Module | None = None, like: Tensor | None = None):
+    """The zennit composite for ``opts`` (``like``: an input batch, for the ZBox bounds)."""
+    from zennit.composites import EpsilonAlpha2Beta1, EpsilonGammaBox, EpsilonPlusFlat
+
+    canon = _canonizers(model, opts)
+    if opts.composite == "epsilon_plus_flat":
+        return EpsilonPlusFlat(epsilon=opts.epsilon, canonizers=canon)
+    if opts.composite == "alpha2_beta1":
+        return EpsilonAlpha2Beta1(epsilon=opts.epsilon, canonizers=canon)
+    device = like.device if like is not None else torch.device("cpu")
+    mean = torch.tensor(opts.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(opts.std, device=device).view(1, 3, 1, 1)
+    shape = like.shape if like is not None else (1, 3, 1, 1)
+    low = ((0.0 - mean) / std).expand(shape)
+    high = ((1.0 - mean) / std).expand(shape)
+    return EpsilonGammaBox(low=low, high=high, epsilon=opts.epsilon, gamma=opts.gamma, canonizers=canon)
+
+
+def describe(options: dict | LRPOptions, model: nn.Module | None = None) -> str:
+    """The variant in words, e.g. ``zennit EpsilonPlusFlat (epsilon 1e-06), canonizers SequentialMergeBatchNorm``."""
+    opts = options if isinstance(options, LRPOptions) else validate_options(LRPOptions, options, "lrp")
+    comp = {
+        "epsilon_plus_flat": "EpsilonPlusFlat",
+        "epsilon_gamma_box": "EpsilonGammaBox",
+        "alpha2_beta1": "EpsilonAlpha2Beta1",
+    }
+    params = f"epsilon {opts.epsilon:g}" + (f", gamma {opts.gamma:g}" if opts.composite == "epsilon_gamma_box" else "")
+    if model is None:
+        canon = (
+            "auto (ResNetCanonizer / SequentialMergeBatchNorm / none by model)" if opts.canonizers == "auto" else "none"
+        )
+    else:
+        canon = ", ".join(type(c).__name__ for c in _canonizers(model, opts)) or "none"
+    return f"zennit {comp[opts.composite]} ({params}), canonizers {canon}"
+
+
+def check_supported(model: nn.Module, opts: LRPOptions) -> None:
+    """A one-line UserError naming the first module the composite has no rule for."""
+    composite = build_composite(opts, model)
+    maps = list(getattr(composite, "layer_map", [])) + list(getattr(composite, "first_map", []))
+    covered = tuple(t for types, _ in maps for t in (types if isinstance(types, tuple) else (types,)))
+
+    def ok(m: nn.Module) -> bool:
+        return isinstance(m, (covered, _PASS_TYPES))
+
+    named = list(model.named_modules())
+    leaves = [(n, m) for n, m in named if not list(m.children())]
+    holders = [(n, m) for n, m in named if list(m.children()) and list(m.parameters(recurse=False))]
+    for name, m in leaves + holders:
+        if not ok(m):
+            raise UserError(
+                f"--option composite: zennit {opts.composite} has no LRP rule for {type(m).__name__} "
+                f"(module {name or '<root>'!r}); LRP supports convolutional/dense networks"
+            )
+
+
+@attribution_method
+def lrp(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
+    """LRP relevance for every selected class.
+
+    images (B, 3, H, W) normalised; targets None or (B, C) bool.
+    Returns maps (B, C, H, W), real-valued (positive = evidence for the class, negative = against);
+    each map sums to about the class logit (conservation, up to the epsilon/stabilisers and the
+    bias terms).
+    """
+    from zennit.attribution import Gradient
+
+    opts = validate_options(LRPOptions, options, "lrp")
+    check_supported(model, opts)
+    b, _, h, w = images.shape
+    num_classes, _ = num_classes_of(model, images)
+    pairs = check_targets(targets, b, num_classes, images.device).nonzero()  # (P, 2)
+    maps = images.new_zeros(b, num_classes, h, w)
+    for start in range(0, len(pairs), opts.batch):
+        rows = pairs[start : start + opts.batch]
+        x = images[rows[:, 0]].clone().requires_grad_(True)
+        onehot = torch.nn.functional.one_hot(rows[:, 1], num_classes).to(x.dtype)
+        composite = build_composite(opts, model, x)
+        with Gradient(model=model, composite=composite) as attributor:
+            _, relevance = attributor(x, lambda out, oh=onehot: out * oh)
+        maps[rows[:, 0], rows[:, 1]] = relevance.sum(1).detach().float()
+    return maps

@@ -1,0 +1,156 @@
+"""The attribution-method registry: name -> (batched tensor function, pydantic options model).
+
+``resolve_method(name, options)`` is the one entry point for user input: built-in names come from
+``METHODS``; ``captum:<Class>``, ``gradcam_lib:<CAMClass>`` and ``zennit:<Attributor>`` are
+resolved against the library at call time. Every failure is a one-line ``UserError`` naming the
+method or the option.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from torch import Tensor, nn
+
+from attrsearch.attribution.methods import adapters, center, extremal, gradcam, igos, lrp, rise
+from attrsearch.attribution.methods._common import validate_options
+from attrsearch.config.base import StrictModel
+from attrsearch.errors import UserError
+from attrsearch.registry import Registry
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: ``fn(model, images, targets=None, **options) -> maps (B, C, H, W)`` and its options."""
+
+    fn: Callable[..., Tensor]
+    options: type[StrictModel]
+
+    def __call__(self, model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: Any) -> Tensor:
+        return self.fn(model, images, targets, **options)
+
+
+METHODS: Registry = Registry("attribution method")
+
+for _name, _fn, _opts, _doc in [
+    (
+        "gradcam",
+        gradcam.gradcam,
+        gradcam.GradCAMOptions,
+        "Grad-CAM (Selvaraju et al. 2017), all classes from one forward pass",
+    ),
+    (
+        "gradcam_pp",
+        gradcam.gradcam_pp,
+        gradcam.GradCAMOptions,
+        "Grad-CAM++ (Chattopadhay et al. 2018), all classes at once",
+    ),
+    ("rise", rise.rise, rise.RISEOptions, "RISE (Petsiuk et al. 2018): 8000 random 7x7 masks, p=0.5, sigmoid scores"),
+    (
+        "extremal",
+        extremal.extremal,
+        extremal.ExtremalOptions,
+        "Extremal perturbations (Fong et al. 2019), preservation, blur, mean over areas",
+    ),
+    (
+        "igos",
+        igos.igos,
+        igos.IGOSOptions,
+        "iGOS++ (Khorram et al. 2021): deletion+insertion masks, integrated gradients, bilateral TV",
+    ),
+    (
+        "lrp",
+        lrp.lrp,
+        lrp.LRPOptions,
+        "LRP through zennit composites (epsilon-plus-flat default) with BatchNorm/ResNet canonizers",
+    ),
+    ("center", center.center, center.CenterOptions, "centre baseline: one centred Gaussian for every class"),
+]:
+    METHODS.register(_name, _doc)(MethodSpec(_fn, _opts))
+
+
+def method_spec(name: str) -> MethodSpec:
+    """The spec of ``name`` (built-in or ``prefix:Class``); a one-line UserError when unknown."""
+    if not isinstance(name, str) or not name:
+        raise UserError(f"--method: expected a method name (got {name!r})")
+    if ":" in name:
+        fn, options = adapters.resolve_library_method(name)
+        return MethodSpec(fn, options)
+    if name not in METHODS:
+        libs = ", ".join(p + ":<Class>" for p in adapters.PREFIXES)
+        raise UserError(
+            f"--method: unknown attribution method {name!r}; choose one of {', '.join(METHODS.names())} or {libs}"
+        )
+    return METHODS.get(name)
+
+
+def resolve_method(name: str, options: dict[str, Any] | None = None) -> tuple[Callable[..., Tensor], StrictModel]:
+    """(fn, validated options) for method ``name``; call ``fn(model, images, targets, **opts.model_dump())``.
+
+    A one-line UserError for an unknown method, an unknown option or a bad value, e.g.
+    ``--option cells: Input should be greater than or equal to 1 for method rise (got 0)``.
+    """
+    spec = method_spec(name)
+    if options is not None and not isinstance(options, dict):
+        raise UserError(f"--option: expected KEY=VALUE options for method {name} (got {options!r})")
+    return spec.fn, validate_options(spec.options, dict(options or {}), name)
+
+
+def parse_option_values(items: Iterable[str]) -> dict[str, Any]:
+    """``["cells=7", "areas=[0.1, 0.2]"]`` -> ``{"cells": 7, "areas": [0.1, 0.2]}`` (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--option {item}: expected KEY=VALUE")
+        if key in out:
+            raise UserError(f"--option {key}: given twice")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise UserError(f"--option {key}: invalid value {raw!r}: {problem}") from None
+    return out
+
+
+def method_attribution(
+    model: nn.Module, name: str, options: dict[str, Any] | None = None
+) -> Callable[[Tensor], Tensor]:
+    """A registered method as an attribution ``images (B, 3, H, W) -> maps (B, C, H, W)`` for the evaluation loop.
+
+    Options are validated now (before any work). The callable records its cost: ``seconds``,
+    ``images`` and ``seconds_per_image`` (wall time, synchronised on CUDA) over all calls so far;
+    ``method`` and ``options`` name what it runs and ``description`` says it in words.
+    """
+    import torch
+
+    fn, opts = resolve_method(name, options)
+    kwargs = opts.model_dump()
+    if name == "lrp":
+        description = lrp.describe(opts, model)
+    else:
+        description = f"{name} " + ", ".join(f"{k}={v}" for k, v in kwargs.items())
+
+    def attribute(images: Tensor) -> Tensor:
+        sync = torch.cuda.synchronize if images.is_cuda and torch.cuda.is_available() else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        maps = fn(model, images, None, **kwargs)
+        sync()
+        attribute.seconds += time.perf_counter() - start  # type: ignore[attr-defined]
+        attribute.images += images.shape[0]  # type: ignore[attr-defined]
+        attribute.seconds_per_image = attribute.seconds / max(attribute.images, 1)  # type: ignore[attr-defined]
+        return maps
+
+    attribute.method = name  # type: ignore[attr-defined]
+    attribute.options = kwargs  # type: ignore[attr-defined]
+    attribute.description = description.strip()  # type: ignore[attr-defined]
+    attribute.seconds = 0.0  # type: ignore[attr-defined]
+    attribute.images = 0  # type: ignore[attr-defined]
+    attribute.seconds_per_image = float("nan")  # type: ignore[attr-defined]
+    return attribute
