@@ -30,8 +30,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_explain(args: argparse.Namespace) -> int:
     from attrsearch.explain import explain_images
 
-    written = explain_images(Path(args.checkpoint), [Path(p) for p in args.images], Path(args.out), top_k=args.top_k)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    model = Path(args.model) if args.model else None
+    written = explain_images(checkpoint, [Path(p) for p in args.images], Path(args.out), top_k=args.top_k, model_dir=model)
     print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from attrsearch.export import export_explainer
+
+    card = export_explainer(Path(args.checkpoint), Path(args.out))
+    print(f"exported the Explainer to {card.parent} (explainer.pt2, {card.name})")
+    print(f"run it: attrsearch explain --model {card.parent} IMAGE... --out DIR")
     return 0
 
 
@@ -89,12 +100,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _key_value(text: str) -> tuple[str, object]:
-    import yaml
+    from attrsearch.config.base import parse_yaml
 
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
     key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    try:
+        return key.strip(), parse_yaml(value, f"--set {key.strip()}")
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,10 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="apply a trained Explainer to images: overlays and .npz masks")
     p.add_argument("images", nargs="+", help="image files (any size)")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", help="a training checkpoint (or run folder)")
+    p.add_argument("--model", help="an exported Explainer folder (attrsearch export): no config or cache needed")
     p.add_argument("--out", required=True)
     p.add_argument("--top-k", type=int, default=3, help="overlays for the k highest-scoring classes")
     p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("export", help="write the trained Explainer alone (torch.export program + model card)")
+    p.add_argument("--checkpoint", required=True, help="a training checkpoint (or run folder)")
+    p.add_argument("--out", required=True, help="folder for explainer.pt2 and model_card.json")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("evaluate", help="score a trained Explainer with a metric suite")
     p.add_argument("--checkpoint", required=True)

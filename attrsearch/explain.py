@@ -19,7 +19,6 @@ from attrsearch.attribution import explainer_attribution
 from attrsearch.data.base import normalize
 from attrsearch.data.images import read_rgb
 from attrsearch.errors import UserError
-from attrsearch.train.checkpoint import explainer_from_state, load_checkpoint
 
 
 def class_scores(masks: torch.Tensor) -> torch.Tensor:
@@ -41,24 +40,49 @@ def overlay(rgb: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray
     return (rgb.astype(np.float32) * (1 - alpha) + heat.astype(np.float32) * alpha).clip(0, 255).astype(np.uint8)
 
 
+def label(image: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` (class name and mask score) in a dark band at the top of an RGB uint8 image."""
+    import cv2
+
+    out = image.copy()
+    scale = max(0.35, min(1.0, image.shape[1] / 400))
+    band = int(22 * scale) + 4
+    out[:band] = (out[:band].astype(np.float32) * 0.35).astype(np.uint8)
+    cv2.putText(out, text, (4, band - 6), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
 @torch.no_grad()
-def explain_images(checkpoint: Path, images: list[Path], out: Path, top_k: int = 3, device: str = "cpu") -> list[Path]:
-    """Write ``<stem>.npz`` (masks (C, H, W) float16, scores, class names) and top-k overlays per image."""
+def explain_images(
+    checkpoint: Path | None,
+    images: list[Path],
+    out: Path,
+    top_k: int = 3,
+    device: str = "cpu",
+    model_dir: Path | None = None,
+) -> list[Path]:
+    """Write ``<stem>.npz`` (masks (C, H, W) float16, scores, class names) and top-k overlays per image,
+    each labelled with its class name and mask score. The Explainer comes from a training ``checkpoint``
+    or from an exported ``model_dir`` (``attrsearch export``; no training config or cache needed)."""
+    from attrsearch.export import load_checkpoint_explainer, load_exported
+
     if top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {top_k}")
+    if (checkpoint is None) == (model_dir is None):
+        raise UserError("explain: give --checkpoint CKPT or --model DIR (an exported Explainer), not both")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out: {out} is a file, not a folder")
     pictures = [(path, read_rgb(path)[0]) for path in images]  # every file is checked before any work
-    state = load_checkpoint(checkpoint)
-    model = explainer_from_state(state, device)
-    size = state["image_size"]
-    names = list(state["class_names"])
+    bundle = load_exported(model_dir, device) if model_dir is not None else load_checkpoint_explainer(checkpoint, device)
+    size, names = bundle.image_size, bundle.class_names
+    attribute = explainer_attribution(bundle.module)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for path, rgb in pictures:
         h, w = rgb.shape[:2]
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        x = normalize(x, state["mean"], state["std"]).to(device)
-        masks = explainer_attribution(model)(x)
+        masks = attribute(normalize(x, bundle.mean, bundle.std).to(device))
         scores = class_scores(masks)[0].cpu()
         full = F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)[0].cpu().numpy()
         stem = out / path.stem
@@ -68,6 +92,6 @@ def explain_images(checkpoint: Path, images: list[Path], out: Path, top_k: int =
         written.append(stem.with_suffix(".npz"))
         for rank, c in enumerate(scores.argsort(descending=True)[: min(top_k, len(names))].tolist(), start=1):
             target = out / f"{path.stem}_top{rank}_{names[c]}.png"
-            Image.fromarray(overlay(rgb, full[c])).save(target)
+            Image.fromarray(label(overlay(rgb, full[c]), f"{names[c]}  {scores[c]:.2f}")).save(target)
             written.append(target)
     return written

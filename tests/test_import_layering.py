@@ -1,7 +1,7 @@
 """The package's layering, read from the source with ``ast``: data flows one way.
 
 Rooms, lowest first: the floor (errors, registry, cache, masks) -> config -> data -> models ->
-attribution | objectives -> metrics -> resolve -> train -> explain -> sweep -> cli, with analysis
+attribution | objectives -> metrics -> resolve -> train -> export -> explain -> sweep -> cli, with analysis
 beside sweep (it reads results folders and imports neither sweep nor train). A room imports only
 rooms below it (any import, also one inside a function), and no module-level import cycle exists.
 """
@@ -27,10 +27,14 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": {"config", "data", "models", "attribution"},
     "resolve": {"config", "data", "models", "attribution", "objectives", "metrics"},
     "train": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve"},
-    "explain": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train"},
+    "export": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train"},
+    "explain": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train", "export"},
     "analysis": {"config", "metrics"},
     "sweep": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train", "analysis"},
-    "cli": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train", "explain", "sweep", "analysis"},
+    "cli": {
+        "config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train", "export", "explain", "sweep",
+        "analysis",
+    },
 }
 
 
