@@ -4,22 +4,55 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from attrsearch.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class StrictModel(BaseModel):
-    """Unknown keys are errors (a typo in a YAML file must not be silently ignored)."""
+def non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
+    """``(dotted path, number)`` of the first ``inf``/``nan`` float inside ``value`` (mappings, lists,
+    scalars; the path is ``""`` when ``value`` itself is one), or None. Pydantic models inside are not
+    entered: they check their own fields."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = non_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (a typo in a YAML file must not be silently ignored), and so are
+    non-finite numbers (``.inf``, ``.nan`` in YAML): in a typed float field through
+    ``allow_inf_nan=False``, and anywhere inside a free-form value (``options: {width: .inf}``,
+    ``choice: [.nan]``) through the validator below. An ``inf`` weight or range end only shows up later as
+    a diverged training run, so it is refused where it is read, naming the field."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite_inside(cls, value: Any) -> Any:
+        found = non_finite(value)
+        if found is not None:
+            where = f" at {found[0]}" if found[0] else ""
+            raise ValueError(f"numbers must be finite (got {found[1]}{where})")
+        return value
 
 
 # Tags of discriminated unions (e.g. objective names): pydantic puts the tag into an error's location
@@ -65,19 +98,52 @@ def validate(model: type[M], data: Any, source: str | None = None) -> M:
         raise UserError(format_validation_error(err, source)) from None
 
 
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a ``UserError`` naming the file when it is missing or malformed."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such config file")
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping key given twice (plain PyYAML keeps the last one, so a
+    second ``lr:`` further down a file silently replaces the first). Keys brought in by a merge (``<<:``)
+    may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: SafeLoader's own error reports it
+                    continue
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first given at line {first})", key_node.start_mark
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Any:
+    """YAML text through ``StrictLoader``; a ``UserError`` ``source: invalid YAML at line N: problem``."""
     try:
-        with path.open() as fh:
-            data = yaml.safe_load(fh)
+        return yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise UserError(f"{source}: invalid YAML{where}: {problem}") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a config or sweep YAML file (``parse_yaml``: duplicate keys refused); a ``UserError``
+    naming the file when it is missing, unreadable or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such config file")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: unreadable config file ({type(err).__name__})") from None
+    data = parse_yaml(text, str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
