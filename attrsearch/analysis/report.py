@@ -374,6 +374,9 @@ def section_matrix(r: Results, page: Page) -> str:
     completed = r.by_status("completed")
     varying = stats.categorical_factors(r, completed)
     if rows_f not in varying and cols_f not in varying:
+        searched = [f for f in stats.ARCH_FACTORS if f in r.sweep.space]
+        if searched:
+            return _why(f"{', '.join(searched)} is searched, but the {len(completed)} completed trials so far share one value: nothing to compare yet.")
         return _why(
             f"The architectures are fixed in this sweep (Explanandum {_base_value(r, rows_f) or 'base default'}, Explainer "
             f"{_base_value(r, cols_f) or 'base default'}): there is no matrix to compare."
@@ -586,9 +589,12 @@ def section_recommendation(r: Results) -> str:
     out += _table(["hyperparameter", "value"], rows)
     if len(rec.candidates) > 1:
         cand = [[_esc(c["trial"]), f'<td class="num">{_num(c["mean"])}</td>', f"[{_num(c['ci'][0])}, {_num(c['ci'][1])}]",
-                 f'<td class="num">{_num(c["pessimistic"])}</td>', f'<td class="num">{_num(c["sensitivity"], 3)}</td>'] for c in rec.candidates]
+                 f'<td class="num">{_num(c["pessimistic"])}</td>', f'<td class="num">{_num(c["sensitivity"], 3)}</td>',
+                 f'<td class="num">{_num(c["robust"])}</td>'] for c in rec.candidates]
         out += "<h3>Trials not distinguishable from the best mean</h3>"
-        out += _table(["trial", f"mean {o}", "95% CI", "worst-seed score (mean ∓ std)", "neighbourhood change"], cand)
+        out += _caption("Neighbourhood change: mean difference of the score to the 5 most similar configurations "
+                        "(small = a plateau, large = a lucky spike). Robust score = worst-seed score minus that change.")
+        out += _table(["trial", f"mean {o}", "95% CI", "worst-seed score (mean ∓ std)", "neighbourhood change", "robust score"], cand)
     out += f"<h3>Values within 1% of the best {_esc(o)} ({rec.near_best} completed trials)</h3>"
     out += _caption("How precisely must each value be set? The range each hyperparameter spans among trials within 1% of the best score; "
                     "a wide range means the score does not depend much on that value.")

@@ -342,10 +342,11 @@ def train_command(results: Results, trial: Trial) -> str:
 def recommend(results: Results, objective: str | None = None) -> Recommendation:
     """The configuration to train for production, judged on ``objective`` (default: the first).
 
-    The trial with the best mean over seeds, unless other trials' confidence intervals overlap its
-    own: then, among those, the one with the best pessimistic score (mean - std for a maximised
-    metric, mean + std for a minimised one) and the lowest neighbourhood sensitivity (sum of the
-    two ranks; ties: the better mean).
+    The trial with the best mean over seeds, unless other trials' 95% intervals overlap its own:
+    then, among those, the one with the best robust score, in the metric's own units: the mean
+    minus one seed std minus its neighbourhood sensitivity (``sensitivity``) for a maximised metric
+    (plus both for a minimised one), i.e. what an unlucky seed with a slightly different setting
+    would still score. Ties: the better mean.
     """
     objective = objective or results.sweep.objectives[0]
     mode = metric_direction(objective) or "max"
@@ -360,7 +361,8 @@ def recommend(results: Results, objective: str | None = None) -> Recommendation:
         mean, std = t.metrics[objective], t.metrics.get(f"{objective}_std", math.nan)
         lo, hi = confidence_interval(mean, std, n)
         pess = mean - sign * std if finite(std) else mean
-        return {"trial": t, "mean": mean, "std": std, "ci": (lo, hi), "pessimistic": pess, "sensitivity": sens[t.trial_id]}
+        robust = pess - sign * sens[t.trial_id] if finite(sens[t.trial_id]) else pess
+        return {"trial": t, "mean": mean, "std": std, "ci": (lo, hi), "pessimistic": pess, "sensitivity": sens[t.trial_id], "robust": robust}
 
     top = info(pool[0])
     if n < 2 or not finite(top["ci"][0]):
@@ -374,15 +376,13 @@ def recommend(results: Results, objective: str | None = None) -> Recommendation:
             chosen = pool[0]
             reason = f"best mean {objective} over {n} seeds; no other trial's 95% interval overlaps it."
         else:
-            by_pess = sorted(cands, key=lambda c: -sign * c["pessimistic"])
-            by_sens = sorted(cands, key=lambda c: c["sensitivity"] if finite(c["sensitivity"]) else math.inf)
-            score = {c["trial"].trial_id: by_pess.index(c) + by_sens.index(c) for c in cands}
-            pick = min(cands, key=lambda c: (score[c["trial"].trial_id], -sign * c["mean"]))
+            pick = max(cands, key=lambda c: (sign * c["robust"], sign * c["mean"]))
             chosen = pick["trial"]
+            worst = "mean - std - sensitivity" if sign > 0 else "mean + std + sensitivity"
             reason = (
-                f"{len(cands)} trials have 95% intervals overlapping the best mean's, so they are not distinguishable "
-                f"by {objective}; {chosen.trial_id} has the best combination of worst-seed score (mean {'-' if sign > 0 else '+'} std) "
-                "and flat neighbourhood (least change of the metric in the nearest configurations)."
+                f"{len(cands)} trials have 95% intervals overlapping the best mean's, so {objective} cannot tell them apart; "
+                f"{chosen.trial_id} has the best robust score ({worst}: what an unlucky seed with a slightly different "
+                "setting would still score)."
             )
     ranges, near = ranges_near_best(results, pool, objective, mode)
     return Recommendation(
