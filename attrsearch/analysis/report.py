@@ -74,6 +74,8 @@ pre.cmd { background: #f4f4f4; padding: 10px; border-radius: 4px; white-space: p
 .gallery { display: flex; flex-wrap: wrap; gap: 10px; }
 .gallery figure { margin: 0; text-align: center; font-size: 12px; }
 .gallery img { image-rendering: pixelated; border: 1px solid #ccc; }
+.wide { overflow-x: auto; max-width: 100%; }
+.row { display: flex; flex-wrap: wrap; gap: 8px; }
 #js-errors { display: none; color: #b00; white-space: pre; }
 """
 
@@ -87,7 +89,9 @@ class Page:
 
     def figure(self, fig: Any) -> str:
         """The figure as an HTML fragment (the first one carries plotly.js itself)."""
-        fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 50})
+        fig.update_layout(template="plotly_white")
+        if fig.layout.margin.t is None:
+            fig.update_layout(margin={"l": 60, "r": 20, "t": 50, "b": 50})
         text = fig.to_html(
             full_html=False,
             include_plotlyjs=not self.plotly_included,
@@ -122,10 +126,10 @@ def _arrow(metric: str) -> str:
     return "↑ higher is better" if d == "max" else "↓ lower is better" if d == "min" else ""
 
 
-def _table(header: list[str], rows: list[list[str]], raw: bool = False) -> str:
-    head = "".join(f"<th>{h if raw else _esc(h)}</th>" for h in header)
+def _table(header: list[str] | None, rows: list[list[str]], raw: bool = False) -> str:
+    head = "<thead><tr>" + "".join(f"<th>{h if raw else _esc(h)}</th>" for h in header) + "</tr></thead>" if header else ""
     body = "".join("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table>{head}<tbody>{body}</tbody></table></div>'
 
 
 def _value_text(value: Any) -> str:
@@ -169,7 +173,7 @@ def section_summary(r: Results, finished: list[Trial]) -> str:
             best_rows.append([_esc(o), _esc(_arrow(o)), _esc(t.trial_id), f'<td class="num">{_num(t.metrics[o])}</td>', _num(std)])
         else:
             best_rows.append([_esc(o), _esc(_arrow(o)), "no completed trial", "–", "–"])
-    out = _table(["", ""], facts)
+    out = _table(None, facts)
     out += "<h3>Search space</h3>" + (_table(["field", "distribution"], space_rows) if space_rows else _why("Nothing was searched."))
     out += "<h3>Best completed trial per objective (validation split)</h3>"
     out += _table(["objective", "direction", "trial", "value", "seed std"], best_rows)
@@ -210,7 +214,7 @@ def section_leaderboard(r: Results, top: int = 20) -> str:
     )
     out += _table(header, rows(completed, "best"), raw=True) if completed else _why("No trial has completed yet.")
     if stopped:
-        out += "<h3 class='stopped'>Stopped early by the scheduler</h3>"
+        out += '<h3 class="stopped">Stopped early by the scheduler</h3>'
         out += _caption(
             "These trials were stopped before the final metric suite ran; their numbers are the per-epoch (fast suite) "
             "values at the epoch they stopped and are not comparable with the completed trials above."
@@ -306,32 +310,36 @@ def section_dependence(r: Results, page: Page) -> str:
         "epoch-suite value); the black line is the partial dependence: the objective predicted by a random-forest model "
         "of the completed trials when only this hyperparameter changes, averaged over the others."
     )
-    fig = make_subplots(rows=len(objs), cols=len(params), shared_yaxes=False, horizontal_spacing=0.04, vertical_spacing=0.12,
-                        subplot_titles=[f"{o.split('/')[-1]} vs {p}" for o in objs for p in params])
+    ncol = min(4, len(params))
+    nrow = math.ceil(len(params) / ncol)
     pd_note = ""
-    for i, o in enumerate(objs, 1):
+    for o in objs:
         curves = partial_dependence(r, completed, o, params) if len(completed) >= 5 else {}
         if not curves:
             pd_note = f"Partial dependence needs at least 5 completed trials ({len(completed)} so far): only the dots are shown."
-        for j, p in enumerate(params, 1):
+        fig = make_subplots(rows=nrow, cols=ncol, horizontal_spacing=0.06, vertical_spacing=0.18 if nrow > 1 else 0.1,
+                            subplot_titles=params)
+        for k, p in enumerate(params):
+            i, j = k // ncol + 1, k % ncol + 1
             for pool, status in ((completed, "completed"), (stopped, "stopped")):
                 pts = [t for t in pool if p in t.values]
                 fig.add_scatter(
                     x=[_value_text(t.values[p]) if r.sweep.space[p].categorical else t.values[p] for t in pts],
-                    y=[t.metrics[o] for t in pts], mode="markers", row=i, col=j, showlegend=i == 1 and j == 1, name=status,
+                    y=[t.metrics[o] for t in pts], mode="markers", row=i, col=j, showlegend=k == 0, name=status,
                     legendgroup=status, marker={"color": STATUS_COLORS[status], "size": 6, "opacity": 0.7},
                     text=[t.trial_id for t in pts], hovertemplate="%{text}<br>%{x}: %{y:.4g}<extra></extra>",
                 )
             if p in curves:
                 xs, ys = curves[p]
                 fig.add_scatter(x=xs, y=ys, mode="lines", row=i, col=j, line={"color": "black", "width": 2}, name="partial dependence",
-                                legendgroup="pd", showlegend=i == 1 and j == 1)
+                                legendgroup="pd", showlegend=k == 0)
             if r.sweep.space[p].log:
                 fig.update_xaxes(type="log", row=i, col=j)
-        fig.update_yaxes(title_text=o, row=i, col=1)
-    fig.update_layout(height=300 * len(objs) + 60, width=max(900, 260 * len(params)), legend={"orientation": "h", "y": 1.08})
-    fig.update_annotations(font_size=11)
-    out += page.figure(fig)
+            if j == 1:
+                fig.update_yaxes(title_text=o.split("/")[-1], row=i, col=j)
+        fig.update_layout(title=f"{o} ({_arrow(o)})", height=280 * nrow + 90, legend={"orientation": "h", "y": -0.12})
+        fig.update_annotations(font_size=12)
+        out += page.figure(fig)
     if pd_note:
         out += _why(pd_note)
     if len(completed) >= 2:
@@ -341,18 +349,19 @@ def section_dependence(r: Results, page: Page) -> str:
             if d.categorical:
                 labels = [_value_text(v) for v in d.values]
                 vals = [labels.index(_value_text(t.values.get(p))) if _value_text(t.values.get(p)) in labels else 0 for t in completed]
-                dims.append({"label": p, "values": vals, "tickvals": list(range(len(labels))), "ticktext": labels})
+                dims.append({"label": p.split(".")[-1], "values": vals, "tickvals": list(range(len(labels))), "ticktext": labels})
             else:
                 vals = [math.log10(t.values[p]) if d.log else t.values[p] for t in completed]
-                dims.append({"label": f"log10 {p}" if d.log else p, "values": vals})
+                dims.append({"label": f"{p.split('.')[-1]} (log10)" if d.log else p.split(".")[-1], "values": vals})
         for o in objs:
-            dims.append({"label": o, "values": [t.metrics[o] for t in completed]})
+            dims.append({"label": o.split("/")[-1], "values": [t.metrics[o] for t in completed]})
         first = objs[0]
         color = [t.metrics[first] for t in completed]
         par = go.Figure(go.Parcoords(line={"color": color, "colorscale": "Viridis", "showscale": True,
                                            "reversescale": metric_direction(first) == "min", "colorbar": {"title": first.split("/")[-1]}},
                                      dimensions=dims))
-        par.update_layout(title="Parallel coordinates of the completed trials (colour: first objective; drag on an axis to filter)", height=460)
+        par.update_layout(height=480)
+        par.update_layout(margin={"l": 90, "r": 40, "t": 90, "b": 40})
         out += _caption("Which combinations lead to good scores? One line per completed trial; brighter lines score better on "
                         f"{_esc(first)}. Drag along an axis to keep only a range.")
         out += page.figure(par)
@@ -425,6 +434,9 @@ def section_pareto(r: Results, page: Page) -> str:
         "stopped early (not counted: their numbers come from an earlier epoch)."
     )
     pairs = [(i, j) for i in range(len(p.objectives)) for j in range(i + 1, len(p.objectives))]
+    if len(p.objectives) > 2:
+        out += _caption("The front is computed over all objectives at once; in a 2-D view a front trial can sit behind others.")
+    out += '<div class="row">'
     for i, j in pairs:
         a, b = p.objectives[i], p.objectives[j]
         fig = go.Figure()
@@ -435,8 +447,10 @@ def section_pareto(r: Results, page: Page) -> str:
         ):
             fig.add_scatter(x=[t.metrics[a] for t in pool], y=[t.metrics[b] for t in pool], mode="markers", name=name, marker=marker,
                             text=[t.trial_id for t in pool], hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>")
-        fig.update_layout(title=f"{b} vs {a}", xaxis_title=f"{a} ({_arrow(a)})", yaxis_title=f"{b} ({_arrow(b)})", height=420, width=620)
-        out += page.figure(fig)
+        fig.update_layout(title=f"{b} vs {a}", xaxis_title=f"{a} ({_arrow(a)})", yaxis_title=f"{b} ({_arrow(b)})", height=420, width=600,
+                          legend={"orientation": "h", "y": -0.25})
+        out += '<div style="width:600px">' + page.figure(fig) + "</div>"
+    out += "</div>"
     rows = [[_esc(t.trial_id)] + [f'<td class="num">{_num(t.metrics[o])}</td>' for o in p.objectives] for t in p.front]
     out += f"<h3>{len(p.front)} trials on the front</h3>" + _table(["trial"] + p.objectives, rows)
     return out
@@ -657,12 +671,15 @@ def build_report(results_dir: str | Path, out_html: str | Path, resamples: int =
     """
     out = Path(out_html)
     results = read_results(results_dir)
-    text = render(results, resamples=resamples)
-    try:
+    tmp = out.with_name(out.name + ".tmp")
+    try:  # fail before the (slow) statistics when the file cannot be written
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        tmp.write_text("", encoding="utf-8")
     except OSError as err:
         raise UserError(f"{out}: cannot write the report ({err.strerror or err})") from None
+    try:
+        tmp.write_text(render(results, resamples=resamples), encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
