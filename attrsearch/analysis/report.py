@@ -47,7 +47,13 @@ SECTIONS = {
     "curves": "Learning curves",
     "recommendation": "Recommendation",
 }
-STATUS_COLORS = {"completed": "#1f77b4", "stopped": "#ff7f0e", "running": "#2ca02c", "error": "#d62728", "pending": "#7f7f7f"}
+STATUS_COLORS = {
+    "completed": "#1f77b4",
+    "stopped": "#ff7f0e",
+    "running": "#2ca02c",
+    "error": "#d62728",
+    "pending": "#7f7f7f",
+}
 _ERROR_CATCHER = """<script>
 window.__reportErrors = [];
 window.addEventListener('error', function (e) {
@@ -127,8 +133,12 @@ def _arrow(metric: str) -> str:
 
 
 def _table(header: list[str] | None, rows: list[list[str]], raw: bool = False) -> str:
-    head = "<thead><tr>" + "".join(f"<th>{h if raw else _esc(h)}</th>" for h in header) + "</tr></thead>" if header else ""
-    body = "".join("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    head = (
+        "<thead><tr>" + "".join(f"<th>{h if raw else _esc(h)}</th>" for h in header) + "</tr></thead>" if header else ""
+    )
+    body = "".join(
+        "<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f'<div class="wide"><table>{head}<tbody>{body}</tbody></table></div>'
 
 
@@ -152,9 +162,17 @@ def section_summary(r: Results, finished: list[Trial]) -> str:
         budget += f", time budget {s.time_budget_s:g} s"
     res = ", ".join(f"{v:g} {k.upper()}" for k, v in s.resources.items() if isinstance(v, (int, float)))
     times = [x for x in (trial_times(t) for t in r.trials) if x]
-    wall = f"{max(e for _, e in times) - min(b for b, _ in times):.0f} s (first trial start to last report)" if times else "unknown (no result.json)"
+    wall = (
+        f"{max(e for _, e in times) - min(b for b, _ in times):.0f} s (first trial start to last report)"
+        if times
+        else "unknown (no result.json)"
+    )
     counts = ", ".join(f"{n} {st}" for st, n in sorted(r.counts().items()))
-    seeds = f"{s.seed_count} per configuration ({', '.join(map(str, s.seeds))}): every metric is a mean over seeds" if s.seeds else "1 (no seed repeats)"
+    seeds = (
+        f"{s.seed_count} per configuration ({', '.join(map(str, s.seeds))}): every metric is a mean over seeds"
+        if s.seeds
+        else "1 (no seed repeats)"
+    )
     facts = [
         ["search algorithm", _esc(f"{s.search_alg.get('name')} ({alg})" if alg else s.search_alg.get("name"))],
         ["scheduler", _esc(f"{s.scheduler.get('name')} ({sched})" if sched else s.scheduler.get("name"))],
@@ -170,16 +188,22 @@ def section_summary(r: Results, finished: list[Trial]) -> str:
         if ranked:
             t = ranked[0]
             std = t.metrics.get(f"{o}_std")
-            best_rows.append([_esc(o), _esc(_arrow(o)), _esc(t.trial_id), f'<td class="num">{_num(t.metrics[o])}</td>', _num(std)])
+            best_rows.append(
+                [_esc(o), _esc(_arrow(o)), _esc(t.trial_id), f'<td class="num">{_num(t.metrics[o])}</td>', _num(std)]
+            )
         else:
             best_rows.append([_esc(o), _esc(_arrow(o)), "no completed trial", "–", "–"])
     out = _table(None, facts)
-    out += "<h3>Search space</h3>" + (_table(["field", "distribution"], space_rows) if space_rows else _why("Nothing was searched."))
+    out += "<h3>Search space</h3>" + (
+        _table(["field", "distribution"], space_rows) if space_rows else _why("Nothing was searched.")
+    )
     out += "<h3>Best completed trial per objective (validation split)</h3>"
     out += _table(["objective", "direction", "trial", "value", "seed std"], best_rows)
     errors = r.by_status("error")
     if errors:
-        out += "<h3>Failed trials</h3>" + _table(["trial", "error"], [[_esc(t.trial_id), _esc(t.error)] for t in errors[:10]])
+        out += "<h3>Failed trials</h3>" + _table(
+            ["trial", "error"], [[_esc(t.trial_id), _esc(t.error)] for t in errors[:10]]
+        )
     for note in r.notes:
         out += _why(note)
     return out
@@ -195,7 +219,12 @@ def section_leaderboard(r: Results, top: int = 20) -> str:
     def rows(board: list[stats.Row], cls: str) -> list[list[str]]:
         out = []
         for row in board:
-            cells = [str(row.rank), f'<td class="{cls}">{_esc(row.trial.trial_id)}</td>', _esc(row.trial.status), _num(row.trial.epochs)]
+            cells = [
+                str(row.rank),
+                f'<td class="{cls}">{_esc(row.trial.trial_id)}</td>',
+                _esc(row.trial.status),
+                _num(row.trial.epochs),
+            ]
             for o in objs:
                 mean, std, lo, hi = row.cells[o]
                 text = _num(mean) + (f" ± {_num(std, 2)}" if finite(std) else "")
@@ -206,10 +235,19 @@ def section_leaderboard(r: Results, top: int = 20) -> str:
             out.append(cells)
         return out
 
-    header = ["#", "trial", "status", "epochs"] + [f"{o}<br><small>{_esc(_arrow(o))}</small>" for o in objs] + [_esc(p) for p in params]
-    ci = f"mean ± std over {n} seeds with the 95% t-interval of the mean" if n > 1 else "one seed per trial, so no interval"
+    header = (
+        ["#", "trial", "status", "epochs"]
+        + [f"{o}<br><small>{_esc(_arrow(o))}</small>" for o in objs]
+        + [_esc(p) for p in params]
+    )
+    ci = (
+        f"mean ± std over {n} seeds with the 95% t-interval of the mean"
+        if n > 1
+        else "one seed per trial, so no interval"
+    )
     out = _caption(
-        f"Which configurations scored best on the validation split? Ranked by <b>{_esc(objs[0])}</b>; each cell is the {ci}. "
+        f"Which configurations scored best on the validation split? Ranked by <b>{_esc(objs[0])}</b>; each cell is "
+        f"the {ci}. "
         f"Showing the top {min(top, len(completed))} of {len(r.by_status('completed'))} completed trials."
     )
     out += _table(header, rows(completed, "best"), raw=True) if completed else _why("No trial has completed yet.")
@@ -229,8 +267,9 @@ def section_importance(r: Results, page: Page, resamples: int) -> str:
 
     out = _caption(
         "Which hyperparameters matter? Importance of each searched field for each objective (share of the explained "
-        f"variation, summing to 1 per method), mean over {resamples} bootstrap resamples of the completed trials; the error "
-        "bar is the standard deviation across resamples. PED-ANOVA looks at what separates the best 10% of trials; "
+        f"variation, summing to 1 per method), mean over {resamples} bootstrap resamples of the completed trials "
+        "(up to 150 trials each); the error bar is the standard deviation across resamples. "
+        "PED-ANOVA looks at what separates the best 10% of trials; "
         "fANOVA decomposes a random-forest model of the whole space. A long error bar means too few trials to be sure."
     )
     for o in r.sweep.objectives:
@@ -243,11 +282,15 @@ def section_importance(r: Results, page: Page, resamples: int) -> str:
             rows = [x for x in res if x.method == method]
             if rows:
                 fig.add_bar(
-                    name=label, x=[x.param for x in rows], y=[x.mean for x in rows],
+                    name=label,
+                    x=[x.param for x in rows],
+                    y=[x.mean for x in rows],
                     error_y={"type": "data", "array": [x.std for x in rows], "visible": True},
                 )
         n = res[0].trials
-        fig.update_layout(title=f"{o}: importance ({n} completed trials)", barmode="group", height=360, yaxis_title="importance")
+        fig.update_layout(
+            title=f"{o}: importance ({n} completed trials)", barmode="group", height=360, yaxis_title="importance"
+        )
         out += page.figure(fig)
     return out
 
@@ -259,13 +302,27 @@ def _encode(r: Results, trials: list[Trial], params: list[str]) -> np.ndarray:
         d = r.sweep.space[p]
         if d.categorical:
             labels = [json.dumps(v, sort_keys=True, default=str) for v in d.values]
-            cols.append([labels.index(json.dumps(t.values.get(p), sort_keys=True, default=str)) if json.dumps(t.values.get(p), sort_keys=True, default=str) in labels else -1 for t in trials])
+            cols.append(
+                [
+                    labels.index(json.dumps(t.values.get(p), sort_keys=True, default=str))
+                    if json.dumps(t.values.get(p), sort_keys=True, default=str) in labels
+                    else -1
+                    for t in trials
+                ]
+            )
         else:
-            cols.append([math.log(t.values[p]) if d.log and t.values.get(p, 0) > 0 else float(t.values.get(p, math.nan)) for t in trials])
+            cols.append(
+                [
+                    math.log(t.values[p]) if d.log and t.values.get(p, 0) > 0 else float(t.values.get(p, math.nan))
+                    for t in trials
+                ]
+            )
     return np.array(cols, dtype=float).T
 
 
-def partial_dependence(r: Results, trials: list[Trial], objective: str, params: list[str], grid: int = 20) -> dict[str, tuple[list[Any], list[float]]]:
+def partial_dependence(
+    r: Results, trials: list[Trial], objective: str, params: list[str], grid: int = 20
+) -> dict[str, tuple[list[Any], list[float]]]:
     """Partial dependence of ``objective`` on each param from a random-forest surrogate (Friedman 2001).
 
     Returns {param: (grid values in the param's own units, mean prediction)}.
@@ -306,8 +363,10 @@ def section_dependence(r: Results, page: Page) -> str:
     completed = [t for t in r.by_status("completed") if all(finite(t.metrics.get(o)) for o in objs)]
     stopped = [t for t in r.by_status("stopped") if all(finite(t.metrics.get(o)) for o in objs)]
     out = _caption(
-        "How does each hyperparameter move each objective? Each dot is a trial (blue: completed, orange: stopped early, "
-        "epoch-suite value); the black line is the partial dependence: the objective predicted by a random-forest model "
+        "How does each hyperparameter move each objective? Each dot is a trial (blue: completed, orange: stopped "
+        "early, "
+        "epoch-suite value); the black line is the partial dependence: the objective predicted by a random-forest "
+        "model "
         "of the completed trials when only this hyperparameter changes, averaged over the others."
     )
     ncol = min(4, len(params))
@@ -316,23 +375,47 @@ def section_dependence(r: Results, page: Page) -> str:
     for o in objs:
         curves = partial_dependence(r, completed, o, params) if len(completed) >= 5 else {}
         if not curves:
-            pd_note = f"Partial dependence needs at least 5 completed trials ({len(completed)} so far): only the dots are shown."
-        fig = make_subplots(rows=nrow, cols=ncol, horizontal_spacing=0.06, vertical_spacing=0.18 if nrow > 1 else 0.1,
-                            subplot_titles=params)
+            pd_note = (
+                f"Partial dependence needs at least 5 completed trials ({len(completed)} so far): "
+                "only the dots are shown."
+            )
+        fig = make_subplots(
+            rows=nrow,
+            cols=ncol,
+            horizontal_spacing=0.06,
+            vertical_spacing=0.18 if nrow > 1 else 0.1,
+            subplot_titles=params,
+        )
         for k, p in enumerate(params):
             i, j = k // ncol + 1, k % ncol + 1
             for pool, status in ((completed, "completed"), (stopped, "stopped")):
                 pts = [t for t in pool if p in t.values]
                 fig.add_scatter(
                     x=[_value_text(t.values[p]) if r.sweep.space[p].categorical else t.values[p] for t in pts],
-                    y=[t.metrics[o] for t in pts], mode="markers", row=i, col=j, showlegend=k == 0, name=status,
-                    legendgroup=status, marker={"color": STATUS_COLORS[status], "size": 6, "opacity": 0.7},
-                    text=[t.trial_id for t in pts], hovertemplate="%{text}<br>%{x}: %{y:.4g}<extra></extra>",
+                    y=[t.metrics[o] for t in pts],
+                    mode="markers",
+                    row=i,
+                    col=j,
+                    showlegend=k == 0,
+                    name=status,
+                    legendgroup=status,
+                    marker={"color": STATUS_COLORS[status], "size": 6, "opacity": 0.7},
+                    text=[t.trial_id for t in pts],
+                    hovertemplate="%{text}<br>%{x}: %{y:.4g}<extra></extra>",
                 )
             if p in curves:
                 xs, ys = curves[p]
-                fig.add_scatter(x=xs, y=ys, mode="lines", row=i, col=j, line={"color": "black", "width": 2}, name="partial dependence",
-                                legendgroup="pd", showlegend=k == 0)
+                fig.add_scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    row=i,
+                    col=j,
+                    line={"color": "black", "width": 2},
+                    name="partial dependence",
+                    legendgroup="pd",
+                    showlegend=k == 0,
+                )
             if r.sweep.space[p].log:
                 fig.update_xaxes(type="log", row=i, col=j)
             if j == 1:
@@ -348,8 +431,18 @@ def section_dependence(r: Results, page: Page) -> str:
             d = r.sweep.space[p]
             if d.categorical:
                 labels = [_value_text(v) for v in d.values]
-                vals = [labels.index(_value_text(t.values.get(p))) if _value_text(t.values.get(p)) in labels else 0 for t in completed]
-                dims.append({"label": p.split(".")[-1], "values": vals, "tickvals": list(range(len(labels))), "ticktext": labels})
+                vals = [
+                    labels.index(_value_text(t.values.get(p))) if _value_text(t.values.get(p)) in labels else 0
+                    for t in completed
+                ]
+                dims.append(
+                    {
+                        "label": p.split(".")[-1],
+                        "values": vals,
+                        "tickvals": list(range(len(labels))),
+                        "ticktext": labels,
+                    }
+                )
             else:
                 vals = [math.log10(t.values[p]) if d.log else t.values[p] for t in completed]
                 dims.append({"label": f"{p.split('.')[-1]} (log10)" if d.log else p.split(".")[-1], "values": vals})
@@ -357,13 +450,24 @@ def section_dependence(r: Results, page: Page) -> str:
             dims.append({"label": o.split("/")[-1], "values": [t.metrics[o] for t in completed]})
         first = objs[0]
         color = [t.metrics[first] for t in completed]
-        par = go.Figure(go.Parcoords(line={"color": color, "colorscale": "Viridis", "showscale": True,
-                                           "reversescale": metric_direction(first) == "min", "colorbar": {"title": first.split("/")[-1]}},
-                                     dimensions=dims))
+        par = go.Figure(
+            go.Parcoords(
+                line={
+                    "color": color,
+                    "colorscale": "Viridis",
+                    "showscale": True,
+                    "reversescale": metric_direction(first) == "min",
+                    "colorbar": {"title": first.split("/")[-1]},
+                },
+                dimensions=dims,
+            )
+        )
         par.update_layout(height=480)
         par.update_layout(margin={"l": 90, "r": 40, "t": 90, "b": 40})
-        out += _caption("Which combinations lead to good scores? One line per completed trial; brighter lines score better on "
-                        f"{_esc(first)}. Drag along an axis to keep only a range.")
+        out += _caption(
+            "Which combinations lead to good scores? One line per completed trial; brighter lines score better on "
+            f"{_esc(first)}. Drag along an axis to keep only a range."
+        )
         out += page.figure(par)
     return out
 
@@ -385,9 +489,13 @@ def section_matrix(r: Results, page: Page) -> str:
     if rows_f not in varying and cols_f not in varying:
         searched = [f for f in stats.ARCH_FACTORS if f in r.sweep.space]
         if searched:
-            return _why(f"{', '.join(searched)} is searched, but the {len(completed)} completed trials so far share one value: nothing to compare yet.")
+            return _why(
+                f"{', '.join(searched)} is searched, but the {len(completed)} completed trials so far share one "
+                "value: nothing to compare yet."
+            )
         return _why(
-            f"The architectures are fixed in this sweep (Explanandum {_base_value(r, rows_f) or 'base default'}, Explainer "
+            f"The architectures are fixed in this sweep (Explanandum {_base_value(r, rows_f) or 'base default'}, "
+            "Explainer "
             f"{_base_value(r, cols_f) or 'base default'}): there is no matrix to compare."
         )
     out = _caption(
@@ -404,17 +512,41 @@ def section_matrix(r: Results, page: Page) -> str:
         rv = sorted({k[0] for k in cells}, key=str)
         cv = sorted({k[1] for k in cells}, key=str)
         z = [[cells.get((a, b), (math.nan, math.nan, 0))[0] for b in cv] for a in rv]
-        text = [[(f"{cells[(a, b)][0]:.4g} ± {_num(cells[(a, b)][1], 2)} (n={cells[(a, b)][2]})" if (a, b) in cells else "no trial") for b in cv] for a in rv]
-        label = lambda v, f: str(v) if v is not None else f"{_base_value(r, f)} (fixed)"  # noqa: E731
-        fig = go.Figure(go.Heatmap(z=z, x=[label(b, cols_f) for b in cv], y=[label(a, rows_f) for a in rv], text=text, texttemplate="%{text}",
-                                   colorscale="Viridis", reversescale=metric_direction(o) == "min", colorbar={"title": o.split("/")[-1]}))
-        fig.update_layout(title=f"{o} ({_arrow(o)})", xaxis_title="Explainer", yaxis_title="Explanandum", height=320 + 40 * len(rv))
+        text = [
+            [
+                (
+                    f"{cells[(a, b)][0]:.4g} ± {_num(cells[(a, b)][1], 2)} (n={cells[(a, b)][2]})"
+                    if (a, b) in cells
+                    else "no trial"
+                )
+                for b in cv
+            ]
+            for a in rv
+        ]
+        label = lambda v, f: str(v) if v is not None else f"{_base_value(r, f)} (fixed)"
+        fig = go.Figure(
+            go.Heatmap(
+                z=z,
+                x=[label(b, cols_f) for b in cv],
+                y=[label(a, rows_f) for a in rv],
+                text=text,
+                texttemplate="%{text}",
+                colorscale="Viridis",
+                reversescale=metric_direction(o) == "min",
+                colorbar={"title": o.split("/")[-1]},
+            )
+        )
+        fig.update_layout(
+            title=f"{o} ({_arrow(o)})", xaxis_title="Explainer", yaxis_title="Explanandum", height=320 + 40 * len(rv)
+        )
         out += page.figure(fig)
         a = stats.anova(r, o, completed)
         if a is None:
             out += _why(f"Too few completed trials ({len(completed)}) for an ANOVA of {o} over {', '.join(varying)}.")
         else:
-            out += _table(["term", "share of variance"], [[_esc(k), f'<td class="num">{v:.1%}</td>'] for k, v in a.shares.items()])
+            out += _table(
+                ["term", "share of variance"], [[_esc(k), f'<td class="num">{v:.1%}</td>'] for k, v in a.shares.items()]
+            )
     return out
 
 
@@ -429,13 +561,17 @@ def section_pareto(r: Results, page: Page) -> str:
     if not p.front:
         return _why("No completed trial reports every objective yet.")
     out = _caption(
-        "Which trials are best trade-offs? A trial is on the Pareto front (large blue dots) when no other completed trial "
-        f"is at least as good on all of {', '.join(map(_esc, p.objectives))} and better on one. Grey: dominated; orange crosses: "
+        "Which trials are best trade-offs? A trial is on the Pareto front (large blue dots) when no other completed "
+        "trial "
+        f"is at least as good on all of {', '.join(map(_esc, p.objectives))} and better on one. Grey: dominated; "
+        "orange crosses: "
         "stopped early (not counted: their numbers come from an earlier epoch)."
     )
     pairs = [(i, j) for i in range(len(p.objectives)) for j in range(i + 1, len(p.objectives))]
     if len(p.objectives) > 2:
-        out += _caption("The front is computed over all objectives at once; in a 2-D view a front trial can sit behind others.")
+        out += _caption(
+            "The front is computed over all objectives at once; in a 2-D view a front trial can sit behind others."
+        )
     out += '<div class="row">'
     for i, j in pairs:
         a, b = p.objectives[i], p.objectives[j]
@@ -445,10 +581,23 @@ def section_pareto(r: Results, page: Page) -> str:
             (p.stopped, "stopped early", {"color": STATUS_COLORS["stopped"], "symbol": "x", "size": 8}),
             (p.front, "Pareto front", {"color": STATUS_COLORS["completed"], "size": 11}),
         ):
-            fig.add_scatter(x=[t.metrics[a] for t in pool], y=[t.metrics[b] for t in pool], mode="markers", name=name, marker=marker,
-                            text=[t.trial_id for t in pool], hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>")
-        fig.update_layout(title=f"{b} vs {a}", xaxis_title=f"{a} ({_arrow(a)})", yaxis_title=f"{b} ({_arrow(b)})", height=420, width=600,
-                          legend={"orientation": "h", "y": -0.25})
+            fig.add_scatter(
+                x=[t.metrics[a] for t in pool],
+                y=[t.metrics[b] for t in pool],
+                mode="markers",
+                name=name,
+                marker=marker,
+                text=[t.trial_id for t in pool],
+                hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<extra></extra>",
+            )
+        fig.update_layout(
+            title=f"{b} vs {a}",
+            xaxis_title=f"{a} ({_arrow(a)})",
+            yaxis_title=f"{b} ({_arrow(b)})",
+            height=420,
+            width=600,
+            legend={"orientation": "h", "y": -0.25},
+        )
         out += '<div style="width:600px">' + page.figure(fig) + "</div>"
     out += "</div>"
     rows = [[_esc(t.trial_id)] + [f'<td class="num">{_num(t.metrics[o])}</td>' for o in p.objectives] for t in p.front]
@@ -469,12 +618,29 @@ def section_agreement(r: Results, page: Page, metrics_limit: int = 18) -> str:
     if len(names) < 2:
         return _why("Fewer than two metrics vary across the completed trials.")
     rho = stats.spearman(completed, names)
-    fig = go.Figure(go.Heatmap(z=rho, x=names, y=names, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True,
-                               text=[[_num(v, 2) for v in row] for row in rho], texttemplate="%{text}", colorbar={"title": "Spearman ρ"}))
-    fig.update_layout(title=f"Spearman rank correlation across {len(completed)} completed trials", height=260 + 32 * len(names),
-                      width=360 + 32 * len(names), yaxis_autorange="reversed")
+    fig = go.Figure(
+        go.Heatmap(
+            z=rho,
+            x=names,
+            y=names,
+            zmin=-1,
+            zmax=1,
+            colorscale="RdBu",
+            reversescale=True,
+            text=[[_num(v, 2) for v in row] for row in rho],
+            texttemplate="%{text}",
+            colorbar={"title": "Spearman ρ"},
+        )
+    )
+    fig.update_layout(
+        title=f"Spearman rank correlation across {len(completed)} completed trials",
+        height=260 + 32 * len(names),
+        width=360 + 32 * len(names),
+        yaxis_autorange="reversed",
+    )
     return _caption(
-        "Would the metrics pick the same trials? +1: two metrics rank the trials identically; −1: in opposite order; 0: "
+        "Would the metrics pick the same trials? +1: two metrics rank the trials identically; −1: in opposite order; "
+        "0: "
         "unrelated. Mind the direction: for a metric where lower is better, agreement shows as a negative ρ with a "
         "higher-is-better one."
     ) + page.figure(fig)
@@ -507,12 +673,16 @@ def _gallery_html(trial: Trial, gallery: dict[str, Any], images: int = 4, classe
     for i in range(min(images, len(imgs))):
         present = [c for c in range(masks.shape[1]) if labels is not None and labels[i][c] > 0.5]
         order = present or list(np.argsort(-masks[i].reshape(masks.shape[1], -1).mean(1))[:1])
-        figs.append(f'<figure><img src="{_png(imgs[i], scale)}" alt="image {i}"><figcaption>image {i}<br>'
-                    f'{_esc(", ".join(names[c] for c in present) or "no labelled class")}</figcaption></figure>')
+        figs.append(
+            f'<figure><img src="{_png(imgs[i], scale)}" alt="image {i}"><figcaption>image {i}<br>'
+            f"{_esc(', '.join(names[c] for c in present) or 'no labelled class')}</figcaption></figure>"
+        )
         for c in order[:classes]:
             name = names[c] if c < len(names) else f"class {c}"
-            figs.append(f'<figure><img src="{_png(_overlay(imgs[i], masks[i][c]), scale)}" alt="mask {name}">'
-                        f'<figcaption>mask: {_esc(name)}<br>mean {float(masks[i][c].mean()):.2f}</figcaption></figure>')
+            figs.append(
+                f'<figure><img src="{_png(_overlay(imgs[i], masks[i][c]), scale)}" alt="mask {name}">'
+                f"<figcaption>mask: {_esc(name)}<br>mean {float(masks[i][c].mean()):.2f}</figcaption></figure>"
+            )
     return '<div class="gallery">' + "".join(figs) + "</div>"
 
 
@@ -526,7 +696,8 @@ def section_galleries(r: Results, page: Page) -> str:
         return _why("No completed trial yet.")
     picks = {"best": ranked[0], "median": ranked[len(ranked) // 2], "worst": ranked[-1]}
     out = _caption(
-        f"What do the masks look like? The same validation images for the best, median and worst completed trial by {_esc(o)}: "
+        "What do the masks look like? The same validation images for the best, median and worst completed trial by "
+        f"{_esc(o)}: "
         "each image, then the Explainer's mask for each class present in it (bright red = kept, dark = removed), "
         "upscaled with nearest-neighbour pixels."
     )
@@ -537,8 +708,13 @@ def section_galleries(r: Results, page: Page) -> str:
         shown.add(t.trial_id)
         gallery = read_gallery(t)
         out += f"<h3>{label}: trial {_esc(t.trial_id)} ({_esc(o)} = {_num(t.metrics[o])})</h3>"
-        out += _gallery_html(t, gallery) if gallery else _why(
-            "This trial's folder has no run/gallery.npz (galleries are written only when W&B logging is not disabled)."
+        out += (
+            _gallery_html(t, gallery)
+            if gallery
+            else _why(
+                "This trial's folder has no run/gallery.npz (galleries are written only when W&B logging is not "
+                "disabled)."
+            )
         )
     table = read_table(ranked[0], "class_specific")
     if table and len(table) > 1:
@@ -546,14 +722,29 @@ def section_galleries(r: Results, page: Page) -> str:
         cols = [c for c in header[1:] if c != "images"]
         idx = [header.index(c) for c in cols]
         z = [[float(row[k]) if row[k] not in ("", None) else math.nan for k in idx] for row in body]
-        fig = go.Figure(go.Heatmap(z=z, x=[c if c != "none" else "none (unmasked)" for c in cols], y=[row[0] for row in body],
-                                   colorscale="Viridis", text=[[_num(v, 3) for v in row] for row in z], texttemplate="%{text}",
-                                   colorbar={"title": "softmax x100"}))
-        fig.update_layout(title=f"Class-specific matrix of trial {ranked[0].trial_id}", xaxis_title="mask of class",
-                          yaxis_title="target class", yaxis_autorange="reversed", height=300 + 28 * len(body))
+        fig = go.Figure(
+            go.Heatmap(
+                z=z,
+                x=[c if c != "none" else "none (unmasked)" for c in cols],
+                y=[row[0] for row in body],
+                colorscale="Viridis",
+                text=[[_num(v, 3) for v in row] for row in z],
+                texttemplate="%{text}",
+                colorbar={"title": "softmax x100"},
+            )
+        )
+        fig.update_layout(
+            title=f"Class-specific matrix of trial {ranked[0].trial_id}",
+            xaxis_title="mask of class",
+            yaxis_title="target class",
+            yaxis_autorange="reversed",
+            height=300 + 28 * len(body),
+        )
         out += _caption(
-            "Does each class's mask keep only that class's evidence? Row: the class whose score is read; column: the class whose "
-            "mask was applied (last column: no mask). A strong diagonal and weak off-diagonal mean class-specific masks."
+            "Does each class's mask keep only that class's evidence? Row: the class whose score is read; column: the "
+            "class whose "
+            "mask was applied (last column: no mask). A strong diagonal and weak off-diagonal mean class-specific "
+            "masks."
         ) + page.figure(fig)
     else:
         out += _why("The best trial has no run/tables/class_specific.csv.")
@@ -585,8 +776,15 @@ def section_curves(r: Results, page: Page, max_trials: int = 1000) -> str:
                     xs += [p[0] for p in pts] + [None]
                     ys += [p[1] for p in pts] + [None]
             if xs:
-                fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=status, line={"color": STATUS_COLORS[status], "width": 1},
-                                marker={"size": 4}, opacity=0.7)
+                fig.add_scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines+markers",
+                    name=status,
+                    line={"color": STATUS_COLORS[status], "width": 1},
+                    marker={"size": 4},
+                    opacity=0.7,
+                )
         fig.update_layout(title=f"{o} per epoch ({_arrow(o)})", xaxis_title="epoch", yaxis_title=o, height=360)
         out += page.figure(fig)
     return out
@@ -602,21 +800,40 @@ def section_recommendation(r: Results) -> str:
     rows = [[_esc(p), _esc(_value_text(v))] for p, v in sorted(rec.trial.values.items())]
     out += _table(["hyperparameter", "value"], rows)
     if len(rec.candidates) > 1:
-        cand = [[_esc(c["trial"]), f'<td class="num">{_num(c["mean"])}</td>', f"[{_num(c['ci'][0])}, {_num(c['ci'][1])}]",
-                 f'<td class="num">{_num(c["pessimistic"])}</td>', f'<td class="num">{_num(c["sensitivity"], 3)}</td>',
-                 f'<td class="num">{_num(c["robust"])}</td>'] for c in rec.candidates]
+        cand = [
+            [
+                _esc(c["trial"]),
+                f'<td class="num">{_num(c["mean"])}</td>',
+                f"[{_num(c['ci'][0])}, {_num(c['ci'][1])}]",
+                f'<td class="num">{_num(c["pessimistic"])}</td>',
+                f'<td class="num">{_num(c["sensitivity"], 3)}</td>',
+                f'<td class="num">{_num(c["robust"])}</td>',
+            ]
+            for c in rec.candidates
+        ]
         out += "<h3>Trials not distinguishable from the best mean</h3>"
-        out += _caption("Neighbourhood change: mean difference of the score to the 5 most similar configurations "
-                        "(small = a plateau, large = a lucky spike). Robust score = worst-seed score minus that change.")
-        out += _table(["trial", f"mean {o}", "95% CI", "worst-seed score (mean ∓ std)", "neighbourhood change", "robust score"], cand)
+        out += _caption(
+            "Neighbourhood change: mean difference of the score to the 5 most similar configurations "
+            "(small = a plateau, large = a lucky spike). Robust score = worst-seed score minus that change."
+        )
+        out += _table(
+            ["trial", f"mean {o}", "95% CI", "worst-seed score (mean ∓ std)", "neighbourhood change", "robust score"],
+            cand,
+        )
     out += f"<h3>Values within 1% of the best {_esc(o)} ({rec.near_best} completed trials)</h3>"
-    out += _caption("How precisely must each value be set? The range each hyperparameter spans among trials within 1% of the best score; "
-                    "a wide range means the score does not depend much on that value.")
+    out += _caption(
+        "How precisely must each value be set? The range each hyperparameter spans among trials within 1% of the "
+        "best score; "
+        "a wide range means the score does not depend much on that value."
+    )
     out += _table(["hyperparameter", "range"], [[_esc(p), _esc(v)] for p, v in rec.ranges.items()])
     if rec.command:
         out += "<h3>Production run (scored on the test split)</h3><pre class='cmd'>" + _esc(rec.command) + "</pre>"
     else:
-        out += _why("best.yaml is not written yet (the sweep writes it when it ends); rerun the report afterwards for the command.")
+        out += _why(
+            "best.yaml is not written yet (the sweep writes it when it ends); rerun the report afterwards for the "
+            "command."
+        )
     return out
 
 
@@ -657,7 +874,8 @@ def render(r: Results, resamples: int = 20) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Sweep {_esc(s.name)}: report</title><style>{_CSS}</style>{_ERROR_CATCHER}</head><body>"
         f"<header><h1>Sweep <code>{_esc(s.name)}</code></h1>"
-        f"<p class='lead'>{len(r.trials)} trials ({_esc(counts)}), objectives {_esc(', '.join(s.objectives))}; every number is "
+        f"<p class='lead'>{len(r.trials)} trials ({_esc(counts)}), objectives {_esc(', '.join(s.objectives))}; every "
+        "number is "
         f"measured on the validation split. Folder: <code>{_esc(r.root)}</code>; report written "
         f"{time.strftime('%Y-%m-%d %H:%M')}.</p></header><div id='js-errors'></div>"
         f"<nav><b>Contents</b><ol>{toc}</ol></nav>{sections}</body></html>"

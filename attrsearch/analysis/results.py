@@ -45,9 +45,24 @@ LEAD_COLUMNS = ("trial_id", "status", "error", "epochs", "failures")
 FINISHED_STATUSES = ("completed", "stopped")  # trials that ran to an end (stopped: by the scheduler)
 # Ray's bookkeeping entries of a result line (not metrics).
 RAY_KEYS = {
-    "timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id", "date",
-    "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
-    "iterations_since_restore", "experiment_tag", "trial/finished", "trial/resumed_from_epoch",
+    "timestamp",
+    "checkpoint_dir_name",
+    "should_checkpoint",
+    "done",
+    "training_iteration",
+    "trial_id",
+    "date",
+    "time_this_iter_s",
+    "time_total_s",
+    "pid",
+    "hostname",
+    "node_ip",
+    "config",
+    "time_since_restore",
+    "iterations_since_restore",
+    "experiment_tag",
+    "trial/finished",
+    "trial/resumed_from_epoch",
 }
 _KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 
@@ -156,7 +171,7 @@ def check_metric(name: str) -> str:
 
 
 def metric_direction(name: str) -> str | None:
-    """"max", "min", or None (a record, or a name the registry does not know)."""
+    """ "max", "min", or None (a record, or a name the registry does not know)."""
     base = name.removesuffix("_std")
     try:
         return get_spec(base).direction
@@ -306,7 +321,9 @@ def _trial_from_folder(folder: Path, space: dict[str, Dimension]) -> Trial:
 
 
 def _is_trial_folder(path: Path) -> bool:
-    return path.is_dir() and ((path / PARAMS_FILE).exists() or (path / RESULT_FILE).exists() or (path / RUN_DIR).is_dir())
+    return path.is_dir() and (
+        (path / PARAMS_FILE).exists() or (path / RESULT_FILE).exists() or (path / RUN_DIR).is_dir()
+    )
 
 
 def read_trials_csv(path: Path, space: dict[str, Dimension]) -> list[Trial]:
@@ -322,7 +339,7 @@ def read_trials_csv(path: Path, space: dict[str, Dimension]) -> list[Trial]:
                 if key is None or key in LEAD_COLUMNS:
                     continue
                 if key.startswith("config/"):
-                    path_ = key[len("config/"):]
+                    path_ = key[len("config/") :]
                     values[path_] = _value(space.get(path_), _cell(text))
                 else:
                     cell = _cell(text)
@@ -397,7 +414,10 @@ def learning_curve(trial: Trial) -> list[dict[str, float]]:
         return []
     lines = read_result_lines(trial.folder)
     if lines:
-        return [{**_scalars(r), "epoch": float(r.get("epoch", r.get("training_iteration", i + 1)))} for i, r in enumerate(lines)]
+        return [
+            {**_scalars(r), "epoch": float(r.get("epoch", r.get("training_iteration", i + 1)))}
+            for i, r in enumerate(lines)
+        ]
     history = trial.folder / RUN_DIR / "history.json"
     if not history.is_file():
         return []
@@ -416,7 +436,12 @@ def learning_curve(trial: Trial) -> list[dict[str, float]]:
     for epoch in sorted(by_epoch):
         recs = by_epoch[epoch]
         keys = {k for r in recs for k, v in r.items() if _is_number(v)}
-        out.append({k: sum(float(r[k]) for r in recs if _is_number(r.get(k))) / sum(_is_number(r.get(k)) for r in recs) for k in keys})
+        out.append(
+            {
+                k: sum(float(r[k]) for r in recs if _is_number(r.get(k))) / sum(_is_number(r.get(k)) for r in recs)
+                for k in keys
+            }
+        )
     return out
 
 

@@ -39,7 +39,9 @@ def confidence_interval(mean: float, std: float | None, n: int, level: float = 0
 def ranked(trials: list[Trial], metric: str, mode: str) -> list[Trial]:
     """Trials with a finite ``metric``, best first (ties: trial id)."""
     sign = -1.0 if mode == "max" else 1.0
-    return sorted([t for t in trials if finite(t.metrics.get(metric))], key=lambda t: (sign * t.metrics[metric], t.trial_id))
+    return sorted(
+        [t for t in trials if finite(t.metrics.get(metric))], key=lambda t: (sign * t.metrics[metric], t.trial_id)
+    )
 
 
 @dataclass
@@ -91,7 +93,9 @@ def _key(value: Any) -> str:
 
 def _dummies(labels: list[str]) -> np.ndarray:
     levels = sorted(set(labels))
-    return np.array([[1.0 if x == lv else 0.0 for lv in levels[1:]] for x in labels]).reshape(len(labels), len(levels) - 1)
+    return np.array([[1.0 if x == lv else 0.0 for lv in levels[1:]] for x in labels]).reshape(
+        len(labels), len(levels) - 1
+    )
 
 
 def _rss(X: np.ndarray, y: np.ndarray) -> float:
@@ -111,7 +115,9 @@ class Anova:
     seeds: int
 
 
-def anova(results: Results, metric: str, trials: list[Trial] | None = None, factors: list[str] | None = None) -> Anova | None:
+def anova(
+    results: Results, metric: str, trials: list[Trial] | None = None, factors: list[str] | None = None
+) -> Anova | None:
     """Two-way ANOVA of ``metric`` over categorical factors, with sequential (type I) sums of squares.
 
     Terms, in order: each factor's main effect, the interaction of the first two factors, the
@@ -119,7 +125,9 @@ def anova(results: Results, metric: str, trials: list[Trial] | None = None, fact
     residual (the other hyperparameters and what no term explains). None when fewer than two
     levels of any factor or fewer trials than model terms + 1.
     """
-    trials = [t for t in (results.by_status("completed") if trials is None else trials) if finite(t.metrics.get(metric))]
+    trials = [
+        t for t in (results.by_status("completed") if trials is None else trials) if finite(t.metrics.get(metric))
+    ]
     factors = categorical_factors(results, trials) if factors is None else factors
     if not factors or len(trials) < 3:
         return None
@@ -152,7 +160,9 @@ def anova(results: Results, metric: str, trials: list[Trial] | None = None, fact
     return Anova(metric, factors, {k: v / total for k, v in terms.items()}, len(trials), n)
 
 
-def cell_table(trials: list[Trial], metric: str, rows: str, cols: str) -> dict[tuple[Any, Any], tuple[float, float, int]]:
+def cell_table(
+    trials: list[Trial], metric: str, rows: str, cols: str
+) -> dict[tuple[Any, Any], tuple[float, float, int]]:
     """Per (row value, column value): mean of ``metric`` over trials, mean seed std, trial count."""
     cells: dict[tuple[Any, Any], list[Trial]] = {}
     for t in trials:
@@ -161,7 +171,11 @@ def cell_table(trials: list[Trial], metric: str, rows: str, cols: str) -> dict[t
     out = {}
     for key, ts in cells.items():
         stds = [t.metrics.get(f"{metric}_std") for t in ts if finite(t.metrics.get(f"{metric}_std"))]
-        out[key] = (float(np.mean([t.metrics[metric] for t in ts])), float(np.mean(stds)) if stds else math.nan, len(ts))
+        out[key] = (
+            float(np.mean([t.metrics[metric] for t in ts])),
+            float(np.mean(stds)) if stds else math.nan,
+            len(ts),
+        )
     return out
 
 
@@ -291,7 +305,9 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def ranges_near_best(results: Results, trials: list[Trial], metric: str, mode: str, tolerance: float = 0.01) -> tuple[dict[str, str], int]:
+def ranges_near_best(
+    results: Results, trials: list[Trial], metric: str, mode: str, tolerance: float = 0.01
+) -> tuple[dict[str, str], int]:
     """Range of each searched field among trials within ``tolerance`` (relative) of the best ``metric``.
 
     Returns ({path: "lo .. hi" or "{values}"}, number of those trials).
@@ -299,7 +315,9 @@ def ranges_near_best(results: Results, trials: list[Trial], metric: str, mode: s
     vals = [t.metrics[metric] for t in trials]
     best = max(vals) if mode == "max" else min(vals)
     tol = tolerance * abs(best) if best != 0 else tolerance * (max(vals) - min(vals))
-    near = [t for t in trials if (t.metrics[metric] >= best - tol if mode == "max" else t.metrics[metric] <= best + tol)]
+    near = [
+        t for t in trials if (t.metrics[metric] >= best - tol if mode == "max" else t.metrics[metric] <= best + tol)
+    ]
     out = {}
     for path, dim in results.sweep.space.items():
         seen = [t.values.get(path) for t in near if path in t.values]
@@ -332,7 +350,11 @@ def train_command(results: Results, trial: Trial) -> str:
         for path in sorted(results.sweep.space):
             if path in trial.values:
                 value = trial.values[path]
-                text = repr(value) if isinstance(value, float) else (json.dumps(value) if not isinstance(value, str) else value)
+                text = (
+                    repr(value)
+                    if isinstance(value, float)
+                    else (json.dumps(value) if not isinstance(value, str) else value)
+                )
                 parts += ["--set", f"{path}={text}"]
         out = f"runs/{results.sweep.name}-{trial.trial_id}"
     parts += ["--out", out]
@@ -362,7 +384,15 @@ def recommend(results: Results, objective: str | None = None) -> Recommendation:
         lo, hi = confidence_interval(mean, std, n)
         pess = mean - sign * std if finite(std) else mean
         robust = pess - sign * sens[t.trial_id] if finite(sens[t.trial_id]) else pess
-        return {"trial": t, "mean": mean, "std": std, "ci": (lo, hi), "pessimistic": pess, "sensitivity": sens[t.trial_id], "robust": robust}
+        return {
+            "trial": t,
+            "mean": mean,
+            "std": std,
+            "ci": (lo, hi),
+            "pessimistic": pess,
+            "sensitivity": sens[t.trial_id],
+            "robust": robust,
+        }
 
     top = info(pool[0])
     if n < 2 or not finite(top["ci"][0]):
@@ -370,7 +400,9 @@ def recommend(results: Results, objective: str | None = None) -> Recommendation:
         reason = f"best mean {objective} of {len(pool)} completed trials (one seed per trial: no confidence interval)."
     else:
         cands = [top] + [
-            c for c in (info(t) for t in pool[1:]) if finite(c["ci"][0]) and c["ci"][1] >= top["ci"][0] and c["ci"][0] <= top["ci"][1]
+            c
+            for c in (info(t) for t in pool[1:])
+            if finite(c["ci"][0]) and c["ci"][1] >= top["ci"][0] and c["ci"][0] <= top["ci"][1]
         ]
         if len(cands) == 1:
             chosen = pool[0]
@@ -380,13 +412,20 @@ def recommend(results: Results, objective: str | None = None) -> Recommendation:
             chosen = pick["trial"]
             worst = "mean - std - sensitivity" if sign > 0 else "mean + std + sensitivity"
             reason = (
-                f"{len(cands)} trials have 95% intervals overlapping the best mean's, so {objective} cannot tell them apart; "
+                f"{len(cands)} trials have 95% intervals overlapping the best mean's, so {objective} cannot tell "
+                "them apart; "
                 f"{chosen.trial_id} has the best robust score ({worst}: what an unlucky seed with a slightly different "
                 "setting would still score)."
             )
     ranges, near = ranges_near_best(results, pool, objective, mode)
     return Recommendation(
-        objective, mode, chosen, pool[0], reason,
+        objective,
+        mode,
+        chosen,
+        pool[0],
+        reason,
         candidates=[{**c, "trial": c["trial"].trial_id} for c in cands],
-        ranges=ranges, near_best=near, command=train_command(results, chosen),
+        ranges=ranges,
+        near_best=near,
+        command=train_command(results, chosen),
     )

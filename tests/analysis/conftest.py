@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fixtures import write_results  # noqa: E402
+from fixtures import write_results
 
 DATA = Path(__file__).parent / "data"
 

@@ -28,7 +28,13 @@ import yaml
 EXPLANANDA = ("small_cnn", "small_resnet")
 EXPLAINERS = ("explanandum_encoder", "unet_small")
 CLASSES = ("red_disc", "green_square", "blue_triangle")
-RAY_EXTRA = {"checkpoint_dir_name": "checkpoint_000000", "should_checkpoint": True, "pid": 1, "hostname": "vm", "node_ip": "192.0.2.2"}
+RAY_EXTRA = {
+    "checkpoint_dir_name": "checkpoint_000000",
+    "should_checkpoint": True,
+    "pid": 1,
+    "hostname": "vm",
+    "node_ip": "192.0.2.2",
+}
 
 
 def _dist(kind: str, value: Any, log: bool = False) -> dict[str, Any]:
@@ -37,7 +43,9 @@ def _dist(kind: str, value: Any, log: bool = False) -> dict[str, Any]:
     return out
 
 
-def sweep_yaml(name: str, objectives: list[str], seeds: list[int] | None, archs: bool, scheduler: str = "asha") -> dict[str, Any]:
+def sweep_yaml(
+    name: str, objectives: list[str], seeds: list[int] | None, archs: bool, scheduler: str = "asha"
+) -> dict[str, Any]:
     search = {
         "loss.lambda_tv": _dist("loguniform", [0.01, 1.0]),
         "loss.lambda_area": _dist("uniform", [0.1, 3.0]),
@@ -48,7 +56,11 @@ def sweep_yaml(name: str, objectives: list[str], seeds: list[int] | None, archs:
     if archs:
         search["explanandum.arch"] = _dist("choice", list(EXPLANANDA))
         search["explainer.arch"] = _dist("choice", list(EXPLAINERS))
-    sched = {"brackets": 1, "grace_period": 1, "max_t": 3, "name": "asha", "reduction_factor": 2.0} if scheduler == "asha" else {"name": "none"}
+    sched = (
+        {"brackets": 1, "grace_period": 1, "max_t": 3, "name": "asha", "reduction_factor": 2.0}
+        if scheduler == "asha"
+        else {"name": "none"}
+    )
     return {
         "base": {
             "seed": 0,
@@ -70,14 +82,23 @@ def sweep_yaml(name: str, objectives: list[str], seeds: list[int] | None, archs:
         "storage": "results",
         "testing": {"fail_once_at_epoch": None},
         "time_budget_s": None,
-        "wandb": {"entity": None, "gallery_images": 2, "group": None, "mode": "offline", "project": "attrsearch", "tags": []},
+        "wandb": {
+            "entity": None,
+            "gallery_images": 2,
+            "group": None,
+            "mode": "offline",
+            "project": "attrsearch",
+            "tags": [],
+        },
     }
 
 
 def plant_metrics(values: dict[str, Any], rng: np.random.Generator, noise: float = 0.01) -> dict[str, float]:
     """The planted metrics of one configuration (the seed mean)."""
     tv = (math.log10(values["loss.lambda_tv"]) + 2) / 2  # 0..1 over the range
-    arch = 0.08 * (values.get("explanandum.arch") == "small_resnet") + 0.05 * (values.get("explainer.arch") == "unet_small")
+    arch = 0.08 * (values.get("explanandum.arch") == "small_resnet") + 0.05 * (
+        values.get("explainer.arch") == "unet_small"
+    )
     iou = 0.2 + 0.4 * tv + arch + rng.normal(0, noise)
     return {
         "segmentation/iou": iou,
@@ -126,7 +147,9 @@ def write_results(
     name = "synthetic"
     folder = root / name
     folder.mkdir(parents=True)
-    (folder / "sweep.yaml").write_text(yaml.safe_dump(sweep_yaml(name, list(objectives), seeds, archs), sort_keys=False))
+    (folder / "sweep.yaml").write_text(
+        yaml.safe_dump(sweep_yaml(name, list(objectives), seeds, archs), sort_keys=False)
+    )
     rows = []
     nseeds = len(seeds) if seeds else 1
     t0 = 1_796_000_000.0
@@ -142,7 +165,13 @@ def write_results(
         if archs:
             values["explanandum.arch"] = EXPLANANDA[i % 2]
             values["explainer.arch"] = EXPLAINERS[(i // 2) % 2]
-        status = "error" if i >= n - error_trials else "stopped" if stopped_every and i % stopped_every == stopped_every - 1 else "completed"
+        status = (
+            "error"
+            if i >= n - error_trials
+            else "stopped"
+            if stopped_every and i % stopped_every == stopped_every - 1
+            else "completed"
+        )
         epochs = 3 if status == "completed" else 1
         per_seed = [plant_metrics(values, rng, noise) for _ in range(nseeds)]
         mean = {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]}
@@ -165,15 +194,31 @@ def write_results(
         lines, history = [], []
         start = t0 + 20 * i
         for e in range(1, epochs + 1 if status != "error" else 2):
-            rec = {k: v - 0.05 * (epochs - e) if k == "segmentation/iou" else v for k, v in metrics.items() if not k.startswith("train/epochs")}
+            rec = {
+                k: v - 0.05 * (epochs - e) if k == "segmentation/iou" else v
+                for k, v in metrics.items()
+                if not k.startswith("train/epochs")
+            }
             rec["epoch"] = float(e)
             finished = status == "completed" and e == epochs
-            lines.append({
-                **rec, "trial/finished": float(finished), "trial/resumed_from_epoch": 0.0, "timestamp": int(start + 10 * e),
-                **RAY_EXTRA, "done": finished, "training_iteration": e, "trial_id": tid, "date": "2026-12-01_10-11-41",
-                "time_this_iter_s": 10.0, "time_total_s": 10.0 * e, "config": values, "time_since_restore": 10.0 * e,
-                "iterations_since_restore": e,
-            })
+            lines.append(
+                {
+                    **rec,
+                    "trial/finished": float(finished),
+                    "trial/resumed_from_epoch": 0.0,
+                    "timestamp": int(start + 10 * e),
+                    **RAY_EXTRA,
+                    "done": finished,
+                    "training_iteration": e,
+                    "trial_id": tid,
+                    "date": "2026-12-01_10-11-41",
+                    "time_this_iter_s": 10.0,
+                    "time_total_s": 10.0 * e,
+                    "config": values,
+                    "time_since_restore": 10.0 * e,
+                    "iterations_since_restore": e,
+                }
+            )
             history.append({"epoch": float(e), "segmentation/iou": rec["segmentation/iou"], "train/loss": 1.0 / e})
         (tdir / "result.json").write_text("".join(json.dumps(x) + "\n" for x in lines))
         (tdir / "run" / "history.json").write_text(json.dumps({f"seed{s}": history for s in (seeds or [0])}, indent=1))
@@ -183,20 +228,32 @@ def write_results(
             tables.mkdir()
             cs = ["target," + ",".join(CLASSES) + ",none,images"]
             for a, c in enumerate(CLASSES):
-                cs.append(c + "," + ",".join(f"{(40.0 if a == b else 10.0) + rng.normal(0, 1):.4f}" for b in range(len(CLASSES))) + ",33.3,4")
+                cs.append(
+                    c
+                    + ","
+                    + ",".join(f"{(40.0 if a == b else 10.0) + rng.normal(0, 1):.4f}" for b in range(len(CLASSES)))
+                    + ",33.3,4"
+                )
             (tables / "class_specific.csv").write_text("\n".join(cs) + "\n")
             images = rng.integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
             masks = rng.random((2, len(CLASSES), 16, 16)).astype(np.float16)
             labels = np.array([[1, 0, 1], [0, 1, 0]], dtype=np.float32)
-            np.savez_compressed(tdir / "run" / "gallery.npz", images=images, masks=masks, gt=(masks > 0.5).astype(np.uint8),
-                                labels=labels, class_names=np.array(CLASSES))
+            np.savez_compressed(
+                tdir / "run" / "gallery.npz",
+                images=images,
+                masks=masks,
+                gt=(masks > 0.5).astype(np.uint8),
+                labels=labels,
+                class_names=np.array(CLASSES),
+            )
     lead = ["trial_id", "status", "error", "epochs", "failures"]
     (folder / "trials.csv").write_text(_csv_text(rows, lead + list(objectives)))
     done = [r for r in rows if r["status"] == "completed"]
     if done:
         best = max(done, key=lambda r: r[objectives[0]])
         header = (
-            f"# Best of sweep {name}: trial {best['trial_id']}, {objectives[0]} = {best[objectives[0]]:.6g} (max) on the val split.\n"
+            f"# Best of sweep {name}: trial {best['trial_id']}, {objectives[0]} = {best[objectives[0]]:.6g} (max) on "
+            "the val split.\n"
             f"# Production run, scored on the test split: attrsearch train best.yaml --out runs/{name}-best\n"
         )
         (folder / "best.yaml").write_text(header + yaml.safe_dump({"seed": 0, "name": f"{name}-best"}, sort_keys=False))

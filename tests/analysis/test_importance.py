@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from fixtures import write_results
 
 from attrsearch.analysis.importance import build_study, importances
 from attrsearch.analysis.results import read_results
-from fixtures import write_results
 
 
 @pytest.fixture(scope="module")
 def driven(tmp_path_factory):
     """40 completed trials, one seed, no architectures: iou = f(lambda_tv) + small noise."""
-    root = write_results(tmp_path_factory.mktemp("imp"), n=40, seeds=None, archs=False, stopped_every=0, error_trials=0, seed=3)
+    root = write_results(
+        tmp_path_factory.mktemp("imp"), n=40, seeds=None, archs=False, stopped_every=0, error_trials=0, seed=3
+    )
     return read_results(root)
 
 

@@ -9,13 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures import write_results
 
 from attrsearch.analysis import stats
 from attrsearch.analysis.report import SECTIONS, build_report
 from attrsearch.analysis.results import read_results
 from attrsearch.cli import main
 from attrsearch.errors import UserError
-from fixtures import write_results
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def report(synthetic, tmp_path_factory) -> Path:
 
 
 def _section(text: str, sid: str) -> str:
-    match = re.search(rf'<section id="{sid}">(.*?)</section>', text, flags=re.S)
+    match = re.search(rf'<section id="{sid}">(.*?)</section>', text, flags=re.DOTALL)
     assert match, sid
     return match.group(1)
 
@@ -75,7 +75,9 @@ def test_sections_without_data_say_why(real_tiny, tmp_path):
     single = write_results(tmp_path / "single", n=6, objectives=("segmentation/iou",), archs=False, seeds=None)
     text = build_report(single, tmp_path / "s.html", resamples=3).read_text()
     assert "optimises one objective" in _section(text, "pareto")
-    assert "architectures are fixed in this sweep (Explanandum small_cnn, Explainer explanandum_encoder)" in _section(text, "matrix")
+    assert "architectures are fixed in this sweep (Explanandum small_cnn, Explainer explanandum_encoder)" in _section(
+        text, "matrix"
+    )
     assert "one seed per trial" in _section(text, "recommendation")
 
 
@@ -109,10 +111,22 @@ def _chromium() -> str | None:
 
 
 def _dump_dom(browser: str, page: Path, tmp_path: Path) -> tuple[str, str]:
-    proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0", "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
+    proc = subprocess.run(  # noqa: PLW1510 - the return code is asserted below with the log
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout, proc.stderr
@@ -124,7 +138,7 @@ def test_report_renders_in_a_headless_browser(report, tmp_path):
     for sid in SECTIONS:
         assert f'id="{sid}"' in dom
     assert dom.count('class="plot-container plotly"') >= 10 and "main-svg" in dom  # plotly drew the figures
-    errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.S)
+    errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
     assert errors and errors.group(1).strip() == "", errors.group(1)
     assert "Uncaught" not in log
 
@@ -135,6 +149,6 @@ def test_browser_check_sees_a_javascript_error(report, tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text(report.read_text().replace("</body>", "<script>notDefinedAnywhere();</script></body>"))
     dom, log = _dump_dom(browser, broken, tmp_path)
-    errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.S)
+    errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
     assert "notDefinedAnywhere" in errors.group(1)
     assert "Uncaught" in log

@@ -31,8 +31,10 @@ def test_reads_a_real_sweep_folder(real_tiny):
     best = r.by_status("completed")[0]
     assert best.trial_id == "8bb00_00001"
     assert best.values == {
-        "explainer.arch": "unet_small", "loss.lambda_tv": pytest.approx(0.01079084044538139),
-        "loss.max_area": pytest.approx(0.36946445204720263), "loss.min_area": pytest.approx(0.09655694016130092),
+        "explainer.arch": "unet_small",
+        "loss.lambda_tv": pytest.approx(0.01079084044538139),
+        "loss.max_area": pytest.approx(0.36946445204720263),
+        "loss.min_area": pytest.approx(0.09655694016130092),
         "train.batch_size": 18,
     }
     assert isinstance(best.values["train.batch_size"], int)
@@ -57,7 +59,9 @@ def test_running_sweep_without_trials_csv(real_running):
     t = r.trials[0]
     # result.json is still empty (Ray had not flushed): the run's history.json tells it started
     assert t.status == "running" and t.epochs == 1.0 and math.isfinite(t.metrics["segmentation/iou"])
-    assert t.values["explanandum.arch"] == "small_cnn" and t.values["loss.lambda_tv"] == pytest.approx(0.6074996073425692)
+    assert t.values["explanandum.arch"] == "small_cnn" and t.values["loss.lambda_tv"] == pytest.approx(
+        0.6074996073425692
+    )
     with pytest.raises(UserError, match="no finished trial yet .*2 running"):
         require_finished(r)
 
@@ -67,7 +71,9 @@ def test_trial_folders_missing_from_a_stale_trials_csv(tmp_path, real_tiny):
     shutil.copytree(real_tiny, root)
     shutil.copytree(root / "8bb00_00004", root / "8bb00_00005")
     lines = (root / "8bb00_00005" / "result.json").read_text().splitlines()
-    (root / "8bb00_00005" / "result.json").write_text(lines[0] + "\n" + '{"segmentation/iou": 0.1, "epo')  # half-written line
+    (root / "8bb00_00005" / "result.json").write_text(
+        lines[0] + "\n" + '{"segmentation/iou": 0.1, "epo'
+    )  # half-written line
     r = read_results(root)
     new = r.trials[-1]
     assert new.trial_id == "8bb00_00005" and new.status == "running" and new.epochs == 1.0
@@ -105,3 +111,31 @@ def test_synthetic_folder_reads_like_the_real_one(synthetic):
     t = r.by_status("completed")[0]
     assert set(t.values) == set(r.sweep.space) and isinstance(t.values["train.batch_size"], int)
     assert len(learning_curve(t)) == 3
+
+
+def test_analysis_imports_neither_ray_nor_the_sweep_or_training_code():
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import attrsearch.analysis as pkg
+
+    banned = ("attrsearch.sweep", "attrsearch.train", "ray", "wandb")
+    for path in Path(pkg.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                assert not any(name == b or name.startswith(b + ".") for b in banned), f"{path.name} imports {name}"
+    code = (
+        "import sys, attrsearch.analysis.report, attrsearch.analysis.importance; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'wandb')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -6,16 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from fixtures import write_results
 from scipy import stats as sps
 
 from attrsearch.analysis import stats
 from attrsearch.analysis.results import read_results
-from fixtures import write_results
 
 
 def test_confidence_interval_matches_scipy_on_the_seed_values():
     seeds = np.array([0.41, 0.47, 0.44])
-    lo, hi = stats.confidence_interval(float(seeds.mean()), float(seeds.std()), 3)  # population std, as trials report it
+    lo, hi = stats.confidence_interval(
+        float(seeds.mean()), float(seeds.std()), 3
+    )  # population std, as trials report it
     ref = sps.t.interval(0.95, 2, loc=seeds.mean(), scale=sps.sem(seeds))
     assert (lo, hi) == pytest.approx(ref)
     assert all(math.isnan(v) for v in stats.confidence_interval(0.4, 0.01, 1))
@@ -40,7 +42,13 @@ def test_anova_shares_sum_to_at_most_one_and_find_the_planted_factors(synthetic)
     r = read_results(synthetic)
     a = stats.anova(r, "segmentation/iou")
     assert a.factors == ["explanandum.arch", "explainer.arch"]
-    assert set(a.shares) == {"explanandum.arch", "explainer.arch", "explanandum.arch x explainer.arch", "seed", "residual"}
+    assert set(a.shares) == {
+        "explanandum.arch",
+        "explainer.arch",
+        "explanandum.arch x explainer.arch",
+        "seed",
+        "residual",
+    }
     assert all(v >= 0 for v in a.shares.values())
     assert sum(a.shares.values()) <= 1 + 1e-9 and sum(a.shares.values()) == pytest.approx(1.0)
     # planted: explanandum +0.08 > explainer +0.05, no interaction, seed noise 0.01
@@ -60,7 +68,11 @@ def test_anova_of_a_pure_factor_effect_gives_it_all_the_variance(tmp_path):
 
 def _brute_front(points, signs):
     s = points * signs
-    return [i for i in range(len(s)) if not any((s[j] >= s[i]).all() and (s[j] > s[i]).any() for j in range(len(s)) if j != i)]
+    return [
+        i
+        for i in range(len(s))
+        if not any((s[j] >= s[i]).all() and (s[j] > s[i]).any() for j in range(len(s)) if j != i)
+    ]
 
 
 def test_pareto_is_exactly_the_non_dominated_completed_trials(synthetic):
@@ -106,7 +118,9 @@ def test_recommendation_prefers_the_stable_trial_when_intervals_overlap(tmp_path
     same = dict(r.trials[0].values)
     for i, t in enumerate(r.trials):  # only lambda_tv differs: A's neighbours are 0..4, B's are 5..9
         t.values.update({k: v for k, v in same.items() if k != "loss.lambda_tv"})
-        t.values["loss.lambda_tv"] = [0.0101, 0.0102, 0.0103, 0.0104, 0.0105, 0.95, 0.96, 0.97, 0.98, 0.99, 0.01, 1.0][i]
+        t.values["loss.lambda_tv"] = [0.0101, 0.0102, 0.0103, 0.0104, 0.0105, 0.95, 0.96, 0.97, 0.98, 0.99, 0.01, 1.0][
+            i
+        ]
     rec = stats.recommend(r)
     assert rec.best_mean.trial_id == "ab12c_00010"
     cands = {c["trial"]: c for c in rec.candidates}
