@@ -437,7 +437,7 @@ def section_dependence(r: Results, page: Page) -> str:
                 ]
                 dims.append(
                     {
-                        "label": p.split(".")[-1],
+                        "label": _short(p),
                         "values": vals,
                         "tickvals": list(range(len(labels))),
                         "ticktext": labels,
@@ -445,7 +445,7 @@ def section_dependence(r: Results, page: Page) -> str:
                 )
             else:
                 vals = [math.log10(t.values[p]) if d.log else t.values[p] for t in completed]
-                dims.append({"label": f"{p.split('.')[-1]} (log10)" if d.log else p.split(".")[-1], "values": vals})
+                dims.append({"label": f"{_short(p)} (log10)" if d.log else _short(p), "values": vals})
         for o in objs:
             dims.append({"label": o.split("/")[-1], "values": [t.metrics[o] for t in completed]})
         first = objs[0]
@@ -463,13 +463,19 @@ def section_dependence(r: Results, page: Page) -> str:
             )
         )
         par.update_layout(height=480)
-        par.update_layout(margin={"l": 90, "r": 40, "t": 90, "b": 40})
+        par.update_layout(margin={"l": 140, "r": 40, "t": 90, "b": 40})
         out += _caption(
             "Which combinations lead to good scores? One line per completed trial; brighter lines score better on "
             f"{_esc(first)}. Drag along an axis to keep only a range."
         )
         out += page.figure(par)
     return out
+
+
+def _short(path: str) -> str:
+    """A short axis label: ``loss.lambda_tv`` -> ``lambda_tv``, ``explainer.arch`` -> ``explainer``."""
+    head, _, tail = path.rpartition(".")
+    return head.split(".")[-1] if tail == "arch" and head else tail
 
 
 def _base_value(r: Results, path: str) -> Any:

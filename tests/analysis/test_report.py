@@ -38,6 +38,7 @@ def test_every_section_with_heading_and_plotly_inlined_once(report):
     bundles = len(re.findall(r"\*\s*plotly\.js v\d", text))
     assert bundles == 1
     assert text.count('class="plotly-graph-div"') >= 10
+    assert "could not be drawn" not in text  # no section fell back to its error note
 
 
 def test_numbers_in_the_sections(report, synthetic):
