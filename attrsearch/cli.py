@@ -99,6 +99,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return print_status(Path(args.results))
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from attrsearch.analysis.report import build_report
+
+    out = Path(args.out) if args.out else Path(args.results) / "report.html"
+    print(build_report(Path(args.results), out))
+    return 0
+
+
 def _key_value(text: str) -> tuple[str, object]:
     from attrsearch.config.base import parse_yaml
 
@@ -171,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="summarise a sweep's results folder")
     p.add_argument("results", help="results/<sweep name>")
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("report", help="write one self-contained HTML report of a sweep's results folder")
+    p.add_argument("results", help="results/<sweep name>")
+    p.add_argument("--out", default=None, help="HTML file to write (default: RESULTS/report.html)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Ray-free readers of sweep results, their statistics and the HTML report."""

@@ -1,0 +1,431 @@
+"""Statistics over a sweep's trials: leaderboard with seed confidence intervals, ANOVA over factors,
+Pareto sets, rank agreement between metrics, and the recommended configuration.
+
+Seeds: with ``seeds: [s1, ..., sn]`` a trial's ``<metric>`` is the mean over its n seeds and
+``<metric>_std`` their population standard deviation (ddof 0). The 95% confidence interval of the
+mean is ``mean +- t(0.975, n-1) * std / sqrt(n-1)`` (Student's t; the sample std is
+``std * sqrt(n / (n-1))``). One seed gives no interval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from attrsearch.analysis.results import BEST_FILE, Results, Trial, finite, metric_direction
+
+ARCH_FACTORS = ("explanandum.arch", "explainer.arch")
+
+
+# ----------------------------------------------------------------------------------- leaderboard
+
+
+def confidence_interval(mean: float, std: float | None, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The t-interval of a mean over ``n`` seeds from its population std; (nan, nan) for n < 2 or no std."""
+    if n < 2 or std is None or not finite(std) or not finite(mean):
+        return math.nan, math.nan
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n - 1)
+    return mean - half, mean + half
+
+
+def ranked(trials: list[Trial], metric: str, mode: str) -> list[Trial]:
+    """Trials with a finite ``metric``, best first (ties: trial id)."""
+    sign = -1.0 if mode == "max" else 1.0
+    return sorted(
+        [t for t in trials if finite(t.metrics.get(metric))], key=lambda t: (sign * t.metrics[metric], t.trial_id)
+    )
+
+
+@dataclass
+class Row:
+    """One leaderboard row: a trial and, per metric, (mean, std, ci_low, ci_high)."""
+
+    rank: int
+    trial: Trial
+    cells: dict[str, tuple[float, float, float, float]]
+
+
+def leaderboard(results: Results, metrics: list[str], top: int | None = None) -> tuple[list[Row], list[Row]]:
+    """(completed rows ranked by ``metrics[0]``, early-stopped rows ranked the same way, shown apart).
+
+    Early-stopped trials never ran the final suite: their numbers are epoch-suite values at the
+    epoch they were stopped, not comparable with the completed ones.
+    """
+    n = results.sweep.seed_count
+    mode = metric_direction(metrics[0]) or "max"
+
+    def rows(pool: list[Trial]) -> list[Row]:
+        out = []
+        for i, t in enumerate(ranked(pool, metrics[0], mode)[:top], 1):
+            cells = {}
+            for m in metrics:
+                mean = t.metrics.get(m, math.nan)
+                std = t.metrics.get(f"{m}_std")
+                lo, hi = confidence_interval(mean, std, n)
+                cells[m] = (mean, std if std is not None else math.nan, lo, hi)
+            out.append(Row(i, t, cells))
+        return out
+
+    return rows(results.by_status("completed")), rows(results.by_status("stopped"))
+
+
+# ----------------------------------------------------------------------------------- ANOVA
+
+
+def categorical_factors(results: Results, trials: list[Trial]) -> list[str]:
+    """Categorical searched fields that vary among ``trials``: the two architectures first, then the others."""
+    cats = [p for p, d in results.sweep.space.items() if d.categorical]
+    order = [p for p in ARCH_FACTORS if p in cats] + [p for p in cats if p not in ARCH_FACTORS]
+    return [p for p in order if len({_key(t.values.get(p)) for t in trials}) > 1]
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _dummies(labels: list[str]) -> np.ndarray:
+    levels = sorted(set(labels))
+    return np.array([[1.0 if x == lv else 0.0 for lv in levels[1:]] for x in labels]).reshape(
+        len(labels), len(levels) - 1
+    )
+
+
+def _rss(X: np.ndarray, y: np.ndarray) -> float:
+    beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+    r = y - X @ beta
+    return float(r @ r)
+
+
+@dataclass
+class Anova:
+    """Shares of a metric's variance (over trials and seeds) per term; they sum to 1 up to rounding."""
+
+    metric: str
+    factors: list[str]
+    shares: dict[str, float]  # factor, "A x B", "seed", "residual"
+    trials: int
+    seeds: int
+
+
+def anova(
+    results: Results, metric: str, trials: list[Trial] | None = None, factors: list[str] | None = None
+) -> Anova | None:
+    """Two-way ANOVA of ``metric`` over categorical factors, with sequential (type I) sums of squares.
+
+    Terms, in order: each factor's main effect, the interaction of the first two factors, the
+    spread between seeds of one trial (``n * std**2`` per trial, from ``<metric>_std``), and the
+    residual (the other hyperparameters and what no term explains). None when fewer than two
+    levels of any factor or fewer trials than model terms + 1.
+    """
+    trials = [
+        t for t in (results.by_status("completed") if trials is None else trials) if finite(t.metrics.get(metric))
+    ]
+    factors = categorical_factors(results, trials) if factors is None else factors
+    if not factors or len(trials) < 3:
+        return None
+    n = results.sweep.seed_count
+    y = np.array([t.metrics[metric] for t in trials])
+    labels = {f: [_key(t.values.get(f)) for t in trials] for f in factors}
+    X = np.ones((len(trials), 1))
+    rss = _rss(X, y)
+    ss: dict[str, float] = {}
+    for f in factors:
+        X = np.hstack([X, _dummies(labels[f])])
+        new = _rss(X, y)
+        ss[f] = max(rss - new, 0.0)
+        rss = new
+    if len(factors) >= 2:
+        a, b = factors[0], factors[1]
+        inter = _dummies([x + "|" + z for x, z in zip(labels[a], labels[b])])
+        new = _rss(np.hstack([X, inter]), y)
+        ss[f"{a} x {b}"] = max(rss - new, 0.0)
+        rss = new
+    if X.shape[1] >= len(trials):
+        return None
+    within = sum(n * t.metrics.get(f"{metric}_std", 0.0) ** 2 for t in trials) if n > 1 else 0.0
+    terms = {k: n * v for k, v in ss.items()}
+    terms["seed"] = within
+    terms["residual"] = n * rss
+    total = n * float(((y - y.mean()) ** 2).sum()) + within
+    if total <= 0:
+        return None
+    return Anova(metric, factors, {k: v / total for k, v in terms.items()}, len(trials), n)
+
+
+def cell_table(
+    trials: list[Trial], metric: str, rows: str, cols: str
+) -> dict[tuple[Any, Any], tuple[float, float, int]]:
+    """Per (row value, column value): mean of ``metric`` over trials, mean seed std, trial count."""
+    cells: dict[tuple[Any, Any], list[Trial]] = {}
+    for t in trials:
+        if finite(t.metrics.get(metric)):
+            cells.setdefault((t.values.get(rows), t.values.get(cols)), []).append(t)
+    out = {}
+    for key, ts in cells.items():
+        stds = [t.metrics.get(f"{metric}_std") for t in ts if finite(t.metrics.get(f"{metric}_std"))]
+        out[key] = (
+            float(np.mean([t.metrics[metric] for t in ts])),
+            float(np.mean(stds)) if stds else math.nan,
+            len(ts),
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------- Pareto
+
+
+def pareto_mask(points: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of ``points`` (trials x objectives) that no other row dominates.
+
+    ``signs``: +1 for maximised, -1 for minimised objectives. A row dominates another when it is at
+    least as good on every objective and better on one.
+    """
+    s = points * signs
+    n = len(s)
+    keep = np.ones(n, dtype=bool)
+    for i in range(n):
+        ge = (s >= s[i]).all(axis=1)
+        gt = (s > s[i]).any(axis=1)
+        keep[i] = not (ge & gt).any()
+    return keep
+
+
+@dataclass
+class Pareto:
+    objectives: list[str]
+    front: list[Trial]
+    dominated: list[Trial]
+    stopped: list[Trial]  # early-stopped trials: shown apart, never on the front
+
+
+def pareto(results: Results, objectives: list[str] | None = None) -> Pareto:
+    """Non-dominated completed trials over up to 3 objectives (directions from the metric registry)."""
+    objectives = list(objectives or results.sweep.objectives)[:3]
+    signs = np.array([1.0 if metric_direction(o) == "max" else -1.0 for o in objectives])
+
+    def full(t: Trial) -> bool:
+        return all(finite(t.metrics.get(o)) for o in objectives)
+
+    pool = [t for t in results.by_status("completed") if full(t)]
+    stopped = [t for t in results.by_status("stopped") if full(t)]
+    if not pool:
+        return Pareto(objectives, [], [], stopped)
+    mask = pareto_mask(np.array([[t.metrics[o] for o in objectives] for t in pool]), signs)
+    return Pareto(objectives, [t for t, k in zip(pool, mask) if k], [t for t, k in zip(pool, mask) if not k], stopped)
+
+
+# ----------------------------------------------------------------------------------- agreement
+
+
+def score_metrics(trials: list[Trial], limit: int | None = None) -> list[str]:
+    """Registered score metrics (with a direction) that vary across ``trials``, in registry order."""
+    from attrsearch.metrics.registry import metric_names
+
+    present = {k for t in trials for k in t.metrics}
+    out = []
+    for name in metric_names("full"):
+        if name in present and metric_direction(name) and not name.startswith("sanity/"):
+            vals = {t.metrics.get(name) for t in trials if finite(t.metrics.get(name))}
+            if len(vals) > 1:
+                out.append(name)
+    return out[:limit]
+
+
+def spearman(trials: list[Trial], metrics: list[str]) -> np.ndarray:
+    """Spearman rank correlation between each pair of ``metrics`` across ``trials`` (nan: < 3 shared trials)."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{m: t.metrics.get(m, math.nan) for m in metrics} for t in trials], columns=metrics)
+    return frame.corr(method="spearman", min_periods=3).to_numpy()
+
+
+# ----------------------------------------------------------------------------------- recommendation
+
+
+def _coordinates(results: Results, trials: list[Trial]) -> np.ndarray:
+    """Trials as points in [0, 1]^d of the searched space (log where the range is log; categories one-hot)."""
+    cols = []
+    for path, dim in results.sweep.space.items():
+        if dim.categorical:
+            for v in dim.values:
+                cols.append([1.0 if _key(t.values.get(path)) == _key(v) else 0.0 for t in trials])
+            continue
+        use_log = dim.log and dim.low > 0
+        lo, hi = (math.log(dim.low), math.log(dim.high)) if use_log else (float(dim.low), float(dim.high))
+        span = (hi - lo) or 1.0
+        col = []
+        for t in trials:
+            v = t.values.get(path)
+            ok = finite(v) and (v > 0 or not use_log)
+            col.append(((math.log(v) if use_log else float(v)) - lo) / span if ok else 0.5)
+        cols.append(col)
+    return np.array(cols, dtype=float).T if cols else np.zeros((len(trials), 0))
+
+
+def sensitivity(results: Results, trials: list[Trial], metric: str, k: int = 5) -> dict[str, float]:
+    """Per trial: mean |metric difference| to its ``k`` nearest trials in the normalised search space.
+
+    Small = the metric barely changes around this configuration (it is not a lucky spike).
+    """
+    if len(trials) < 2:
+        return {t.trial_id: math.nan for t in trials}
+    x = _coordinates(results, trials)
+    y = np.array([t.metrics[metric] for t in trials])
+    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    k = min(k, len(trials) - 1)
+    near = np.argsort(d, axis=1)[:, :k]
+    return {t.trial_id: float(np.abs(y[near[i]] - y[i]).mean()) for i, t in enumerate(trials)}
+
+
+@dataclass
+class Recommendation:
+    objective: str
+    mode: str
+    trial: Trial | None
+    best_mean: Trial | None
+    reason: str
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # trial id, mean, ci, pessimistic, sensitivity
+    ranges: dict[str, str] = field(default_factory=dict)  # hyperparameter -> range within 1% of the best
+    near_best: int = 0
+    command: str = ""
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def ranges_near_best(
+    results: Results, trials: list[Trial], metric: str, mode: str, tolerance: float = 0.01
+) -> tuple[dict[str, str], int]:
+    """Range of each searched field among trials within ``tolerance`` (relative) of the best ``metric``.
+
+    Returns ({path: "lo .. hi" or "{values}"}, number of those trials).
+    """
+    vals = [t.metrics[metric] for t in trials]
+    best = max(vals) if mode == "max" else min(vals)
+    tol = tolerance * abs(best) if best != 0 else tolerance * (max(vals) - min(vals))
+    near = [
+        t for t in trials if (t.metrics[metric] >= best - tol if mode == "max" else t.metrics[metric] <= best + tol)
+    ]
+    out = {}
+    for path, dim in results.sweep.space.items():
+        seen = [t.values.get(path) for t in near if path in t.values]
+        if not seen:
+            continue
+        if dim.categorical or not all(finite(v) for v in seen):
+            out[path] = "{" + ", ".join(sorted({_format(v) for v in seen})) + "}"
+        else:
+            out[path] = f"{_format(min(seen))} .. {_format(max(seen))}"
+    return out, len(near)
+
+
+def best_yaml_trial(results: Results) -> str | None:
+    """The trial id named in ``best.yaml``'s header (None without the file)."""
+    path = results.root / BEST_FILE
+    if not path.is_file():
+        return None
+    match = re.search(r"^# Best of sweep .*?: trial (\S+),", path.read_text(), flags=re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def train_command(results: Results, trial: Trial) -> str:
+    """The exact ``attrsearch train`` command for ``trial``: ``best.yaml`` plus ``--set`` for another trial."""
+    best_file = results.root / BEST_FILE
+    if not best_file.is_file():
+        return ""
+    out = f"runs/{results.sweep.name}-best"
+    parts = ["attrsearch", "train", str(best_file)]
+    if best_yaml_trial(results) != trial.trial_id:
+        for path in sorted(results.sweep.space):
+            if path in trial.values:
+                value = trial.values[path]
+                text = (
+                    repr(value)
+                    if isinstance(value, float)
+                    else (json.dumps(value) if not isinstance(value, str) else value)
+                )
+                parts += ["--set", f"{path}={text}"]
+        out = f"runs/{results.sweep.name}-{trial.trial_id}"
+    parts += ["--out", out]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def recommend(results: Results, objective: str | None = None) -> Recommendation:
+    """The configuration to train for production, judged on ``objective`` (default: the first).
+
+    The trial with the best mean over seeds, unless other trials' 95% intervals overlap its own:
+    then, among those, the one with the best robust score, in the metric's own units: the mean
+    minus one seed std minus its neighbourhood sensitivity (``sensitivity``) for a maximised metric
+    (plus both for a minimised one), i.e. what an unlucky seed with a slightly different setting
+    would still score. Ties: the better mean.
+    """
+    objective = objective or results.sweep.objectives[0]
+    mode = metric_direction(objective) or "max"
+    pool = ranked(results.by_status("completed"), objective, mode)
+    if not pool:
+        return Recommendation(objective, mode, None, None, f"no completed trial reports {objective} yet.")
+    n = results.sweep.seed_count
+    sens = sensitivity(results, pool, objective)
+    sign = 1.0 if mode == "max" else -1.0
+
+    def info(t: Trial) -> dict[str, Any]:
+        mean, std = t.metrics[objective], t.metrics.get(f"{objective}_std", math.nan)
+        lo, hi = confidence_interval(mean, std, n)
+        pess = mean - sign * std if finite(std) else mean
+        robust = pess - sign * sens[t.trial_id] if finite(sens[t.trial_id]) else pess
+        return {
+            "trial": t,
+            "mean": mean,
+            "std": std,
+            "ci": (lo, hi),
+            "pessimistic": pess,
+            "sensitivity": sens[t.trial_id],
+            "robust": robust,
+        }
+
+    top = info(pool[0])
+    if n < 2 or not finite(top["ci"][0]):
+        chosen, cands = pool[0], [top]
+        reason = f"best mean {objective} of {len(pool)} completed trials (one seed per trial: no confidence interval)."
+    else:
+        cands = [top] + [
+            c
+            for c in (info(t) for t in pool[1:])
+            if finite(c["ci"][0]) and c["ci"][1] >= top["ci"][0] and c["ci"][0] <= top["ci"][1]
+        ]
+        if len(cands) == 1:
+            chosen = pool[0]
+            reason = f"best mean {objective} over {n} seeds; no other trial's 95% interval overlaps it."
+        else:
+            pick = max(cands, key=lambda c: (sign * c["robust"], sign * c["mean"]))
+            chosen = pick["trial"]
+            worst = "mean - std - sensitivity" if sign > 0 else "mean + std + sensitivity"
+            reason = (
+                f"{len(cands)} trials have 95% intervals overlapping the best mean's, so {objective} cannot tell "
+                "them apart; "
+                f"{chosen.trial_id} has the best robust score ({worst}: what an unlucky seed with a slightly different "
+                "setting would still score)."
+            )
+    ranges, near = ranges_near_best(results, pool, objective, mode)
+    return Recommendation(
+        objective,
+        mode,
+        chosen,
+        pool[0],
+        reason,
+        candidates=[{**c, "trial": c["trial"].trial_id} for c in cands],
+        ranges=ranges,
+        near_best=near,
+        command=train_command(results, chosen),
+    )

@@ -1,0 +1,155 @@
+"""The HTML report: sections, numbers, offline plotly, the CLI, and a headless-browser check."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from fixtures import write_results
+
+from attrsearch.analysis import stats
+from attrsearch.analysis.report import SECTIONS, build_report
+from attrsearch.analysis.results import read_results
+from attrsearch.cli import main
+from attrsearch.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def report(synthetic, tmp_path_factory) -> Path:
+    return build_report(synthetic, tmp_path_factory.mktemp("out") / "report.html", resamples=5)
+
+
+def _section(text: str, sid: str) -> str:
+    match = re.search(rf'<section id="{sid}">(.*?)</section>', text, flags=re.DOTALL)
+    assert match, sid
+    return match.group(1)
+
+
+def test_every_section_with_heading_and_plotly_inlined_once(report):
+    text = report.read_text()
+    for sid, title in SECTIONS.items():
+        assert f'<section id="{sid}"><h2>{title}</h2>' in text
+        assert f'href="#{sid}"' in text  # table of contents
+    assert text.count("plotly.js v") >= 1 and len(re.findall(r"<script[^>]*\bsrc=", text)) == 0  # no CDN or file
+    bundles = len(re.findall(r"\*\s*plotly\.js v\d", text))
+    assert bundles == 1
+    assert text.count('class="plotly-graph-div"') >= 10
+    assert "could not be drawn" not in text  # no section fell back to its error note
+
+
+def test_numbers_in_the_sections(report, synthetic):
+    text = report.read_text()
+    r = read_results(synthetic)
+    summary = _section(text, "summary")
+    assert "19 completed, 1 error, 4 stopped" in summary and "RuntimeError: CUDA out of memory" in summary
+    assert "3 per configuration (0, 1, 2)" in summary and "loguniform [0.01, 1]" in summary
+    assert "470 s" in summary  # 24 trials 20 s apart, the last one 10 s long
+    board = _section(text, "leaderboard")
+    best = stats.ranked(r.by_status("completed"), "segmentation/iou", "max")[0]
+    mean, std = best.metrics["segmentation/iou"], best.metrics["segmentation/iou_std"]
+    lo, hi = stats.confidence_interval(mean, std, 3)
+    assert f"{best.trial_id}</td>" in board.split("<tr>")[2]  # first data row
+    assert f"{mean:.4g} ± {std:.2g}" in board and f"[{lo:.4g}, {hi:.4g}]" in board
+    assert "Stopped early by the scheduler" in board and board.count('class="stopped"') == 5  # heading + 4 rows
+    assert "↓ lower is better" in board  # deletion AUC
+    shares = stats.anova(r, "segmentation/iou").shares
+    assert f"{shares['explanandum.arch']:.1%}" in _section(text, "matrix")
+    front = {t.trial_id for t in stats.pareto(r).front}
+    assert f"{len(front)} trials on the front" in _section(text, "pareto")
+    rec = stats.recommend(r)
+    assert f"Train trial {rec.trial.trial_id}" in _section(text, "recommendation")
+    assert "attrsearch train" in _section(text, "recommendation")
+    assert _section(text, "galleries").count("data:image/png;base64,") >= 3 * 5
+
+
+def test_sections_without_data_say_why(real_tiny, tmp_path):
+    text = build_report(real_tiny, tmp_path / "r.html", resamples=3).read_text()
+    assert "only 1 completed trials report it; importance needs at least 4" in _section(text, "importance")
+    assert "share one value" in _section(text, "matrix")
+    assert "Rank correlations need at least 3 completed trials" in _section(text, "agreement")
+    assert "8bb00_00001" in _section(text, "galleries")  # the real gallery and class-specific table
+    assert "Class-specific matrix of trial 8bb00_00001" in text
+    single = write_results(tmp_path / "single", n=6, objectives=("segmentation/iou",), archs=False, seeds=None)
+    text = build_report(single, tmp_path / "s.html", resamples=3).read_text()
+    assert "optimises one objective" in _section(text, "pareto")
+    assert "architectures are fixed in this sweep (Explanandum small_cnn, Explainer explanandum_encoder)" in _section(
+        text, "matrix"
+    )
+    assert "one seed per trial" in _section(text, "recommendation")
+
+
+def test_no_finished_trial_and_unwritable_out(real_running, synthetic, tmp_path, capsys):
+    with pytest.raises(UserError, match="no finished trial yet"):
+        build_report(real_running, tmp_path / "x.html")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["report", str(synthetic), "--out", str(blocker / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("attrsearch: error: ") and "cannot write the report" in err and err.count("\n") == 1
+
+
+def test_cli_default_out(tmp_path, capsys):
+    root = write_results(tmp_path, n=6, archs=False)
+    assert main(["report", str(root)]) == 0
+    assert capsys.readouterr().out.strip() == str(root / "report.html")
+    assert (root / "report.html").stat().st_size > 1_000_000  # plotly.js inside
+
+
+# ----------------------------------------------------------------------------------- browser
+
+
+def _chromium() -> str | None:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("headless Chromium is required in CI (apt-get install chromium, or set CHROMIUM)")
+        pytest.skip("no chromium on PATH (set CHROMIUM to run the browser check)")
+    return path
+
+
+def _dump_dom(browser: str, page: Path, tmp_path: Path) -> tuple[str, str]:
+    proc = subprocess.run(  # noqa: PLW1510 - the return code is asserted below with the log
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=10000",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, proc.stderr
+
+
+def test_report_renders_in_a_headless_browser(report, tmp_path):
+    browser = _chromium()
+    dom, log = _dump_dom(browser, report, tmp_path)
+    for sid in SECTIONS:
+        assert f'id="{sid}"' in dom
+    assert dom.count('class="plot-container plotly"') >= 10 and "main-svg" in dom  # plotly drew the figures
+    errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
+    assert errors and errors.group(1).strip() == "", errors.group(1)
+    assert "Uncaught" not in log
+
+
+def test_browser_check_sees_a_javascript_error(report, tmp_path):
+    """The same check on a copy with a broken script: proves the check can fail."""
+    browser = _chromium()
+    broken = tmp_path / "broken.html"
+    broken.write_text(report.read_text().replace("</body>", "<script>notDefinedAnywhere();</script></body>"))
+    dom, log = _dump_dom(browser, broken, tmp_path)
+    errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
+    assert "notDefinedAnywhere" in errors.group(1)
+    assert "Uncaught" in log
