@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# A second `make quickstart` continues (or just reprints) the sweep in results/quickstart.
+# A second `make quickstart` continues (or just reprints) the sweep in results/quickstart; both end by
+# writing results/quickstart/report.html.
 quickstart: install
 	$(BIN)/attrsearch sweep sweeps/quickstart.yaml $(if $(wildcard results/quickstart/sweep.yaml),--resume,)
+	$(BIN)/attrsearch report results/quickstart
 
 test: install
 	$(BIN)/python -m pytest
