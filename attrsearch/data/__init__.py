@@ -4,6 +4,10 @@ and their fingerprints.
 A builder is ``builder(cfg: DataConfig, split: str, cache_dir: Path) -> AttributionDataset`` with
 ``split`` in ``train | val | test``; it checks its files before any work starts.
 
+A scanner is ``scanner(cfg: DataConfig, split: str) -> list[ScanTarget]``: the files a split reads,
+for the pre-flight scan (``attrsearch.data.scan.scan_dataset``) that checks every one of them before any
+work starts. Datasets without one (the generated ``shapes``) need no scan.
+
 A fingerprint is ``fingerprint(cfg: DataConfig) -> JSON-able``: what decides the images and labels
 besides the ``DataConfig`` fields (the built-in generator's version, the annotation files of a
 dataset folder). ``(DataConfig fields, fingerprint)`` is the cache key of anything derived from
@@ -13,6 +17,7 @@ are recorded as missing (the builder reports them).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +35,20 @@ from attrsearch.registry import Registry
 
 DATASETS: Registry[AttributionDataset] = Registry("dataset")
 FINGERPRINTS: dict[str, Callable[[Any], Any]] = {}  # dataset name -> fingerprint(cfg); registered beside its builder
+
+
+@dataclass(frozen=True)
+class ScanTarget:
+    """One image the pre-flight scan checks: ``mask`` its segmentation PNG (class indices 0..``num_classes``
+    or 255) if it has one; ``size`` the (width, height) its annotation records, if it records one."""
+
+    image: Path
+    mask: Path | None = None
+    num_classes: int = 0
+    size: tuple[int, int] | None = None
+
+
+SCANNERS: dict[str, Callable[[Any, str], list[ScanTarget]]] = {}  # dataset name -> scanner(cfg, split)
 
 # Datasets that need no ``data.root`` (generated, not read from a folder).
 BUILT_IN = ("shapes",)
@@ -70,6 +89,8 @@ __all__ = [
     "DatasetInfo",
     "BUILT_IN",
     "FINGERPRINTS",
+    "SCANNERS",
+    "ScanTarget",
     "build_dataset",
     "check_data_config",
     "collate_samples",

@@ -15,6 +15,7 @@ instance boxes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import warnings
@@ -27,7 +28,7 @@ import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 
 from attrsearch.config import DataConfig
-from attrsearch.data import DATASETS, FINGERPRINTS
+from attrsearch.data import DATASETS, FINGERPRINTS, SCANNERS, ScanTarget
 from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, file_stamp, normalization_stats
 from attrsearch.data.images import file_sample, read_rgb, resize_nearest
 from attrsearch.errors import UserError
@@ -169,9 +170,20 @@ def fingerprint(cfg: DataConfig) -> dict[str, Any]:
 FINGERPRINTS["coco2014"] = fingerprint
 
 
-@DATASETS.register("coco2014", doc="MS COCO-2014 through pycocotools (80 classes; train minus 10% = train, that 10% = val, val2014 = test)")
-def build_coco(cfg: DataConfig, split: str, cache_dir: Path) -> COCODataset:
-    """Split ``split`` of the COCO folder ``cfg.root`` (paths in ``cfg.coco``)."""
+@functools.lru_cache(maxsize=2)
+def _annotated(ann_path: str, image_dir: str, stamp: tuple[int, ...]) -> tuple[list[COCORecord], tuple[str, ...]]:
+    """All annotated records of one instances file and its category names. Kept for the process,
+    keyed by the file's size and mtime: the train JSON feeds both train and val, and the pre-flight
+    scan reads the same records the builders then use (COCO's train JSON takes seconds to parse)."""
+    coco = load_coco(Path(ann_path))
+    cat_ids = sorted(coco.cats)
+    cat_index = {cid: k for k, cid in enumerate(cat_ids)}
+    names = tuple(str(coco.cats[cid]["name"]) for cid in cat_ids)
+    return load_records(coco, Path(image_dir), cat_index, ann_path), names
+
+
+def split_records(cfg: DataConfig, split: str) -> tuple[list[COCORecord], tuple[str, ...]]:
+    """The records ``split`` reads (``max_<split>`` applied) and the category names."""
     if cfg.root is None:
         raise UserError("data.root: coco2014 needs the COCO folder")
     root = Path(cfg.root).expanduser()
@@ -185,15 +197,29 @@ def build_coco(cfg: DataConfig, split: str, cache_dir: Path) -> COCODataset:
         raise UserError(f"{ann_path}: no such annotation file")
     if not image_dir.is_dir():
         raise UserError(f"{image_dir}: no such image folder")
-    coco = load_coco(ann_path)
-    cat_ids = sorted(coco.cats)
-    cat_index = {cid: k for k, cid in enumerate(cat_ids)}
-    names = tuple(str(coco.cats[cid]["name"]) for cid in cat_ids)
-    records = load_records(coco, image_dir, cat_index, ann_path)
+    records, names = _annotated(str(ann_path), str(image_dir), tuple(file_stamp(ann_path) or ()))
     if split != "test":
         train, val = split_train_val(records, cfg.coco.val_fraction)
         records = train if split == "train" else val
     limit = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}[split]
+    return list(records[:limit] if limit else records), names
+
+
+def scan_targets(cfg: DataConfig, split: str) -> list[ScanTarget]:
+    """What the pre-flight scan (``attrsearch.data.scan``) checks for ``split``: every image file the
+    split reads exists, decodes, and has the width and height its annotation file records (the
+    segments are drawn in those coordinates, the boxes scaled by the file's own size)."""
+    records, _ = split_records(cfg, split)
+    return [ScanTarget(r.image_path, size=(r.width, r.height)) for r in records]
+
+
+SCANNERS["coco2014"] = scan_targets
+
+
+@DATASETS.register("coco2014", doc="MS COCO-2014 through pycocotools (80 classes; train minus 10% = train, that 10% = val, val2014 = test)")
+def build_coco(cfg: DataConfig, split: str, cache_dir: Path) -> COCODataset:
+    """Split ``split`` of the COCO folder ``cfg.root`` (paths in ``cfg.coco``)."""
+    records, names = split_records(cfg, split)
     mean, std = normalization_stats(cfg.normalization)
     info = DatasetInfo(name="coco2014", num_classes=len(names), class_names=names, image_size=cfg.image_size, mean=mean, std=std)
-    return COCODataset(records[:limit] if limit else records, info, split)
+    return COCODataset(records, info, split)

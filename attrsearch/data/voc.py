@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from attrsearch.config import DataConfig
-from attrsearch.data import DATASETS, FINGERPRINTS
+from attrsearch.data import DATASETS, FINGERPRINTS, SCANNERS, ScanTarget
 from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, file_stamp, normalization_stats
 from attrsearch.data.images import file_sample, read_label_png, read_rgb
 from attrsearch.errors import UserError
@@ -153,7 +153,7 @@ class VOCDataset(AttributionDataset):
         size, C = self.info.image_size, self.info.num_classes
         rgb, original = read_rgb(rec.image_path, size)
         if rec.mask_path is not None:
-            masks = class_masks(read_label_png(rec.mask_path, size), C, rec.mask_path)
+            masks = class_masks(read_label_png(rec.mask_path, size, original), C, rec.mask_path)
         else:
             masks = np.full((C, size, size), VOID, np.uint8)
         return file_sample(index, rgb, original, rec.labels, masks, rec.mask_path is not None, rec.boxes, rec.box_labels, self.info)
@@ -186,16 +186,31 @@ def fingerprint(cfg: DataConfig) -> dict[str, Any]:
 FINGERPRINTS["voc2007"] = fingerprint
 
 
+def split_records(cfg: DataConfig, split: str) -> tuple[list[VOCRecord], tuple[str, ...]]:
+    """The records ``split`` reads (``max_<split>`` applied) and the class names."""
+    voc_root = find_voc_root(cfg.root)
+    classes = tuple(cfg.voc.classes) if cfg.voc.classes is not None else VOC_CLASSES
+    records = load_records(voc_root, split_names(cfg)[split], classes, cfg.voc.use_difficult)
+    limit = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}[split]
+    return (records[:limit] if limit else records), classes
+
+
+def scan_targets(cfg: DataConfig, split: str) -> list[ScanTarget]:
+    """What the pre-flight scan (``attrsearch.data.scan``) checks for ``split``: each image, and its
+    segmentation PNG (indices 0..C or 255, the image's size) where there is one."""
+    records, classes = split_records(cfg, split)
+    return [ScanTarget(r.image_path, r.mask_path, len(classes)) for r in records]
+
+
+SCANNERS["voc2007"] = scan_targets
+
+
 @DATASETS.register("voc2007", doc="PASCAL VOC-2007 from a VOCdevkit folder (20 classes, segmented subset has masks)")
 def build_voc(cfg: DataConfig, split: str, cache_dir: Path) -> VOCDataset:
     """Split ``split`` (mapped through ``cfg.voc.<split>_split``) of the VOC folder ``cfg.root``."""
-    voc_root = find_voc_root(cfg.root)
-    classes = tuple(cfg.voc.classes) if cfg.voc.classes is not None else VOC_CLASSES
-    split_name = split_names(cfg)[split]
-    records = load_records(voc_root, split_name, classes, cfg.voc.use_difficult)
-    limit = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}[split]
+    records, classes = split_records(cfg, split)
     mean, std = normalization_stats(cfg.normalization)
     info = DatasetInfo(
         name="voc2007", num_classes=len(classes), class_names=classes, image_size=cfg.image_size, mean=mean, std=std
     )
-    return VOCDataset(records[:limit] if limit else records, info, split)
+    return VOCDataset(records, info, split)

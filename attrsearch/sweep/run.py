@@ -225,7 +225,9 @@ def _check_wandb(sweep: Sweep) -> None:
 def _check_datasets(sweep: Sweep) -> None:
     """Build (and cache) every split of the base's dataset on the driver: checks dataset folders early."""
     from attrsearch.data import build_dataset
+    from attrsearch.data.scan import scan_dataset
 
+    scan_dataset(sweep.base_cfg.data, sweep.base_cfg.cache_dir)  # every image and mask, before anything is cached
     for split in ("train", "val", "test"):
         build_dataset(sweep.base_cfg.data, split, sweep.base_cfg.cache_dir)
 

@@ -11,6 +11,7 @@ def evaluate_checkpoint(checkpoint: Path, out: Path, suite: str = "full", split:
     with transfer) the panel from that config, evaluate, write ``out``; returns the metrics."""
     from attrsearch.attribution import explainer_attribution
     from attrsearch.data import build_dataset
+    from attrsearch.data.scan import scan_dataset
     from attrsearch.metrics.evaluate import evaluate
     from attrsearch.metrics.registry import check_suite
     from attrsearch.metrics.results import write_results
@@ -24,6 +25,7 @@ def evaluate_checkpoint(checkpoint: Path, out: Path, suite: str = "full", split:
     configure_threads(cfg.train.num_threads)
     device = resolve_device(cfg.train.device)
     explainer.to(device)
+    scan_dataset(cfg.data, cfg.cache_dir)  # every image and mask (all splits: the Explanandum may train here)
     dataset = build_dataset(cfg.data, split, cfg.cache_dir)
     explanandum = get_explanandum(cfg, device)
     panel = get_panel(cfg, device) if SUITES[suite].uses("transfer") else []

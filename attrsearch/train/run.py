@@ -24,6 +24,7 @@ import yaml
 
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.data import build_dataset
+from attrsearch.data.scan import scan_dataset
 from attrsearch.errors import UserError
 from attrsearch.train.explainer import ExplainerRun
 from attrsearch.train.explanandum import explanandum_meta, get_explanandum, get_panel
@@ -45,7 +46,9 @@ def _identity(cfg: ExperimentConfig) -> dict[str, Any]:
 
 
 def check_output_dir(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
-    """Refuse to resume a run of a different config into the same folder."""
+    """Refuse an output folder that is a file, and resuming a run of a different config into the same folder."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: --out is an existing file, not a folder")
     saved = out / "config.yaml"
     if not (resume and saved.is_file()):
         return
@@ -75,7 +78,10 @@ def run_training(
     configure_threads(cfg.train.num_threads)
     keep_freed_memory()
     device = resolve_device(cfg.train.device)
-    # Inputs first: dataset folders and files are checked by the builders, before any training.
+    # Inputs first, before anything is cached or written: the output folder, every dataset file (the
+    # pre-flight scan), then the builders (which cache the built-in data).
+    check_output_dir(cfg, out, resume)
+    scan_dataset(cfg.data, cfg.cache_dir)  # all splits: the Explanandum trains on train and is scored on test
     train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
     val_ds = build_dataset(cfg.data, "val", cfg.cache_dir)
     eval_ds = build_dataset(cfg.data, "test", cfg.cache_dir) if cfg.evaluation.split == "test" else val_ds
