@@ -42,7 +42,7 @@ SWEEP_FILE = "sweep.yaml"
 RAY_KEYS = {
     "timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id", "date",
     "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
-    "iterations_since_restore", "experiment_tag", "trial/finished", "trial/resumed_from_epoch",
+    "iterations_since_restore", "experiment_tag", "trial/finished", "trial/resumed_from_epoch", "trial/node",
 }
 _STATUS = {"TERMINATED": "completed", "ERROR": "error", "RUNNING": "running", "PENDING": "pending", "PAUSED": "paused"}
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Diverged|Interrupt|Exit)\w*)(: .*)?$")
@@ -58,6 +58,7 @@ class TrialRecord:
     epochs: float | None
     failures: int
     path: str
+    node: str = ""  # the Ray node id of the last report (or its host/IP for trials of older sweeps)
 
     def row(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -66,6 +67,7 @@ class TrialRecord:
             "error": self.error,
             "epochs": self.epochs,
             "failures": self.failures,
+            "node": self.node,
         }
         for key, value in self.values.items():
             out[f"config/{key}"] = value if isinstance(value, (int, float, str, bool, type(None))) else json.dumps(value)
@@ -243,6 +245,7 @@ def load_trials(experiment_path: str) -> list[TrialRecord]:
                 epochs=last.get("epoch"),
                 failures=int(getattr(trial.run_metadata, "num_failures", 0) or 0),
                 path=str(trial.storage.trial_fs_path),
+                node=str(last.get("trial/node") or last.get("node_ip") or last.get("hostname") or ""),
             )
         )
     return records
@@ -289,7 +292,7 @@ def write_results(sweep: Any) -> SweepResults:
     """(Re)write trials.csv, best.yaml and pareto.csv of ``sweep`` from Ray's experiment state."""
     exp = sweep.experiment_path
     results = collect(exp, sweep.objectives, sweep.modes)
-    lead = ["trial_id", "status", "error", "epochs", "failures"]
+    lead = ["trial_id", "status", "error", "epochs", "failures", "node"]
     write_text(f"{exp}/{TRIALS_FILE}", _csv([t.row() for t in results.trials], lead + sweep.objectives))
     results.written.append(f"{exp}/{TRIALS_FILE}")
     best = results.best()

@@ -24,11 +24,13 @@ from attrsearch.config import ExperimentConfig, validate
 from attrsearch.config.base import set_dotted
 from attrsearch.errors import UserError
 from attrsearch.sweep.experiment import trial_experiment
+from attrsearch.sweep.recovery import drop_orphans, latest_checkpoint, write_manifest
 from attrsearch.sweep.space import trial_values
 
 GALLERY_FILE = "gallery.npz"
 RUN_DIR = "run"
 _FAULT_MARKER = ".fault_injected"
+NODE_KEY = "trial/node"  # the Ray node id of the trial's last report (trials.csv column ``node``)
 
 
 @dataclass(frozen=True)
@@ -142,22 +144,26 @@ def _upload(out: Path, storage: Any) -> None:
 def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     """The Tune function trainable of every sweep."""
     import pyarrow.fs
+    import ray
     from ray import tune
 
     from attrsearch.train.run import run_training
 
     ctx = tune.get_context()
+    node = ray.get_runtime_context().get_node_id()  # hostname and IP are one for every node of one machine
     storage = ctx.get_storage()
     local = isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem)
     trial_root = Path(storage.trial_fs_path) if local else Path.cwd()
     out = trial_root / RUN_DIR
     cfg = trial_config(spec, trial_values(config), source=f"trial {ctx.get_trial_id()}")
     cap_gpu_memory(spec.gpus)
-    resume = restore_checkpoint(tune.get_checkpoint(), out, cfg)
-    state: dict[str, Any] = {"first_epoch": None}
+    checkpoint, orphans = latest_checkpoint(tune.get_checkpoint(), storage)
+    resume = restore_checkpoint(checkpoint, out, cfg)
+    state: dict[str, Any] = {"first_epoch": None, "orphans": orphans}
 
     def finish() -> None:
-        write_gallery(cfg, best_checkpoint(out, spec.seeds), out / GALLERY_FILE, spec.gallery_images)
+        if cfg.method is None:  # a method trial (method: set) has no Explainer checkpoint to draw masks from
+            write_gallery(cfg, best_checkpoint(out, spec.seeds), out / GALLERY_FILE, spec.gallery_images)
         if not local:
             _upload(out, storage)
 
@@ -168,9 +174,12 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         metrics = scalar_metrics(record, spec.objectives)
         metrics["trial/finished"] = float(finished)
         metrics["trial/resumed_from_epoch"] = float(state["first_epoch"] - 1)
+        metrics[NODE_KEY] = node
         if finished:
             finish()
+        write_manifest(checkpoint_dir, epoch, finished)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+        drop_orphans(storage, state.pop("orphans", None))
         if spec.fail_once_at_epoch == epoch and not (trial_root / _FAULT_MARKER).exists():
             (trial_root / _FAULT_MARKER).write_text("injected\n")
             raise RuntimeError(f"injected fault after epoch {epoch} (sweep testing hook)")
@@ -183,5 +192,9 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         metrics["trial/finished"] = 1.0
         metrics["trial/resumed_from_epoch"] = metrics.get("train/epochs", math.nan)
         metrics.setdefault("epoch", metrics.get("train/epochs", math.nan))
+        metrics[NODE_KEY] = node
         finish()
+        write_manifest(out / "checkpoints", int(metrics["epoch"]) if math.isfinite(metrics["epoch"]) else 0, True)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(out / "checkpoints")))
+        drop_orphans(storage, state.pop("orphans", None))
+

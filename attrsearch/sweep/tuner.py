@@ -10,6 +10,7 @@ reported epoch known (its "excessive snapshot" warning is silenced in ``run``); 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ray import tune
@@ -17,7 +18,10 @@ from ray import tune
 from attrsearch.sweep.load import Sweep
 from attrsearch.sweep.trainable import TrialSpec, run_trial
 
-TIME_ATTR = "training_iteration"  # one report per epoch
+# Schedulers count epochs, not Tune's training_iteration: a trial that resumes from a checkpoint
+# Tune never registered (node lost right after a report, see trainable.latest_checkpoint) restarts
+# Tune's iteration counter from the older checkpoint, while its epochs continue.
+TIME_ATTR = "epoch"
 # PBT clones other trials' checkpoints: keeping only the latest one deletes them under its feet
 # (Ray warns for num_to_keep <= 2). The state snapshot is then forced every PBT_CHECKPOINTS epochs.
 PBT_CHECKPOINTS = 4
@@ -66,6 +70,19 @@ def build_search_alg(sweep: Sweep) -> Any:
     else:
         sampler = optuna.samplers.GPSampler(seed=alg.seed, n_startup_trials=alg.n_startup_trials)
     multi = sweep.config.multi_objective
+    kwargs: dict[str, Any] = {}
+    if sweep.storage_is_local:
+        # The study in a journal beside Ray's experiment state: the searcher's history survives a
+        # killed driver (Ray #30861) and optuna-dashboard can open it mid-sweep (searcher.py).
+        # Remote storage keeps Ray's pickled in-memory study (a journal needs a local file).
+        from pathlib import Path
+
+        from attrsearch.sweep.searcher import JOURNAL_FILE, JournalOptunaSearch
+
+        journal = Path(sweep.experiment_path) / JOURNAL_FILE
+        if journal.exists():  # a new sweep (run refuses a folder with experiment state): start the study afresh
+            journal.unlink()
+        OptunaSearch = functools.partial(JournalOptunaSearch, journal_path=str(journal))  # noqa: N806
     return OptunaSearch(
         sweep.space.optuna_space(),
         metric=sweep.objectives if multi else sweep.objectives[0],
@@ -129,7 +146,9 @@ def build_callbacks(sweep: Sweep) -> list[Any]:
     """Ray's JSON/CSV result loggers (results files and ``attrsearch status`` read them) and W&B."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback()]
+    from attrsearch.sweep.recovery import CheckpointLedger
+
+    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback(), CheckpointLedger()]
     w = sweep.config.wandb
     if w.mode != "disabled":
         from attrsearch.sweep.wandb_log import SweepWandbCallback
