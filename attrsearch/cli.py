@@ -187,10 +187,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose --out is a folder (``report --out`` is the HTML file itself).
+OUT_FOLDERS = ("train", "explain", "export", "evaluate", "compare", "data")
+
+
+def check_out_folder(out: str | Path) -> None:
+    """``--out`` must be a folder or not exist yet, below a folder: an existing file there (or above it)
+    would otherwise fail with a traceback after the work, or halfway through writing."""
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: --out is an existing file, not a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{out}: --out is inside {parent}, which is a file, not a folder")
+            break
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in OUT_FOLDERS and getattr(args, "out", None) is not None:
+            check_out_folder(args.out)  # before any work
         return int(args.func(args) or 0)
     except UserError as err:
         print(f"attrsearch: error: {err}", file=sys.stderr)

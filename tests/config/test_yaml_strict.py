@@ -70,7 +70,8 @@ def test_duplicate_key_in_sweep_file_is_one_line(tmp_path, capsys):
     path = tmp_path / "s.yaml"
     path.write_text("name: s\nbase: {}\nobjective: segmentation/iou\nnum_samples: 2\nnum_samples: 3\n")
     assert main(["sweep", str(path), "--dry-run"]) == 2
-    assert _one_line(capsys) == f"attrsearch: error: {path}: invalid YAML at line 5: duplicate key 'num_samples' (first given at line 4)"
+    expected = f"{path}: invalid YAML at line 5: duplicate key 'num_samples' (first given at line 4)"
+    assert _one_line(capsys) == f"attrsearch: error: {expected}"
 
 
 @pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", ".NaN"])
