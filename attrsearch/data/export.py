@@ -26,6 +26,7 @@ from PIL import Image
 from attrsearch.config import DataConfig
 from attrsearch.data import SPLITS, build_dataset
 from attrsearch.data.base import VOID, AttributionDataset
+from attrsearch.data.scan import scan_dataset
 from attrsearch.errors import UserError
 
 
@@ -214,6 +215,7 @@ def export_dataset(cfg: DataConfig, fmt: Literal["voc", "coco"], out: Path, cach
     if fmt not in ("voc", "coco"):
         raise UserError(f"format: unknown export format {fmt!r}; choose voc or coco")
     out = Path(out)
+    scan_dataset(cfg, cache_dir)  # a VOC/COCO source: every file checked before anything is written
     datasets = {split: build_dataset(cfg, split, cache_dir) for split in SPLITS}
     info = datasets["train"].info
     if fmt == "voc":

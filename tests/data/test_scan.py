@@ -223,3 +223,11 @@ def test_bad_file_stops_sweep_before_ray(tmp_path, voc_root, make_tiny_experimen
     assert done.returncode == 2, done.stderr[-2000:]
     assert len(err) == 1 and "a.jpg: unreadable image (truncated)" in err[0], err
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_bad_file_stops_data_export_before_writing(tmp_path, capsys, voc_root, make_tiny_experiment):
+    voc = _voc(tmp_path, voc_root)
+    VOC_DAMAGE["wrong_size_mask"][0](voc)
+    exp = _experiment(tmp_path, make_tiny_experiment, {"dataset": "voc2007", "root": str(voc)})
+    argv = ["data", "export", "--config", str(exp), "--format", "coco", "--out", str(tmp_path / "out")]
+    _refused(capsys, argv, tmp_path, "a.png: segmentation is 20 x 15")
