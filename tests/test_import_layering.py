@@ -1,7 +1,7 @@
 """The package's layering, read from the source with ``ast``: data flows one way.
 
 Rooms, lowest first: the floor (errors, registry, cache, masks) -> config -> data -> models ->
-attribution | objectives -> metrics -> resolve -> train -> export -> explain -> sweep -> cli, with analysis
+attribution -> objectives -> metrics -> resolve -> train -> export -> explain -> sweep -> cli, with analysis
 beside sweep (it reads results folders and imports neither sweep nor train). A room imports only
 rooms below it (any import, also one inside a function), and no module-level import cycle exists.
 """
@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"config"},
     "models": {"config"},
     "attribution": {"config", "data", "models"},
-    "objectives": {"config", "models"},
+    "objectives": {"config", "models", "attribution"},
     "metrics": {"config", "data", "models", "attribution"},
     "resolve": {"config", "data", "models", "attribution", "objectives", "metrics"},
     "train": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve"},

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attrsearch.attribution import masks_from_logits
 from attrsearch.masks import aggregate_masks
 from attrsearch.objectives.base import LossOutput, register_objective
 
@@ -91,7 +92,7 @@ def wysiwyc_loss(explanandum: nn.Module, images: Tensor, labels: Tensor, mask_lo
     Explainer output. cfg: ``WysiwycObjective``. One Explanandum forward pass serves the masked and the
     inverted images (they are concatenated; the Explanandum is in eval mode, so this is exact).
     """
-    masks = torch.sigmoid(mask_logits.float())
+    masks = masks_from_logits(mask_logits)
     m, n = aggregate_masks(masks, labels)
     m4 = m.unsqueeze(1).to(images.dtype)
     both = torch.cat([images * m4, images * (1.0 - m4)], dim=0)
