@@ -247,6 +247,26 @@ def _default_storage(sweep: Sweep) -> str:
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``host:port`` address must accept a TCP connection within ``timeout_s``: ``ray.init`` would
+    otherwise retry the GCS for about a minute before failing. ``auto`` and ``ray://`` are left to Ray."""
+    import socket
+
+    if address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address}: expected HOST:PORT of the head node's GCS (e.g. 10.0.0.5:6379), or auto")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as err:
+        raise UserError(
+            f"--address {address}: no Ray head answers there ({err.strerror or type(err).__name__}); "
+            "start the cluster (ray up / ray start --head) or check the address"
+        ) from None
+
+
 def _start_ray(address: str | None) -> bool:
     """Join ``address`` or start an embedded local Ray with this machine's CPUs; True if we started it."""
     import ray
@@ -254,9 +274,15 @@ def _start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, log_to_driver=True)
+        _check_reachable(address)
+        try:
+            ray.init(address=address, log_to_driver=True)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"--address {address}: cannot join the Ray cluster ({first})") from None
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+        # address="local": a new Ray even when `ray start` left a cluster on this machine (ray.init() would join it).
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
     return True
 
 
@@ -264,22 +290,31 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     """Run (or ``resume``) a validated sweep; returns the exit status (0 if some trial completed)."""
     for key, value in _DRIVER_ENV.items():
         os.environ.setdefault(key, value)
+    if address:
+        _check_reachable(address)  # first: an unreachable cluster is one line within seconds
     _check_storage(sweep)
     _check_results_folder(sweep, resume)
     _check_files(sweep)
     if not address:
         _check_resources(sweep, None)
     _check_wandb(sweep)
-    _check_datasets(sweep)
-
     import ray
+
+    started = time.perf_counter()
+    # A cluster is joined before the datasets are built: an address that is not a Ray head fails in seconds.
+    own_ray = _start_ray(address) if address else False
+    try:
+        _check_datasets(sweep)
+    except BaseException:
+        if own_ray:
+            ray.shutdown()
+        raise
 
     from attrsearch.sweep.explananda import needed_explananda, prepare_explananda
     from attrsearch.sweep.results import SWEEP_FILE, format_leaderboard, write_results, write_text
     from attrsearch.sweep.tuner import build_tuner, restore_tuner
 
-    started = time.perf_counter()
-    own_ray = _start_ray(address)
+    own_ray = _start_ray(None) or own_ray
     try:
         if address:
             _check_resources(sweep, address)
