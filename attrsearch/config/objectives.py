@@ -139,7 +139,7 @@ class RankObjective(StrictModel):
     steps: int = Field(8, ge=1, description="S: perturbation steps of the soft deletion / insertion curves")
     temperature: float = Field(0.1, gt=0.0, description="Gumbel-Sinkhorn temperature tau")
     noise_scale: float = Field(0.1, ge=0.0, description="Gumbel noise scale (0: plain Sinkhorn)")
-    sinkhorn_iterations: int = Field(30, ge=1)
+    sinkhorn_iterations: int = Field(5, ge=1, description="differentiable Sinkhorn steps (after converging without a graph)")
     reference: Literal["black", "mean", "blur"] = Field("blur", description="what replaces the removed cells")
     target: Literal["label", "predicted"] = Field("label", description="scored class: a present label or the top prediction")
     lambda_area: float = Field(0.1, ge=0.0, description="mean of every class map (keeps unscored maps empty)")

@@ -40,10 +40,23 @@ def canonical_base(base: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def trial_data(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The trial's experiment mapping: a deep copy of ``base`` with each ``{dotted path: value}`` set."""
+    """The trial's experiment mapping: a deep copy of ``base`` with each ``{dotted path: value}`` set.
+
+    A trial whose ``objective.name`` differs from the base's starts from that objective's defaults:
+    the base objective's weights belong to the base's objective (a wysiwyc lambda_area is not an
+    rtis lambda_area)."""
+    from attrsearch.config.objectives import DEFAULT_OBJECTIVE, LEGACY_NAMES
+
     data = copy.deepcopy(base)
+    values = {canonical_path(p): v for p, v in values.items()}
+    name = values.get("objective.name")
+    objective = data.get("objective")
+    if isinstance(name, str) and isinstance(objective, dict):
+        base_name = objective.get("name", DEFAULT_OBJECTIVE)
+        if LEGACY_NAMES.get(base_name, base_name) != name:
+            data["objective"] = {"name": name}
     for path, value in values.items():
-        set_dotted(data, canonical_path(path), copy.deepcopy(value))
+        set_dotted(data, path, copy.deepcopy(value))
     return data
 
 

@@ -26,7 +26,8 @@ from attrsearch.errors import UserError
 from attrsearch.resolve import resolve_experiment
 from attrsearch.sweep.experiment import canonical_base, canonical_path, trial_data
 from attrsearch.sweep.schema import SweepConfig
-from attrsearch.sweep.space import AREA_A, AREA_B, Dim, SearchSpace, build_space
+from attrsearch.config.objectives import OBJECTIVE_CONFIGS
+from attrsearch.sweep.space import AREA_A, AREA_B, NAME_PATH, Dim, SearchSpace, build_space, field_path
 
 # Fields a sweep sets itself and that cannot be searched.
 _RESERVED = {
@@ -112,11 +113,17 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     _absolute_paths(base, base_cfg)
     base_cfg = validate(ExperimentConfig, base, source=base_src)
 
+    names = _objective_names(cfg, base_cfg, src)
+    gates: dict[str, frozenset[str]] = {}
     for key in cfg.search:  # checked as the file spells them (``loss.*`` or ``objective.*``)
-        _check_search_path(key, src)
-    _probe_values(cfg, base, src)
+        _check_search_path(key, src, names, gates)
+    _probe_values(cfg, base, src, gates)
     cfg = _canonical_search(cfg, src)
-    space = build_space(cfg.search, base_cfg.objective.min_area, base_cfg.objective.max_area, src)
+    gates = {canonical_path(k): v for k, v in gates.items() if NAME_PATH in cfg.search}
+    if gates.keys() & {AREA_A, AREA_B}:
+        raise UserError(f"{src}: search: the area bounds cannot be searched together with {NAME_PATH} (fix them in the base)")
+    objective = base_cfg.objective
+    space = build_space(cfg.search, getattr(objective, "min_area", 0.0), getattr(objective, "max_area", 1.0), src, gates)
     notes += space.notes
     _check_combination(cfg, space, src)
     modes = _check_objective(cfg, base_cfg, space, src)
@@ -179,9 +186,54 @@ def _model_in(annotation: Any) -> type[BaseModel] | None | bool:
     return None
 
 
-def _check_search_path(dotted: str, src: str) -> None:
+def _objective_names(cfg: SweepConfig, base_cfg: ExperimentConfig, src: str = "") -> list[str]:
+    """The objective names trials can have: the searched ``objective.name`` values, else the base's."""
+    dist = cfg.search.get(NAME_PATH)
+    if dist is None:
+        return [base_cfg.objective.name]
+    if not dist.discrete:
+        raise UserError(f"{src}: search.{NAME_PATH}: give choice or grid over objective names")
+    return [str(v) for v in dist.values]
+
+
+def _check_objective_path(dotted: str, src: str, names: list[str], gates: dict[str, frozenset[str]]) -> None:
+    """``objective.<field>`` or ``objective.<name>.<field>``: a field of an objective trials can have.
+
+    Records the objective names the path is drawn for (all of them: not gated)."""
+    parts = canonical_path(dotted).split(".")
+    if len(parts) == 2 and parts[1] == "name":
+        unknown = [n for n in names if n not in OBJECTIVE_CONFIGS]
+        if unknown:
+            raise UserError(f"{src}: search.{dotted}: unknown objective {unknown[0]!r}; choose from {', '.join(sorted(OBJECTIVE_CONFIGS))}")
+        return
+    if len(parts) == 3 and parts[1] in OBJECTIVE_CONFIGS:
+        owner, fld = parts[1], parts[2]
+        if owner not in names:
+            raise UserError(f"{src}: search.{dotted}: trials never use objective {owner!r} (objective.name is {' or '.join(names)})")
+        if fld not in OBJECTIVE_CONFIGS[owner].model_fields or fld == "name":
+            known = ", ".join(sorted(f for f in OBJECTIVE_CONFIGS[owner].model_fields if f != "name"))
+            raise UserError(f"{src}: search.{dotted}: objective {owner} has no field {fld!r} (choose from {known})")
+        owners = [owner]
+    elif len(parts) == 2:
+        fld = parts[1]
+        owners = [n for n in names if fld in OBJECTIVE_CONFIGS[n].model_fields]
+        if not owners:
+            raise UserError(
+                f"{src}: search.{dotted}: no field {fld!r} in objective {' or '.join(names)}"
+                f" (choose from {', '.join(sorted(OBJECTIVE_CONFIGS[names[0]].model_fields))})"
+            )
+    else:
+        raise UserError(f"{src}: search.{dotted}: expected objective.<field> or objective.<name>.<field>")
+    if set(owners) != set(names):
+        gates[dotted] = frozenset(owners)
+
+
+def _check_search_path(dotted: str, src: str, names: list[str] | None = None, gates: dict[str, frozenset[str]] | None = None) -> None:
     if dotted in _RESERVED:
         raise UserError(f"{src}: search.{dotted}: cannot be searched ({_RESERVED[dotted]})")
+    if canonical_path(dotted).startswith("objective.") and names is not None:
+        _check_objective_path(dotted, src, names, gates if gates is not None else {})
+        return
     model: Any = ExperimentConfig
     parts = canonical_path(dotted).split(".")
     for i, part in enumerate(parts):
@@ -198,11 +250,15 @@ def _check_search_path(dotted: str, src: str) -> None:
                 raise UserError(f"{src}: search.{dotted}: {'.'.join(dotted.split('.')[: i + 1])!r} has no sub-fields")
 
 
-def _probe_values(cfg: SweepConfig, base: dict[str, Any], src: str) -> None:
-    """Validate the base with every probe value of every distribution substituted."""
+def _probe_values(cfg: SweepConfig, base: dict[str, Any], src: str, gates: dict[str, frozenset[str]] | None = None) -> None:
+    """Validate the base with every probe value of every distribution substituted (a gated objective
+    weight with each objective it is drawn for)."""
+    names = _objective_names(cfg, validate(ExperimentConfig, base), src) if NAME_PATH in cfg.search else [None]
     for dotted, dist in cfg.search.items():
-        for value in Dim.of(dist).probe_values():
-            data = trial_data(base, {dotted: value})
+        owners = sorted((gates or {}).get(dotted, names))
+        for value, owner in [(v, o) for v in Dim.of(dist).probe_values() for o in owners]:
+            values = {dotted: value} if owner is None or dotted == NAME_PATH else {NAME_PATH: owner, dotted: value}
+            data = trial_data(base, {field_path(k): v for k, v in values.items()})
             # Probe one bound at a time: give its partner a value that keeps a < b where possible,
             # so the error (if any) is about this value's own range. a < b is planned by build_space.
             if canonical_path(dotted) == AREA_A and isinstance(value, (int, float)) and value < 1:

@@ -12,6 +12,12 @@ Trial configs are flat: ``{"objective.lambda_tv": 0.3, ...}``; ``trial_values`` 
   then the other clipped by it;
 - both discrete (both ``choice`` or both ``grid``): one joint dimension over the valid (a, b) pairs.
 
+When ``objective.name`` is searched, an objective's own weights are conditional: a path gated on a
+set of objective names (``objective.casm.lambda_r``, or ``objective.lambda_area`` which only some
+objectives have) is drawn only when the trial's objective is one of them (Optuna: define-by-run,
+not suggested otherwise; Tune's generator: a ``sample_from`` that yields ``INACTIVE``, which
+``trial_values`` drops), so the trial keeps the base's value or the objective's default.
+
 Nothing here imports Ray or Optuna at module level: the dry run describes the space without them.
 """
 
@@ -29,6 +35,8 @@ from attrsearch.sweep.schema import Distribution
 AREA_A = "objective.min_area"
 AREA_B = "objective.max_area"
 JOINT_KEY = "_area_bounds"  # a joint dimension over valid (a, b) pairs
+NAME_PATH = "objective.name"
+INACTIVE = "<inactive>"  # the value of a gated dimension whose objective the trial did not choose
 
 _PRIMITIVE = (type(None), bool, int, float, str)
 
@@ -148,6 +156,29 @@ class ConditionalBound:
         return dim.sample(random.Random())
 
 
+@dataclass(frozen=True)
+class GatedDim:
+    """Tune ``sample_from`` callable: draw ``dim`` only when the trial's objective is one of ``names``."""
+
+    dim: Dim
+    names: frozenset[str]
+
+    def __call__(self, spec: Any) -> Any:
+        if spec.config[NAME_PATH] not in self.names:
+            return INACTIVE
+        return self.dim.sample(random.Random())
+
+
+def field_path(path: str) -> str:
+    """``objective.casm.lambda_r`` (qualified by an objective name) -> ``objective.lambda_r``."""
+    from attrsearch.config.objectives import OBJECTIVE_CONFIGS
+
+    parts = path.split(".")
+    if len(parts) == 3 and parts[0] == "objective" and parts[1] in OBJECTIVE_CONFIGS:
+        return f"objective.{parts[2]}"
+    return path
+
+
 @dataclass
 class SearchSpace:
     """Dimensions over dotted paths, plus the coupling of the area bounds."""
@@ -155,11 +186,19 @@ class SearchSpace:
     dims: dict[str, Dim] = field(default_factory=dict)  # sampled independently (in this order)
     conditional: dict[str, tuple[Dim, str, bool]] = field(default_factory=dict)  # path -> (dim, partner, below)
     joint: tuple[str, tuple[tuple[float, float], ...]] | None = None  # (choice|grid, valid (a, b) pairs)
+    gated: dict[str, tuple[Dim, frozenset[str]]] = field(default_factory=dict)  # path -> (dim, objective names)
     notes: list[str] = field(default_factory=list)
+
+    def _dim(self, path: str) -> Dim | None:
+        if path in self.dims:
+            return self.dims[path]
+        if path in self.conditional:
+            return self.conditional[path][0]
+        return self.gated[path][0] if path in self.gated else None
 
     @property
     def paths(self) -> list[str]:
-        out = list(self.dims) + list(self.conditional)
+        out = list(self.dims) + list(self.conditional) + list(self.gated)
         if self.joint:
             out += [AREA_A, AREA_B]
         return out
@@ -182,12 +221,12 @@ class SearchSpace:
         if self.joint and path in (AREA_A, AREA_B):
             i = 0 if path == AREA_A else 1
             return sorted({p[i] for p in self.joint[1]})
-        dim = self.dims.get(path) or (self.conditional[path][0] if path in self.conditional else None)
+        dim = self._dim(path)
         return list(dim.values) if dim is not None and dim.discrete else None
 
     def contains(self, path: str, value: Any) -> bool:
         """Whether ``value`` is a value ``path`` can take (ignoring the coupling of the area bounds)."""
-        dim = self.dims.get(path) or (self.conditional[path][0] if path in self.conditional else None)
+        dim = self._dim(path)
         if dim is None:
             return False
         if dim.discrete:
@@ -196,7 +235,7 @@ class SearchSpace:
 
     def start_point(self, values: dict[str, Any], optuna: bool) -> dict[str, Any]:
         """A first trial with the given values (``points_to_evaluate`` of Tune's generator or Optuna)."""
-        point = {p: v for p, v in values.items() if p in self.dims or p in self.conditional}
+        point = {p: v for p, v in values.items() if p in self.dims or p in self.conditional or p in self.gated}
         if optuna:  # Optuna enqueues raw parameters: JSON labels for non-primitive choices
             for path, value in point.items():
                 dim = self.dims.get(path)
@@ -214,6 +253,8 @@ class SearchSpace:
         space: dict[str, Any] = {path: dim.tune_domain() for path, dim in self.dims.items()}
         for path, (dim, partner, below) in self.conditional.items():
             space[path] = tune.sample_from(ConditionalBound(partner, dim, below))
+        for path, (dim, names) in self.gated.items():
+            space[path] = tune.sample_from(GatedDim(dim, names))
         if self.joint:
             kind, pairs = self.joint
             values = [list(p) for p in pairs]
@@ -230,10 +271,13 @@ class SearchSpace:
             values[path] = clipped.sample(rng)  # type: ignore[union-attr]
         if self.joint:
             values[AREA_A], values[AREA_B] = rng.choice(list(self.joint[1]))
-        return values
+        for path, (dim, names) in self.gated.items():
+            if values[NAME_PATH] in names:
+                values[path] = dim.sample(rng)
+        return {field_path(path): value for path, value in values.items()}
 
     def optuna_space(self) -> "OptunaSpace":
-        return OptunaSpace(dict(self.dims), dict(self.conditional), self.joint)
+        return OptunaSpace(dict(self.dims), dict(self.conditional), self.joint, dict(self.gated))
 
     def describe(self) -> list[str]:
         lines = []
@@ -247,6 +291,8 @@ class SearchSpace:
             kind, pairs = self.joint
             shown = ", ".join(f"({a:g}, {b:g})" for a, b in pairs)
             lines.append(f"  {AREA_A + ', ' + AREA_B:{width}s}  {kind} over {len(pairs)} valid (a, b) pairs: {shown}")
+        for path, (dim, names) in self.gated.items():
+            lines.append(f"  {path:{width}s}  {dim.describe()}, only when {NAME_PATH} is {' or '.join(sorted(names))}")
         return lines
 
 
@@ -257,6 +303,7 @@ class OptunaSpace:
     dims: dict[str, Dim]
     conditional: dict[str, tuple[Dim, str, bool]]
     joint: tuple[str, tuple[tuple[float, float], ...]] | None
+    gated: dict[str, tuple[Dim, frozenset[str]]] = field(default_factory=dict)
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         out: dict[str, Any] = {path: dim.suggest(trial, path) for path, dim in self.dims.items()}
@@ -267,22 +314,34 @@ class OptunaSpace:
         if self.joint:
             pairs = {f"{a!r},{b!r}": [a, b] for a, b in self.joint[1]}
             out[JOINT_KEY] = pairs[trial.suggest_categorical(JOINT_KEY, list(pairs))]
+        for path, (dim, names) in self.gated.items():  # define-by-run: only the chosen objective's weights
+            if out[NAME_PATH] in names:
+                out[path] = dim.suggest(trial, path)
         return out
 
 
 def trial_values(config: dict[str, Any]) -> dict[str, Any]:
-    """A trial's flat config -> ``{dotted path: value}`` (the joint area dimension unpacked)."""
+    """A trial's flat config -> ``{dotted path: value}`` (the joint area dimension unpacked, gated
+    dimensions of objectives the trial did not choose dropped, ``objective.<name>.<field>`` written
+    as ``objective.<field>``)."""
     values: dict[str, Any] = {}
     for key, value in config.items():
         if key == JOINT_KEY:
             values[AREA_A], values[AREA_B] = value
-        elif not key.startswith("_"):
-            values[key] = value
+        elif not key.startswith("_") and not (isinstance(value, str) and value == INACTIVE):
+            values[field_path(key)] = value
     return values
 
 
-def build_space(search: dict[str, Distribution], fixed_a: float, fixed_b: float, source: str) -> SearchSpace:
-    """Plan the space; ``fixed_a``/``fixed_b`` are the base's bounds (used when a bound is not searched).
+def build_space(
+    search: dict[str, Distribution],
+    fixed_a: float,
+    fixed_b: float,
+    source: str,
+    gates: dict[str, frozenset[str]] | None = None,
+) -> SearchSpace:
+    """Plan the space; ``fixed_a``/``fixed_b`` are the base's bounds (used when a bound is not searched);
+    ``gates``: path -> the objective names it is drawn for (``objective.name`` must be searched).
 
     A ``UserError`` names the sweep file when the bounds can never satisfy a < b. Paths are taken in
     their current spelling (``loss.*`` is ``objective.*``).
@@ -291,8 +350,13 @@ def build_space(search: dict[str, Distribution], fixed_a: float, fixed_b: float,
 
     search = {canonical_path(path): dist for path, dist in search.items()}
     space = SearchSpace()
+    gates = gates or {}
     for path, dist in search.items():
-        if path not in (AREA_A, AREA_B):
+        if path in gates:
+            if dist.kind == "grid":
+                raise UserError(f"{source}: search.{path}: drawn only for some objectives; use choice or a range, not grid")
+            space.gated[path] = (Dim.of(dist), gates[path])
+        elif path not in (AREA_A, AREA_B):
             space.dims[path] = Dim.of(dist)
     a = Dim.of(search[AREA_A]) if AREA_A in search else None
     b = Dim.of(search[AREA_B]) if AREA_B in search else None
