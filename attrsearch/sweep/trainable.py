@@ -162,7 +162,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     state: dict[str, Any] = {"first_epoch": None, "orphans": orphans}
 
     def finish() -> None:
-        if cfg.method is None:  # a method trial (method: set) has no Explainer checkpoint to draw masks from
+        if getattr(cfg, "method", None) is None:  # a method trial (method: set) has no Explainer checkpoint to draw masks from
             write_gallery(cfg, best_checkpoint(out, spec.seeds), out / GALLERY_FILE, spec.gallery_images)
         if not local:
             _upload(out, storage)

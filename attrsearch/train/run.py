@@ -73,6 +73,10 @@ def run_training(
     from attrsearch.resolve import resolve_experiment
 
     resolve_experiment(cfg)  # registry names, before any work (programmatic callers too)
+    if cfg.method is not None:  # a baseline method instead of an Explainer: score it, train nothing
+        from attrsearch.train.evaluate import run_method
+
+        return run_method(cfg, Path(out), resume=resume, report=report)
     out = Path(out)
     seeds = list(seeds) if seeds else [cfg.seed]
     configure_threads(cfg.train.num_threads)
