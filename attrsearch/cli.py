@@ -47,10 +47,53 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from attrsearch.train.evaluate import evaluate_checkpoint
+    from attrsearch.train.evaluate import evaluate_checkpoint, evaluate_method, method_from_options
 
-    metrics = evaluate_checkpoint(Path(args.checkpoint), Path(args.out), suite=args.suite, split=args.split)
+    if args.method is None:
+        if args.config or args.option or args.max_images:
+            raise UserError("--config, --option and --max-images need --method (an Explainer is scored from --checkpoint)")
+        if not args.checkpoint:
+            raise UserError("give --checkpoint (an Explainer) or --method NAME with --config or --checkpoint")
+        metrics = evaluate_checkpoint(Path(args.checkpoint), Path(args.out), suite=args.suite, split=args.split or "test")
+    else:
+        if bool(args.config) == bool(args.checkpoint):
+            raise UserError("--method: give exactly one of --config CONFIG or --checkpoint CKPT (for its Explanandum)")
+        options = method_from_options(args.method, args.option)
+        if args.config:
+            from attrsearch.config import load_experiment
+            from attrsearch.resolve import resolve_experiment
+
+            cfg = resolve_experiment(load_experiment(args.config), args.config)
+        else:
+            from attrsearch.train.checkpoint import checkpoint_config, load_checkpoint
+
+            cfg = checkpoint_config(load_checkpoint(Path(args.checkpoint)))
+        result = evaluate_method(cfg, args.method, options, Path(args.out), args.suite, args.split, args.max_images)
+        metrics = result.metrics
+        spi = metrics["attribution/seconds_per_image"]
+        print(f"{result.params['attribution/description']}: {spi:.4f} s/image on {int(metrics['attribution/images'])} images")
     print(f"wrote {len(metrics)} metrics to {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from attrsearch.config import load_experiment
+    from attrsearch.resolve import resolve_experiment
+    from attrsearch.train.compare import compare, comparison_summary, parse_caps, parse_method_options, parse_methods
+
+    methods = parse_methods(args.methods)
+    caps = parse_caps(args.max_images, methods)
+    options = parse_method_options(args.option, methods)
+    cfg = resolve_experiment(load_experiment(args.config), args.config)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    summary = compare(
+        cfg, methods, Path(args.out), checkpoint=checkpoint, max_images=caps, options=options, suite=args.suite,
+        split=args.split, sanity_images=args.sanity_images, sanity_data=args.sanity_data,
+    )
+    print(comparison_summary(summary["results"]))
+    for name, n in caps.items():
+        print(f"note: {name} was scored on the first {n} images only (--max-images)")
+    print(f"comparison: {summary['markdown']} and {summary['csv']}")
     return 0
 
 
@@ -143,12 +186,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for explainer.pt2 and model_card.json")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("evaluate", help="score a trained Explainer with a metric suite")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("evaluate", help="score a trained Explainer, or a baseline method (--method), with a metric suite")
+    p.add_argument("--checkpoint", help="an Explainer checkpoint (or run folder); with --method: its config's Explanandum")
+    p.add_argument("--method", help="a baseline attribution method (gradcam, rise, lrp, captum:IntegratedGradients, ...)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option of --method (repeatable)")
+    p.add_argument("--config", help="with --method: the experiment whose Explanandum is explained (trained if not cached)")
+    p.add_argument("--max-images", type=int, default=None, metavar="N", help="with --method: the first N images only")
     p.add_argument("--suite", default="full", help="full | fast")
-    p.add_argument("--split", default="test", choices=["val", "test"])
+    p.add_argument("--split", default=None, choices=["val", "test"], help="default: test (--method: the config's)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("compare", help="the Explainer and baseline methods side by side (Stalder et al. 2022, Tabs. 1-3)")
+    p.add_argument("config", help="experiment YAML file: its Explanandum, data and evaluation settings")
+    p.add_argument("--methods", required=True, help="comma-separated: explainer,gradcam,rise,extremal_perturbation,...")
+    p.add_argument("--checkpoint", help="the explainer entry's checkpoint (default: train it into OUT/explainer)")
+    p.add_argument("--out", required=True, help="folder for comparison.md/.csv, tables/ and methods/<name>/")
+    p.add_argument("--max-images", action="append", metavar="METHOD=N", help="score a slow method on the first N images")
+    p.add_argument("--option", action="append", metavar="METHOD.KEY=VALUE", help="an option of one method (repeatable)")
+    p.add_argument("--suite", default="full", help="full | fast")
+    p.add_argument("--split", default=None, choices=["val", "test"], help="default: the config's evaluation.split")
+    p.add_argument("--sanity-images", type=int, default=4, metavar="N", help="images of the sanity checks (default 4)")
+    p.add_argument("--sanity-data", action="store_true", help="also the data randomisation check (trains a shuffled-label Explanandum)")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("metrics", help="list the metric registry (names, direction, meaning)")
     p.set_defaults(func=_cmd_metrics)

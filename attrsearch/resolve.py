@@ -63,6 +63,19 @@ def _check_experiment(cfg: ExperimentConfig) -> None:
     if metric != "loss":
         _named("train.early_stopping.metric", metric_mode, metric)
     _check_evaluation(cfg.evaluation, "evaluation")
+    if cfg.method is not None:
+        _check_method(cfg.method.name, cfg.method.options)
+
+
+def _check_method(name: str, options: dict) -> None:
+    """The method's name and its options (their values too) against the method registry."""
+    from attrsearch.attribution.methods import resolve_method
+
+    try:
+        resolve_method(name, options)
+    except UserError as err:
+        text = str(err).replace("--method: ", "").replace("--option ", "options.")
+        raise UserError(f"method.{text}" if text.startswith("options.") else f"method.name: {text}") from None
 
 
 def _check_evaluation(cfg: EvaluationConfig, field: str) -> None:

@@ -60,7 +60,16 @@ class EvaluationConfig(StrictModel):
         description="full suite: class-specific table on the first N images (None: all); up to C x thresholds forward passes each",
     )
     saliency_crop_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="salient region of segmentation/saliency_crop: m > threshold")
-    pointing_tolerance: int = Field(15, ge=0, description="pixels (TorchRay's pointing game)")
+    pointing_tolerance: int | None = Field(
+        None,
+        ge=0,
+        description="pointing-game hit radius in pixels (strict <); None: 15 px at 224 px scaled to the image side (TorchRay)",
+    )
+    pointing_ground_truth: Literal["auto", "boxes", "masks"] = Field(
+        "auto",
+        description="pointing-game ground truth: auto = union of the class's boxes on VOC (TorchRay), else pixel masks "
+        "where annotated and boxes elsewhere",
+    )
     attribution_normalization: Literal["auto", "always"] = Field(
         "auto", description="auto: min-max normalise only maps that leave [0, 1]; always: every map"
     )

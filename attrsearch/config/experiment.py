@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from attrsearch.config.base import StrictModel, read_yaml, validate
 from attrsearch.config.data import DataConfig
 from attrsearch.config.evaluation import EvaluationConfig
+from attrsearch.config.method import MethodConfig
 from attrsearch.config.objectives import ObjectiveConfig, WysiwycObjective, objective_mapping
 from attrsearch.config.presets import PRESET_LR
 
@@ -56,6 +57,10 @@ class ExplanandumRecipe(StrictModel):
     freeze_backbone: bool = Field(False, description="train only the new head (the paper's public code)")
     occlusion: OcclusionConfig = Field(default_factory=OcclusionConfig)
     augment_flip: bool = True
+    shuffle_labels: bool = Field(
+        False,
+        description="train on a fixed random permutation of the label vectors (Adebayo et al. 2018's data randomisation test)",
+    )
 
 
 class ExplanandumConfig(StrictModel):
@@ -113,6 +118,9 @@ class ExperimentConfig(StrictModel):
     )
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    method: MethodConfig | None = Field(
+        None, description="score this attribution method instead of training an Explainer (config/method.py)"
+    )
 
     @model_validator(mode="before")
     @classmethod

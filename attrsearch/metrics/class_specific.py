@@ -77,7 +77,7 @@ def class_specific_probs(
         new, source = _unique_masks(binary)
         pos = new.flatten().nonzero()[:, 0]  # flattened (g, K, T) positions to classify
         probs = zero_probs.expand(g * k * t, -1).clone()
-        for part in pos.split(build_chunk):  # masked images are built a chunk at a time
+        for part in pos.split(build_chunk) if pos.numel() else ():  # masked images are built a chunk at a time
             bi, ki, ti = part // (k * t), (part // t) % k, part % t
             masked = x[bi] * (s[bi, ki] > thr[ti][:, None, None])[:, None].to(x.dtype)
             probs[part] = torch.softmax(classify(masked), dim=1)

@@ -102,10 +102,17 @@ _add("faithfulness/images", None, "images with deletion/insertion curves")
 _add(
     "pointing_game/accuracy",
     "max",
-    "mean over classes of hits/(hits+misses), max within tolerance of the GT (TorchRay)",
+    "mean over classes of hits/(hits+misses); hit: a GT pixel strictly closer than the tolerance to the map's max "
+    "(Zhang et al. 2018, TorchRay's benchmark)",
+)
+_add(
+    "pointing_game/difficult",
+    "max",
+    "pointing_game/accuracy on the difficult cases of Zhang et al. 2018: GT < 1/4 of the image and another class present",
 )
 _add("pointing_game/cases", None, "(image, present class) cases")
-_add("pointing_game/tolerance", None, "hit tolerance in pixels")
+_add("pointing_game/difficult_cases", None, "cases in the difficult subset")
+_add("pointing_game/tolerance", None, "hit radius in pixels (default 15 px at 224 px, scaled to the image side)")
 
 _add("context/reliance", "min", "share of a biased class's attribution on its planted context cue (built-in data)")
 _add("context/object_mass", "max", "share of a biased class's attribution on the object itself (built-in data)")
@@ -122,6 +129,9 @@ _add(
     fast=True,
 )
 
+_add("attribution/seconds_per_image", None, "wall seconds per image of a baseline method's maps (all classes)")
+_add("attribution/images", None, "images a baseline method was scored on (a cap may make it fewer than the split)")
+
 SUITES: dict[str, str] = {name: suite.description for name, suite in _SUITES.items()}
 
 # Parameters written as text next to the scores (metrics.json), not registered as metrics.
@@ -130,6 +140,9 @@ TEXT_RECORDS = {
     "faithfulness/insertion_substrate": "blur (Gaussian kernel 11, sigma 5) or mean",
     "faithfulness/scored_class": "label (the present class scored highest) or predicted (top-1)",
     "faithfulness/probability": "sigmoid (multi-label Explanandum)",
+    "attribution/method": "the baseline method scored (attrsearch evaluate --method)",
+    "attribution/options": "its validated options, as JSON text",
+    "attribution/description": "the method in words (LRP: the zennit composite and canonizers used)",
 }
 
 

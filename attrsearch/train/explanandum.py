@@ -45,6 +45,8 @@ def explanandum_key(
     if options is None:
         options = e.options if arch == e.arch else {}
     recipe = e.recipe.model_dump(mode="json")
+    if not recipe.get("shuffle_labels"):
+        recipe.pop("shuffle_labels", None)  # keys of classifiers cached before the flag existed stay valid
     if epochs is not None:
         recipe["epochs"] = epochs
     return {
@@ -113,7 +115,10 @@ def train_classifier(
     """Multi-label BCE training with flips and occlusion (``recipe.occlusion``); cosine LR schedule.
 
     With ``recipe.freeze_backbone`` only the head (parameters not in ``encoder_stages()``) is trained,
-    as in the public code of Stalder et al. (2022). Returns the mean training loss of every epoch.
+    as in the public code of Stalder et al. (2022). With ``recipe.shuffle_labels`` image i is trained
+    on the label vector of image perm(i) for one fixed seeded permutation (the data randomisation test
+    of Adebayo et al. 2018: a classifier that can only memorise). Returns the mean training loss of
+    every epoch.
     """
     from tqdm.auto import tqdm
 
@@ -127,6 +132,7 @@ def train_classifier(
     steps = max(1, recipe.epochs * ((len(train_ds) + recipe.batch_size - 1) // recipe.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=steps, pct_start=0.15)
     aug_gen = torch.Generator().manual_seed(seed + 1)
+    shuffled = shuffled_labels(train_ds, seed) if recipe.shuffle_labels else None
     losses = []
     for epoch in range(recipe.epochs):
         total, count = 0.0, 0
@@ -137,7 +143,7 @@ def train_classifier(
             if recipe.augment_flip:
                 images = random_hflip(images, aug_gen)
             images = occlude(images, recipe.occlusion, aug_gen)
-            labels = batch["labels"].to(device)
+            labels = (batch["labels"] if shuffled is None else shuffled[batch["index"]]).to(device)
             loss = F.binary_cross_entropy_with_logits(model(images.to(device)).float(), labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -148,6 +154,14 @@ def train_classifier(
             bar.set_postfix(loss=f"{total / count:.4f}")
         losses.append(total / max(count, 1))
     return losses
+
+
+def shuffled_labels(ds: AttributionDataset, seed: int) -> torch.Tensor:
+    """(N, C) label vectors of ``ds`` permuted over images with a generator seeded by ``seed``:
+    row i is the labels of image perm(i) (class frequencies and co-occurrences kept, image-label link broken)."""
+    labels = torch.stack([torch.as_tensor(ds[i]["labels"]) for i in range(len(ds))])
+    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed + 7919))
+    return labels[perm]
 
 
 def _model_from_state(state: dict[str, Any], device: torch.device) -> nn.Module:

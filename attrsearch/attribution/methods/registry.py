@@ -73,10 +73,20 @@ for _name, _fn, _opts, _doc in [
     METHODS.register(_name, _doc)(MethodSpec(_fn, _opts))
 
 
+# The names the issue and seed 002's tables use for the two optimisation methods.
+ALIASES = {"extremal_perturbation": "extremal", "igos_pp": "igos"}
+
+
+def canonical_method(name: str) -> str:
+    """``extremal_perturbation`` -> ``extremal``, ``igos_pp`` -> ``igos``; other names unchanged."""
+    return ALIASES.get(name, name)
+
+
 def method_spec(name: str) -> MethodSpec:
-    """The spec of ``name`` (built-in or ``prefix:Class``); a one-line UserError when unknown."""
+    """The spec of ``name`` (built-in, an alias of ``ALIASES`` or ``prefix:Class``); a one-line UserError when unknown."""
     if not isinstance(name, str) or not name:
         raise UserError(f"--method: expected a method name (got {name!r})")
+    name = canonical_method(name)
     if ":" in name:
         fn, options = adapters.resolve_library_method(name)
         return MethodSpec(fn, options)
@@ -131,7 +141,7 @@ def method_attribution(
 
     fn, opts = resolve_method(name, options)
     kwargs = opts.model_dump()
-    if name == "lrp":
+    if canonical_method(name) == "lrp":
         description = lrp.describe(opts, model)
     else:
         description = f"{name} " + ", ".join(f"{k}={v}" for k, v in kwargs.items())
