@@ -158,9 +158,39 @@ def _check_results_folder(sweep: Sweep, resume: bool) -> None:
             )
 
 
+def _check_remote_storage(uri: str) -> None:
+    """S3 (and other URIs pyarrow opens): credentials from the environment, an existing bucket, a
+    listable prefix; one line otherwise. The endpoint comes from AWS_ENDPOINT_URL (a local S3 such as
+    moto or MinIO); credentials are read by pyarrow's client and never written by attrsearch."""
+    import pyarrow.fs
+
+    scheme = uri.split("://", 1)[0]
+    if scheme in ("s3", "s3a") and not (
+        (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))
+        or os.environ.get("AWS_PROFILE")
+        or os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+        or Path("~/.aws/credentials").expanduser().is_file()
+        or os.environ.get("ATTRSEARCH_S3_INSTANCE_ROLE") == "1"
+    ):
+        raise UserError(
+            f"storage: {uri} needs AWS credentials in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE); on an instance role set ATTRSEARCH_S3_INSTANCE_ROLE=1"
+        )
+    try:
+        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+        bucket = path.split("/", 1)[0]
+        if fs.get_file_info(bucket).type == pyarrow.fs.FileType.NotFound:
+            raise UserError(f"storage: {uri}: bucket {bucket!r} does not exist (or these credentials cannot see it)")
+        fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    except (OSError, ValueError, pyarrow.ArrowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"storage: {uri}: not usable ({first})") from None
+
+
 def _check_storage(sweep: Sweep) -> None:
-    """Local storage must be a folder this process can write (remote storage is checked by its client)."""
+    """Local storage must be a folder this process can write; remote storage reachable with a bucket."""
     if not sweep.storage_is_local:
+        _check_remote_storage(sweep.storage)
         return
     root = Path(sweep.storage)
     if root.exists() and not root.is_dir():
