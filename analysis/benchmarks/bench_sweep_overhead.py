@@ -35,7 +35,11 @@ def no_training(config: dict[str, Any]) -> None:
     for epoch in range(1, int(config["epochs"]) + 1):
         (folder / "last.pt").write_bytes(b"x" * 1024)
         write_manifest(folder, epoch, epoch == config["epochs"])
-        metrics = {"epoch": float(epoch), "segmentation/iou": config["x"] * epoch, "trial/finished": float(epoch == config["epochs"])}
+        metrics = {
+            "epoch": float(epoch),
+            "segmentation/iou": config["x"] * epoch,
+            "trial/finished": float(epoch == config["epochs"]),
+        }
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
 
 
@@ -110,7 +114,10 @@ def per_result(trials: int, epochs: int, storage: str, before: bool) -> tuple[li
             if result.get("trial/finished") == 1.0:
                 path, fs = self._media_source(trial)
                 self._trial_queues[trial].put(
-                    (wandb_log._QueueItem.RESULT, {wandb_log.MEDIA_KEY: (path, fs), "training_iteration": result.get("training_iteration")})
+                    (
+                        wandb_log._QueueItem.RESULT,
+                        {wandb_log.MEDIA_KEY: (path, fs), "training_iteration": result.get("training_iteration")},
+                    )
                 )
 
         wandb_log.SweepWandbCallback.log_trial_result = blocking
@@ -120,7 +127,9 @@ def per_result(trials: int, epochs: int, storage: str, before: bool) -> tuple[li
             param_space={"x": tune.uniform(0, 1), "epochs": epochs},
             tune_config=tune.TuneConfig(num_samples=trials, metric="segmentation/iou", mode="max"),
             run_config=tune.RunConfig(
-                name=sweep.name, storage_path=storage, verbose=0,
+                name=sweep.name,
+                storage_path=storage,
+                verbose=0,
                 callbacks=timed_callbacks(build_callbacks(sweep), sink, firsts),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),
@@ -154,16 +163,21 @@ def thousand(trials: int, storage: str) -> None:
     tuner = tune.Tuner(
         tune.with_resources(no_training, {"cpu": 1}),
         param_space={"x": tune.uniform(0, 1), "epochs": 2},
-        tune_config=tune.TuneConfig(num_samples=trials, metric="segmentation/iou", mode="max", trial_dirname_creator=lambda t: t.trial_id),
+        tune_config=tune.TuneConfig(
+            num_samples=trials, metric="segmentation/iou", mode="max", trial_dirname_creator=lambda t: t.trial_id
+        ),
         run_config=tune.RunConfig(
-            name="thousand", storage_path=storage, verbose=0,
+            name="thousand",
+            storage_path=storage,
+            verbose=0,
             callbacks=[*timed_callbacks(build_callbacks(sweep), sink), Blocks()],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
     tuner.fit()
     wall = time.perf_counter() - t0
-    print(f"\n{trials} no-training trials (2 reports each, 4 logical CPUs): {wall:.0f} s, {1000 * wall / trials:.0f} ms per trial")
+    per_trial = 1000 * wall / trials
+    print(f"\n{trials} no-training trials (2 reports each, 4 logical CPUs): {wall:.0f} s, {per_trial:.0f} ms per trial")
     print("  finished  elapsed_s  s_per_trial_in_block  driver_rss_MB")
     previous = (0, 0.0)
     for done, elapsed, rss in marks:
@@ -171,8 +185,10 @@ def thousand(trials: int, storage: str) -> None:
         previous = (done, elapsed)
     state = sorted(exp.glob("experiment_state-*.json"))
     size = state[-1].stat().st_size / 1e6 if state else float("nan")
-    print(f"  on_trial_result per result: median {1000 * statistics.median(sink):.1f} ms, p99 {1000 * sorted(sink)[int(0.99 * len(sink))]:.1f} ms")
-    print(f"  experiment state (Ray's, rewritten per snapshot): {size:.2f} MB; trials.csv during the sweep: {(exp / 'trials.csv').exists()}")
+    p99 = sorted(sink)[int(0.99 * len(sink))]
+    print(f"  on_trial_result per result: median {1000 * statistics.median(sink):.1f} ms, p99 {1000 * p99:.1f} ms")
+    written = (exp / "trials.csv").exists()
+    print(f"  experiment state (Ray's, rewritten per snapshot): {size:.2f} MB; trials.csv mid-sweep: {written}")
 
 
 def main() -> None:

@@ -26,7 +26,9 @@ from pathlib import Path
 WORKER = {"num_cpus": 2, "num_gpus": 1}
 
 
-def killer(cluster, kills: int, every: tuple[float, float], rng: random.Random, stop: threading.Event, log: list) -> None:
+def killer(
+    cluster, kills: int, every: tuple[float, float], rng: random.Random, stop: threading.Event, log: list
+) -> None:
     for _ in range(kills):
         if stop.wait(rng.uniform(*every)):
             return
@@ -49,7 +51,9 @@ def check(experiment: Path, epochs: int, samples: int) -> list[str]:
     if len(rows) != samples or len({r["trial_id"] for r in rows}) != len(rows):
         problems.append(f"{len(rows)} rows for {samples} trials")
     for row in rows:
-        lines = [json.loads(x) for x in (experiment / row["trial_id"] / "result.json").read_text().splitlines() if x.strip()]
+        lines = [
+            json.loads(x) for x in (experiment / row["trial_id"] / "result.json").read_text().splitlines() if x.strip()
+        ]
         seen = [int(x["epoch"]) for x in lines]
         if row["status"] != "completed" or seen != list(range(1, epochs + 1)):
             problems.append(f"{row['trial_id']}: status {row['status']}, epochs reported {seen}")
@@ -79,7 +83,9 @@ def main() -> int:
         cluster.add_node(**WORKER)
     cluster.wait_for_nodes()
     stop, log = threading.Event(), []
-    thread = threading.Thread(target=killer, args=(cluster, args.kills, tuple(args.every), random.Random(args.seed), stop, log))
+    thread = threading.Thread(
+        target=killer, args=(cluster, args.kills, tuple(args.every), random.Random(args.seed), stop, log)
+    )
     t0 = time.monotonic()
     try:
         ray.init(address=cluster.address, log_to_driver=False)

@@ -147,4 +147,3 @@ class CheckpointLedger(Callback):
                     fh.write(text)
         except OSError:
             pass  # a missing ledger only costs the retry one epoch
-

@@ -52,8 +52,13 @@ class NodeKiller:
         self.cluster.remove_node(victims[0], allow_graceful=False)
         new = self.cluster.add_node(**self.worker_args)
         self.log.append(
-            {"trial": trial.trial_id, "epoch": result["epoch"], "removed": node_id, "added": new.node_id,
-             "seconds": round(time.monotonic() - t0, 2)}
+            {
+                "trial": trial.trial_id,
+                "epoch": result["epoch"],
+                "removed": node_id,
+                "added": new.node_id,
+                "seconds": round(time.monotonic() - t0, 2),
+            }
         )
 
 
@@ -71,7 +76,11 @@ def main(spec_path: str) -> int:
             env = {**os.environ, "RAY_ADDRESS": ""}
             done = subprocess.run(
                 [sys.executable, "-m", "attrsearch.cli", "sweep", spec["sweep"], "--address", cluster.address],
-                cwd=REPO, env=env, capture_output=True, text=True, timeout=spec.get("timeout", 400),
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=spec.get("timeout", 400),
             )
             out["rc"], out["log"] = done.returncode, (done.stdout + done.stderr)[-4000:]
         else:

@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 from attrsearch.sweep.load import load_sweep
 from attrsearch.sweep.results import has_experiment_state, load_trials
 from attrsearch.sweep.run import run_sweep
-
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
@@ -43,7 +42,12 @@ def study_trials(journal: Path) -> list:
 
 def wandb_summary(run_dir: Path) -> dict:
     wandb = Path(sys.executable).parent / "wandb"
-    done = subprocess.run([str(wandb), "leet", "inspect", "--summary", "--json", str(run_dir)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(wandb), "leet", "inspect", "--summary", "--json", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return json.loads(done.stdout)
 
 
@@ -66,7 +70,10 @@ def test_killed_driver_resumes_the_optuna_history_and_wandb_runs(tmp_path, ray_a
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(
             [sys.executable, "-m", "attrsearch.cli", "sweep", str(path), "--address", ray_address],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 300
@@ -84,7 +91,9 @@ def test_killed_driver_resumes_the_optuna_history_and_wandb_runs(tmp_path, ray_a
             driver.wait()
     assert journal.is_file()  # the study is on disk while the sweep runs (optuna-dashboard can open it)
     before = {t.trial_id: result_lines(Path(t.path)) for t in finished}
-    checkpoints_before = {t.trial_id: sorted(p.stat().st_mtime_ns for p in Path(t.path).glob("checkpoint_*/**/*")) for t in finished}
+    checkpoints_before = {
+        t.trial_id: sorted(p.stat().st_mtime_ns for p in Path(t.path).glob("checkpoint_*/**/*")) for t in finished
+    }
     study_before = {t.number: (t.state.name, t.params) for t in study_trials(journal)}
     assert sum(state == "COMPLETE" for state, _ in study_before.values()) == len(finished)
     time.sleep(2.0)  # Ray releases the dead driver's trial actors
@@ -96,7 +105,10 @@ def test_killed_driver_resumes_the_optuna_history_and_wandb_runs(tmp_path, ray_a
     assert all(r["status"] == "completed" and float(r["epochs"]) == 3.0 for r in rows), rows
     for trial_id, lines in before.items():  # not rerun: same reports, same checkpoint files
         assert result_lines(exp / trial_id) == lines
-        assert sorted(p.stat().st_mtime_ns for p in (exp / trial_id).glob("checkpoint_*/**/*")) == checkpoints_before[trial_id]
+        assert (
+            sorted(p.stat().st_mtime_ns for p in (exp / trial_id).glob("checkpoint_*/**/*"))
+            == checkpoints_before[trial_id]
+        )
     resumed = result_lines(exp / interrupted[0].trial_id)
     assert [r["epoch"] for r in resumed] == [1.0, 2.0, 3.0]  # each epoch once
     assert resumed[-1]["trial/resumed_from_epoch"] >= 1.0

@@ -24,7 +24,11 @@ def test_unreachable_address_is_one_line_within_30_s(tmp_path):
     t0 = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "attrsearch.cli", "sweep", str(path), "--address", address],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     took = time.monotonic() - t0
     err = done.stderr.strip().splitlines()

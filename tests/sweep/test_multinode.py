@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 pytestmark = [pytest.mark.slow]
@@ -27,7 +26,11 @@ def run_harness(tmp_path: Path, spec: dict, timeout: int) -> dict:
     spec = {**spec, "result": str(tmp_path / "harness.json")}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     done = subprocess.run(
-        [sys.executable, str(HARNESS), str(tmp_path / "spec.json")], cwd=REPO, capture_output=True, text=True, timeout=timeout
+        [sys.executable, str(HARNESS), str(tmp_path / "spec.json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     out = json.loads((tmp_path / "harness.json").read_text())
@@ -86,7 +89,13 @@ def test_lost_nodes_resume_trials_from_their_last_checkpoint(tmp_path):
     path = write_sweep(tmp_path, data)
     out = run_harness(
         tmp_path,
-        {"sweep": str(path), "mode": "driver", "head": {"num_cpus": 1}, "workers": [WORKER], "kill_at_epochs": [1.0, 3.0]},
+        {
+            "sweep": str(path),
+            "mode": "driver",
+            "head": {"num_cpus": 1},
+            "workers": [WORKER],
+            "kill_at_epochs": [1.0, 3.0],
+        },
         460,
     )
     assert [r["epoch"] for r in out["removals"]] == [1.0, 3.0], out["removals"]
@@ -97,7 +106,9 @@ def test_lost_nodes_resume_trials_from_their_last_checkpoint(tmp_path):
     killed = {r["trial"] for r in out["removals"]}
     for row in rows:
         lines = reports(exp / row["trial_id"])
-        assert [r["epoch"] for r in lines] == [1.0, 2.0, 3.0, 4.0], [(r["epoch"], r["trial/resumed_from_epoch"]) for r in lines]
+        assert [r["epoch"] for r in lines] == [1.0, 2.0, 3.0, 4.0], [
+            (r["epoch"], r["trial/resumed_from_epoch"]) for r in lines
+        ]
         if row["trial_id"] in killed:
             assert int(row["failures"]) >= 1
         assert {r["trial/node"] for r in lines} <= set(out["workers"]) | {r["added"] for r in out["removals"]}

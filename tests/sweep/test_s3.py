@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 SECRET = "attrsearchS3secret" + "9d41c7" * 4
@@ -37,7 +36,8 @@ def moto_s3(tmp_path):
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=(tmp_path / "moto.log").open("w"), stderr=subprocess.STDOUT,
+        stdout=(tmp_path / "moto.log").open("w"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -69,8 +69,12 @@ def s3fs(env):
     import pyarrow.fs
 
     return pyarrow.fs.S3FileSystem(
-        access_key=env["AWS_ACCESS_KEY_ID"], secret_key=env["AWS_SECRET_ACCESS_KEY"], region="us-east-1",
-        endpoint_override=env["AWS_ENDPOINT_URL"], scheme="http", allow_bucket_creation=True,
+        access_key=env["AWS_ACCESS_KEY_ID"],
+        secret_key=env["AWS_SECRET_ACCESS_KEY"],
+        region="us-east-1",
+        endpoint_override=env["AWS_ENDPOINT_URL"],
+        scheme="http",
+        allow_bucket_creation=True,
     )
 
 
@@ -79,7 +83,11 @@ def _cli(path: Path, env_extra: dict, timeout: int, *args: str) -> subprocess.Co
     env.update(env_extra)
     return subprocess.run(
         [sys.executable, "-m", "attrsearch.cli", "sweep", str(path), *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -90,7 +98,9 @@ def test_s3_without_credentials_or_bucket_is_one_line(tmp_path, moto_s3):
     assert no_creds.returncode == 2 and len(err) == 1 and "needs AWS credentials" in err[0], no_creds.stderr
     no_bucket = _cli(path, moto_s3, 120)
     err = no_bucket.stderr.strip().splitlines()
-    assert no_bucket.returncode == 2 and len(err) == 1 and "bucket 'attrsearch-missing' does not exist" in err[0], no_bucket.stderr
+    assert no_bucket.returncode == 2 and len(err) == 1 and "bucket 'attrsearch-missing' does not exist" in err[0], (
+        no_bucket.stderr
+    )
     assert "Started a local Ray instance" not in no_bucket.stdout + no_bucket.stderr
 
 
