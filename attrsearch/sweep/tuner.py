@@ -128,7 +128,21 @@ def build_scheduler(sweep: Sweep) -> Any:
     return None
 
 
+# Ray Tune copies these from the driver's environment into every trial actor's runtime_env
+# (ray/tune/execution/class_cache.py), and Ray's runtime-env agent logs runtime envs in plain text
+# (runtime_env_agent.log; Ray #28276, secrets in runtime envs). Trials read credentials from their
+# own node's environment instead (inherited from the raylet, or the node's instance role).
+_SECRET_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"}
+
+
+def keep_secrets_out_of_runtime_envs() -> None:
+    from ray.tune.execution import class_cache
+
+    class_cache.ENV_VARS_TO_PROPAGATE = set(class_cache.ENV_VARS_TO_PROPAGATE) - _SECRET_ENV
+
+
 def build_trainable(sweep: Sweep) -> Any:
+    keep_secrets_out_of_runtime_envs()
     res = sweep.config.resources_per_trial
     spec = TrialSpec(
         base=sweep.base,
