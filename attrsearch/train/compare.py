@@ -172,8 +172,6 @@ def compare(
         if EXPLAINER not in methods:
             raise UserError("--checkpoint: only used by the explainer entry of --methods")
         load_checkpoint(checkpoint)  # a one-line error now, not after the baselines ran
-    if max_images.get(EXPLAINER):
-        raise UserError("--max-images: the explainer is fast; it is always scored on the whole split")
 
     configure_threads(cfg.train.num_threads)
     device = resolve_device(cfg.train.device)
@@ -191,7 +189,7 @@ def compare(
     for name in methods:
         print(f"compare: scoring {name}" + (f" on the first {max_images[name]} images" if name in max_images else ""))
         if name == EXPLAINER:
-            result = score_explainer(ckpt, suite=suite, split=split, cfg=cfg, device=device)
+            result = score_explainer(ckpt, suite, split, cfg, device, max_images.get(name))
             fn = _explainer_fn(ckpt, device)
         else:
             result = score_method(cfg, name, options.get(name), suite, split, max_images.get(name), device, explanandum)

@@ -60,9 +60,12 @@ def timed(attribution: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]
     return attribute
 
 
-def score_explainer(checkpoint: Path, suite: str = "full", split: str = "test", cfg=None, device=None):
+def score_explainer(
+    checkpoint: Path, suite: str = "full", split: str = "test", cfg=None, device=None, max_images: int | None = None
+):
     """Score an Explainer checkpoint; an ``EvaluationResult`` with ``attribution/seconds_per_image``.
-    ``cfg``: evaluate under this experiment (e.g. compare's) instead of the checkpoint's own."""
+    ``cfg``: evaluate under this experiment (e.g. compare's) instead of the checkpoint's own;
+    ``max_images``: the first N images of the split only."""
     from attrsearch.attribution import explainer_attribution
     from attrsearch.data import build_dataset
     from attrsearch.data.scan import scan_dataset
@@ -81,6 +84,9 @@ def score_explainer(checkpoint: Path, suite: str = "full", split: str = "test", 
     explainer.to(device)
     scan_dataset(cfg.data, cfg.cache_dir)  # every image and mask (all splits: the Explanandum may train here)
     dataset = build_dataset(cfg.data, split, cfg.cache_dir)
+    capped = max_images is not None and max_images < len(dataset)
+    if capped:
+        dataset = FirstImages(dataset, max_images)
     explanandum = get_explanandum(cfg, device)
     panel = get_panel(cfg, device) if SUITES[suite].uses("transfer") else []
     attribute = timed(explainer_attribution(explainer))
@@ -89,6 +95,8 @@ def score_explainer(checkpoint: Path, suite: str = "full", split: str = "test", 
     result.metrics["attribution/images"] = float(len(dataset))
     result.params["attribution/method"] = "explainer"
     result.params["attribution/description"] = f"Explainer {cfg.explainer.arch} ({Path(checkpoint)})"
+    if capped:
+        result.notes.append(f"explainer: scored on the first {len(dataset)} images of the {split} split (capped)")
     return result
 
 

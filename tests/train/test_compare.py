@@ -1,0 +1,68 @@
+"""``attrsearch compare`` on the tiny experiment: the Explainer and two baselines, the paper's tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from attrsearch.cli import main
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, make_tiny_experiment):
+    root = tmp_path_factory.mktemp("compare")
+    cfg = root / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(make_tiny_experiment()))
+    out = root / "out"
+    argv = ["compare", str(cfg), "--methods", "explainer,gradcam,center", "--out", str(out), "--max-images", "center=8"]
+    assert main(argv) == 0
+    return cfg, out
+
+
+def test_tables_are_written(compared):
+    _, out = compared
+    for name in ("explainer", "gradcam", "center"):
+        table = pd.read_csv(out / "tables" / f"class_specific_{name}.csv", index_col=0)
+        assert "none" in table.columns and len(table) == 4  # Table 1: targets x (mask classes + none)
+        assert (out / "methods" / name / "metrics.json").is_file()
+    assert (out / "explainer" / "checkpoints" / "best.pt").is_file()  # trained like attrsearch train
+    frame = pd.read_csv(out / "comparison.csv", index_col=0)
+    assert list(frame.index) == ["explainer", "gradcam", "center"]
+    for col in ("segmentation/iou", "sanity/half/iou", "attribution/seconds_per_image", "pointing_game/accuracy",
+                "sanity/randomization/passed"):
+        assert col in frame.columns
+    assert frame.at["center", "attribution/images"] == 8 and frame.at["gradcam", "attribution/images"] == 16
+    assert frame.at["center", "sanity/randomization/passed"] == 0.0  # model-independent maps fail
+
+
+def test_markdown_has_tables_2_3_sanity_and_the_cap(compared):
+    _, out = compared
+    md = (out / "comparison.md").read_text()
+    assert "## Table 2" in md and "## Table 1" in md and "## Sanity checks" in md and "## Every other metric" in md
+    for row in ("| *sanity 0* |", "| *sanity 0.5* |", "| *sanity 1* |", "| *sanity GT* |", "| center | 8 |"):
+        assert row in md
+    assert "center on the first 8 images" in md and "s / image" in md
+    sanity = md.split("## Sanity checks")[1].split("##")[0]
+    assert "| center | 2 |" not in sanity and "**fail**" in sanity
+
+
+def test_reuses_the_trained_explainer(compared, capsys):
+    cfg, out = compared
+    assert main(["compare", str(cfg), "--methods", "explainer", "--out", str(out), "--suite", "fast"]) == 0
+    assert "reusing" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_before_work(compared, tmp_path, capsys):
+    cfg, _ = compared
+    cases = [
+        (["--methods", "gradcam,nope"], "unknown attribution method 'nope'"),
+        (["--methods", "gradcam,gradcam"], "listed twice"),
+        (["--methods", "rise", "--max-images", "gradcam=3"], "--max-images gradcam=3"),
+        (["--methods", "gradcam", "--option", "gradcam.layer=x"], "no layer 'x'"),
+    ]
+    for extra, message in cases:
+        assert main(["compare", str(cfg), "--out", str(tmp_path / "x"), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err
+    assert not (tmp_path / "x").exists()
