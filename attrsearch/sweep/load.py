@@ -219,7 +219,7 @@ def _check_objective_path(dotted: str, src: str, names: list[str], gates: dict[s
         owners = [n for n in names if fld in OBJECTIVE_CONFIGS[n].model_fields]
         if not owners:
             raise UserError(
-                f"{src}: search.{dotted}: no field {fld!r} in objective {' or '.join(names)}"
+                f"{src}: search.{dotted}: no field {dotted!r} in objective {' or '.join(names)}"
                 f" (choose from {', '.join(sorted(OBJECTIVE_CONFIGS[names[0]].model_fields))})"
             )
     else:

@@ -39,3 +39,16 @@ def test_objective_trains_end_to_end(tmp_path, tiny_experiment, objective):
         assert maps.shape == (2, 4, 32, 32) and torch.equal(maps[:, 0], maps[:, 3])
     else:
         assert "objective_state" not in state
+
+
+@pytest.mark.parametrize("name", ["casm", "rtis", "rank"])
+def test_single_run_files_validate_and_share_the_explanandum(name):
+    from pathlib import Path
+
+    from attrsearch.config import load_experiment
+
+    sweeps = Path(__file__).resolve().parents[2] / "sweeps"
+    cfg = load_experiment(sweeps / f"shapes_{name}.yaml")
+    single = load_experiment(sweeps / "shapes_single.yaml")
+    assert cfg.objective.name == name
+    assert cfg.data == single.data and cfg.explanandum == single.explanandum and cfg.evaluation == single.evaluation

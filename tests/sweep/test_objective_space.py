@@ -81,7 +81,7 @@ def test_objective_specific_path_with_a_fixed_objective(tmp_path):
     path = _write(tmp_path, {"objective.lambda_r": {"choice": [1.0, 5.0]}}, objective={"name": "casm"})
     assert load_sweep(path).space.dims["objective.lambda_r"].values == (1.0, 5.0)
     bad = _write(tmp_path, {"objective.lambda_r": {"choice": [1.0, 5.0]}})
-    with pytest.raises(UserError, match=r"search.objective.lambda_r: no field 'lambda_r' in objective wysiwyc"):
+    with pytest.raises(UserError, match=r"search.objective.lambda_r: no field 'objective.lambda_r' in objective wysiwyc"):
         load_sweep(bad)
 
 
