@@ -224,8 +224,8 @@ def _check_resources(sweep: Sweep, address: str | None) -> None:
     if address:
         import ray
 
-        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-        where = f"no node of the cluster at {address}"
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")] + _autoscaled_node_types()
+        where = f"no node of the cluster at {address} (nor a node type its autoscaler can start)"
         cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
         gpus = max((n.get("GPU", 0.0) for n in nodes if n.get("CPU", 0.0) >= res.cpu), default=0.0)
     else:
@@ -233,10 +233,38 @@ def _check_resources(sweep: Sweep, address: str | None) -> None:
 
         where = "this machine (the embedded local Ray)"
         cpus, gpus = float(os.cpu_count() or 1), float(torch.cuda.device_count())
+    if address and (res.cpu > cpus or res.gpu > gpus) and _has_autoscaler():
+        need = f"{res.cpu:g} CPU + {res.gpu:g} GPU"
+        print(f"note: no node of {address} fits a trial ({need}) yet; its autoscaler may start one")
+        return
     if res.cpu > cpus:
         raise UserError(f"resources_per_trial.cpu: {res.cpu:g} CPUs per trial, but {where} has at most {cpus:g}")
     if res.gpu > gpus:
         raise UserError(f"resources_per_trial.gpu: {res.gpu:g} GPUs per trial, but {where} has {gpus:g} with enough CPUs")
+
+
+def _autoscaled_node_types() -> list[dict[str, float]]:
+    """The resources of each node type the cluster's autoscaler may still start (none without one)."""
+    try:
+        from ray._private.state import state
+
+        config = state.get_cluster_config()
+    except Exception:  # noqa: BLE001 - an older GCS or no autoscaler: only the alive nodes count
+        return []
+    if config is None:
+        return []
+    return [dict(group.resources) for group in config.node_group_configs if group.max_count != 0]
+
+
+def _has_autoscaler() -> bool:
+    """Whether the joined cluster runs Ray's (v1) autoscaler: its monitor publishes a status in the GCS."""
+    try:
+        from ray._private.ray_constants import DEBUG_AUTOSCALING_STATUS
+        from ray.experimental.internal_kv import _internal_kv_get
+
+        return _internal_kv_get(DEBUG_AUTOSCALING_STATUS) is not None
+    except Exception:  # noqa: BLE001 - no autoscaler state readable: treat as none
+        return False
 
 
 def _check_wandb(sweep: Sweep) -> None:
