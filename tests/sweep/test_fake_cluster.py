@@ -1,11 +1,10 @@
-"""cluster.yaml's fake-provider twin (analysis/chaos/fake_cluster.py): derived in one place, valid for Ray's autoscaler."""
+"""cluster.yaml's fake-provider twin (analysis/chaos/fake_cluster.py): derived in one place, valid for Ray."""
 
 from __future__ import annotations
 
 import importlib.util
 
 import yaml
-
 from sweep_files import REPO
 
 
