@@ -74,11 +74,11 @@ def test_sweep_spreads_over_two_workers_with_fractional_gpus(tmp_path):
 def test_lost_nodes_resume_trials_from_their_last_checkpoint(tmp_path):
     """Two trials (gpu 0.5 each) on one worker; the worker is removed right after the first report
     (Tune has logged it, its checkpoint is persisted but not yet registered) and a fresh worker is
-    added, whose removal follows a later report (epoch 3). Every trial ends once, at epoch 4, each
+    added, whose removal follows a later report (epoch 2). Every trial ends once, at epoch 3, each
     epoch reported exactly once, resumed from its last checkpoint, the failures counted."""
     data = sweep_dict(
         name="nodeloss",
-        base={**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 4}},
+        base={**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 3}},
         search={"loss.lambda_tv": {"grid": [0.01, 0.1]}},
         search_alg="grid",
         num_samples=1,
@@ -94,19 +94,19 @@ def test_lost_nodes_resume_trials_from_their_last_checkpoint(tmp_path):
             "mode": "driver",
             "head": {"num_cpus": 1},
             "workers": [WORKER],
-            "kill_at_epochs": [1.0, 3.0],
+            "kill_at_epochs": [1.0, 2.0],
         },
         460,
     )
-    assert [r["epoch"] for r in out["removals"]] == [1.0, 3.0], out["removals"]
+    assert [r["epoch"] for r in out["removals"]] == [1.0, 2.0], out["removals"]
     exp = tmp_path / "results" / "nodeloss"
     rows = read_rows(exp)
     assert len(rows) == 2 and len({r["trial_id"] for r in rows}) == 2
-    assert all(r["status"] == "completed" and float(r["epochs"]) == 4.0 for r in rows), rows
+    assert all(r["status"] == "completed" and float(r["epochs"]) == 3.0 for r in rows), rows
     killed = {r["trial"] for r in out["removals"]}
     for row in rows:
         lines = reports(exp / row["trial_id"])
-        assert [r["epoch"] for r in lines] == [1.0, 2.0, 3.0, 4.0], [
+        assert [r["epoch"] for r in lines] == [1.0, 2.0, 3.0], [
             (r["epoch"], r["trial/resumed_from_epoch"]) for r in lines
         ]
         if row["trial_id"] in killed:
