@@ -140,6 +140,10 @@ class RankObjective(StrictModel):
     temperature: float = Field(0.1, gt=0.0, description="Gumbel-Sinkhorn temperature tau")
     noise_scale: float = Field(0.1, ge=0.0, description="Gumbel noise scale (0: plain Sinkhorn)")
     sinkhorn_iterations: int = Field(5, ge=1, description="differentiable Sinkhorn steps (after converging without a graph)")
+    sinkhorn_tolerance: float = Field(
+        1e-3, gt=0.0, lt=1.0, description="row/column sums within this of 1 before the differentiable steps"
+    )
+    sinkhorn_max_iterations: int = Field(200, ge=1, description="cap on the gradient-free Sinkhorn iterations")
     reference: Literal["black", "mean", "blur"] = Field("blur", description="what replaces the removed cells")
     target: Literal["label", "predicted"] = Field("label", description="scored class: a present label or the top prediction")
     lambda_area: float = Field(0.1, ge=0.0, description="mean of every class map (keeps unscored maps empty)")

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attrsearch.attribution import masks_from_logits
 from attrsearch.objectives.base import LossOutput, register_objective
 from attrsearch.objectives.rtis import gaussian_blur
 
@@ -70,7 +71,13 @@ def sinkhorn(log_alpha: Tensor, iterations: int, tolerance: float = 1e-5, max_it
 
 
 def soft_permutation(
-    a: Tensor, temperature: float, noise_scale: float = 0.0, iterations: int = 5, generator: torch.Generator | None = None
+    a: Tensor,
+    temperature: float,
+    noise_scale: float = 0.0,
+    iterations: int = 5,
+    generator: torch.Generator | None = None,
+    tolerance: float = 1e-5,
+    max_iterations: int = 2000,
 ) -> Tensor:
     """Gumbel-Sinkhorn relaxation of the descending sort of ``a`` (B, N): (B, N, N) doubly stochastic,
     P[b, i, j] ~ "cell j has rank i"."""
@@ -78,7 +85,7 @@ def soft_permutation(
     if noise_scale > 0:
         u = torch.rand(log_alpha.shape, device=a.device, generator=generator).clamp(1e-10, 1 - 1e-10)
         log_alpha = log_alpha + noise_scale * -torch.log(-torch.log(u))
-    return sinkhorn(log_alpha / temperature, iterations)
+    return sinkhorn(log_alpha / temperature, iterations, tolerance, max_iterations)
 
 
 def hard_permutation(a: Tensor) -> Tensor:
@@ -171,14 +178,15 @@ def rank_loss(classifier: nn.Module, images: Tensor, labels: Tensor, mask_logits
     images: (B, 3, H, W) normalised; labels: (B, C); mask_logits: (B, C, H, W). Training (grad enabled)
     adds the Gumbel noise and draws G; without gradients (validation) the first G, no noise.
     """
-    masks = torch.sigmoid(mask_logits.float())
+    masks = masks_from_logits(mask_logits)
     b = images.shape[0]
     training = torch.is_grad_enabled()
     grid = cfg.grid[int(torch.randint(len(cfg.grid), ()).item())] if training and len(cfg.grid) > 1 else cfg.grid[0]
     classes = scored_classes(classifier, images, labels, cfg.target)
     maps = masks[torch.arange(b, device=masks.device), classes]  # (B, H, W)
     perm = soft_permutation(
-        cell_scores(maps, grid), cfg.temperature, cfg.noise_scale if training else 0.0, cfg.sinkhorn_iterations
+        cell_scores(maps, grid), cfg.temperature, cfg.noise_scale if training else 0.0, cfg.sinkhorn_iterations,
+        tolerance=cfg.sinkhorn_tolerance, max_iterations=cfg.sinkhorn_max_iterations,
     )
     reference = reference_image(images, cfg.reference)
     deletion, insertion = perturbation_curves(classifier, images, reference, topk_masks(perm, cfg.steps), classes, grid)
@@ -208,7 +216,10 @@ def soft_auc(
 ) -> tuple[Tensor, Tensor]:
     """The relaxed deletion and insertion AUCs the loss uses (no noise unless ``noise``). (B,), (B,)."""
     grid = cfg.grid[0] if grid is None else grid
-    perm = soft_permutation(cell_scores(maps, grid), cfg.temperature, cfg.noise_scale if noise else 0.0, cfg.sinkhorn_iterations)
+    perm = soft_permutation(
+        cell_scores(maps, grid), cfg.temperature, cfg.noise_scale if noise else 0.0, cfg.sinkhorn_iterations,
+        tolerance=cfg.sinkhorn_tolerance, max_iterations=cfg.sinkhorn_max_iterations,
+    )
     d, i = perturbation_curves(
         classifier, images, reference_image(images, cfg.reference), topk_masks(perm, cfg.steps), classes, grid
     )
