@@ -189,5 +189,5 @@ def test_pbt_exploits_through_checkpoints(tmp_path, ray_address):
     # Ray's PBT log, one line per exploit: [target, clone, iterations..., old config, new config].
     exploits = [json.loads(line) for line in (exp / "pbt_global.txt").read_text().splitlines() if line.strip()]
     assert len(exploits) == 1
-    new_tv = exploits[0][5]["loss.lambda_tv"]
+    new_tv = exploits[0][5].get("objective.lambda_tv", exploits[0][5].get("loss.lambda_tv"))  # canonical path since space.py
     assert any(float(r["config/objective.lambda_tv"]) == pytest.approx(new_tv) for r in rows)  # the clone's perturbed value
