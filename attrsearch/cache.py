@@ -18,9 +18,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 try:  # POSIX only; without it concurrent builders just duplicate the work.
     import fcntl

@@ -21,7 +21,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     summary = run_training(cfg, Path(args.out), resume=not args.restart)
     m = summary["metrics"]
     shown = ("segmentation/iou", "class_specific/selectivity", "context/reliance", "mask/area", "explanandum/test_map")
-    print(f"{cfg.evaluation.split} split: " + ", ".join(f"{k} {m[k]:.3f}" for k in shown if isinstance(m.get(k), float)))
+    print(
+        f"{cfg.evaluation.split} split: " + ", ".join(f"{k} {m[k]:.3f}" for k in shown if isinstance(m.get(k), float))
+    )
     print(f"metrics: {summary['metrics_path']}")
     print(f"checkpoint: {summary['checkpoint_path']}")
     return 0
@@ -32,7 +34,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     model = Path(args.model) if args.model else None
-    written = explain_images(checkpoint, [Path(p) for p in args.images], Path(args.out), top_k=args.top_k, model_dir=model)
+    written = explain_images(
+        checkpoint, [Path(p) for p in args.images], Path(args.out), top_k=args.top_k, model_dir=model
+    )
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 
@@ -51,10 +55,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.method is None:
         if args.config or args.option or args.max_images:
-            raise UserError("--config, --option and --max-images need --method (an Explainer is scored from --checkpoint)")
+            raise UserError(
+                "--config, --option and --max-images need --method (an Explainer is scored from --checkpoint)"
+            )
         if not args.checkpoint:
             raise UserError("give --checkpoint (an Explainer) or --method NAME with --config or --checkpoint")
-        metrics = evaluate_checkpoint(Path(args.checkpoint), Path(args.out), suite=args.suite, split=args.split or "test")
+        metrics = evaluate_checkpoint(
+            Path(args.checkpoint), Path(args.out), suite=args.suite, split=args.split or "test"
+        )
     else:
         if bool(args.config) == bool(args.checkpoint):
             raise UserError("--method: give exactly one of --config CONFIG or --checkpoint CKPT (for its Explanandum)")
@@ -71,7 +79,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate_method(cfg, args.method, options, Path(args.out), args.suite, args.split, args.max_images)
         metrics = result.metrics
         spi = metrics["attribution/seconds_per_image"]
-        print(f"{result.params['attribution/description']}: {spi:.4f} s/image on {int(metrics['attribution/images'])} images")
+        print(
+            f"{result.params['attribution/description']}: {spi:.4f} s/image on {int(metrics['attribution/images'])} images"
+        )
     print(f"wrote {len(metrics)} metrics to {Path(args.out) / 'metrics.json'}")
     return 0
 
@@ -87,8 +97,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     cfg = resolve_experiment(load_experiment(args.config), args.config)
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     summary = compare(
-        cfg, methods, Path(args.out), checkpoint=checkpoint, max_images=caps, options=options, suite=args.suite,
-        split=args.split, sanity_images=args.sanity_images, sanity_data=args.sanity_data,
+        cfg,
+        methods,
+        Path(args.out),
+        checkpoint=checkpoint,
+        max_images=caps,
+        options=options,
+        suite=args.suite,
+        split=args.split,
+        sanity_images=args.sanity_images,
+        sanity_data=args.sanity_data,
     )
     print(comparison_summary(summary["results"]))
     for name, n in caps.items():
@@ -113,7 +131,9 @@ def _cmd_data_export(args: argparse.Namespace) -> int:
         cfg = resolve_experiment(load_experiment(args.config), args.config)
         data_cfg, cache_dir = cfg.data, cfg.cache_dir
     else:
-        data_cfg = resolve_data(validate(DataConfig, {"dataset": args.dataset, "image_size": args.image_size}, source="data"), "data", "")
+        data_cfg = resolve_data(
+            validate(DataConfig, {"dataset": args.dataset, "image_size": args.image_size}, source="data"), "data", ""
+        )
         cache_dir = ExperimentConfig().cache_dir
     out = export_dataset(data_cfg, args.format, Path(args.out), cache_dir)
     print(f"exported {data_cfg.dataset} as {args.format} to {out}")
@@ -169,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one Explainer (and its Explanandum if not cached), then evaluate it")
     p.add_argument("config", help="experiment YAML file (e.g. sweeps/shapes_single.yaml)")
     p.add_argument("--out", required=True, help="output folder: checkpoints, metrics.json, tables/")
-    p.add_argument("--set", action="append", type=_key_value, metavar="FIELD=VALUE", help="override a config field (dotted path)")
+    p.add_argument(
+        "--set", action="append", type=_key_value, metavar="FIELD=VALUE", help="override a config field (dotted path)"
+    )
     p.add_argument("--restart", action="store_true", help="ignore checkpoints in --out and start over")
     p.set_defaults(func=_cmd_train)
 
@@ -186,28 +208,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for explainer.pt2 and model_card.json")
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("evaluate", help="score a trained Explainer, or a baseline method (--method), with a metric suite")
-    p.add_argument("--checkpoint", help="an Explainer checkpoint (or run folder); with --method: its config's Explanandum")
-    p.add_argument("--method", help="a baseline attribution method (gradcam, rise, lrp, captum:IntegratedGradients, ...)")
+    p = sub.add_parser(
+        "evaluate", help="score a trained Explainer, or a baseline method (--method), with a metric suite"
+    )
+    p.add_argument(
+        "--checkpoint", help="an Explainer checkpoint (or run folder); with --method: its config's Explanandum"
+    )
+    p.add_argument(
+        "--method", help="a baseline attribution method (gradcam, rise, lrp, captum:IntegratedGradients, ...)"
+    )
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="an option of --method (repeatable)")
-    p.add_argument("--config", help="with --method: the experiment whose Explanandum is explained (trained if not cached)")
+    p.add_argument(
+        "--config", help="with --method: the experiment whose Explanandum is explained (trained if not cached)"
+    )
     p.add_argument("--max-images", type=int, default=None, metavar="N", help="with --method: the first N images only")
     p.add_argument("--suite", default="full", help="full | fast")
     p.add_argument("--split", default=None, choices=["val", "test"], help="default: test (--method: the config's)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("compare", help="the Explainer and baseline methods side by side (Stalder et al. 2022, Tabs. 1-3)")
+    p = sub.add_parser(
+        "compare", help="the Explainer and baseline methods side by side (Stalder et al. 2022, Tabs. 1-3)"
+    )
     p.add_argument("config", help="experiment YAML file: its Explanandum, data and evaluation settings")
     p.add_argument("--methods", required=True, help="comma-separated: explainer,gradcam,rise,extremal_perturbation,...")
     p.add_argument("--checkpoint", help="the explainer entry's checkpoint (default: train it into OUT/explainer)")
     p.add_argument("--out", required=True, help="folder for comparison.md/.csv, tables/ and methods/<name>/")
-    p.add_argument("--max-images", action="append", metavar="METHOD=N", help="score a slow method on the first N images")
+    p.add_argument(
+        "--max-images", action="append", metavar="METHOD=N", help="score a slow method on the first N images"
+    )
     p.add_argument("--option", action="append", metavar="METHOD.KEY=VALUE", help="an option of one method (repeatable)")
     p.add_argument("--suite", default="full", help="full | fast")
     p.add_argument("--split", default=None, choices=["val", "test"], help="default: the config's evaluation.split")
     p.add_argument("--sanity-images", type=int, default=4, metavar="N", help="images of the sanity checks (default 4)")
-    p.add_argument("--sanity-data", action="store_true", help="also the data randomisation check (trains a shuffled-label Explanandum)")
+    p.add_argument(
+        "--sanity-data",
+        action="store_true",
+        help="also the data randomisation check (trains a shuffled-label Explanandum)",
+    )
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("metrics", help="list the metric registry (names, direction, meaning)")
@@ -229,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run a hyperparameter sweep with Ray Tune")
     p.add_argument("file", help="sweep YAML file")
     p.add_argument("--dry-run", action="store_true", help="validate, print the space and trial count, start nothing")
-    p.add_argument("--sample", type=int, default=0, metavar="N", help="with --dry-run: print N trials drawn from the space")
+    p.add_argument(
+        "--sample", type=int, default=0, metavar="N", help="with --dry-run: print N trials drawn from the space"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
     p.add_argument("--address", default=None, help="join an existing Ray cluster (default: embedded local Ray)")

@@ -73,7 +73,9 @@ def explain_images(
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} is a file, not a folder")
     pictures = [(path, read_rgb(path)[0]) for path in images]  # every file is checked before any work
-    bundle = load_exported(model_dir, device) if model_dir is not None else load_checkpoint_explainer(checkpoint, device)
+    bundle = (
+        load_exported(model_dir, device) if model_dir is not None else load_checkpoint_explainer(checkpoint, device)
+    )
     size, names = bundle.image_size, bundle.class_names
     attribute = explainer_attribution(bundle.module)
     out.mkdir(parents=True, exist_ok=True)

@@ -115,7 +115,8 @@ def export_explainer(checkpoint: Path, out: Path, device: str = "cpu") -> Path:
         "explainer": cfg.explainer.model_dump(mode="json"),
         "objective": cfg.objective.model_dump(mode="json"),
         "explanandum": {"arch": cfg.explanandum.arch, "seed": cfg.explanandum.seed},
-        "data": cfg.data.model_dump(mode="json", exclude={"root"}) | {"root": str(cfg.data.root) if cfg.data.root else None},
+        "data": cfg.data.model_dump(mode="json", exclude={"root"})
+        | {"root": str(cfg.data.root) if cfg.data.root else None},
         "test_metrics": _run_metrics(source),
         "trained_epochs": state.get("epoch"),
         "source_checkpoint": {"path": str(source), "sha256": _sha256(source)},
@@ -149,7 +150,9 @@ def load_exported(folder: Path, device: str = "cpu") -> LoadedExplainer:
         raise UserError(f"--model: {program_path}: not a readable exported program ({type(err).__name__})") from None
     module = program.module().to(torch.device(device))
     inp = card["input"]
-    return LoadedExplainer(module, int(inp["size"][0]), list(card["class_names"]), list(inp["mean"]), list(inp["std"]), card)
+    return LoadedExplainer(
+        module, int(inp["size"][0]), list(card["class_names"]), list(inp["mean"]), list(inp["std"]), card
+    )
 
 
 def load_checkpoint_explainer(checkpoint: Path, device: str = "cpu") -> LoadedExplainer:

@@ -12,7 +12,7 @@ base and probe values, ``run_training``). It opens no file and builds nothing.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from attrsearch.config import DataConfig, EvaluationConfig, ExperimentConfig
 from attrsearch.data import check_data_config

@@ -20,7 +20,13 @@ TINY_EXPERIMENT = {
     "data": {
         "dataset": "shapes",
         "image_size": 32,
-        "shapes": {"num_classes": 4, "num_train": 48, "num_val": 16, "num_test": 16, "context": {"biased_classes": [0]}},
+        "shapes": {
+            "num_classes": 4,
+            "num_train": 48,
+            "num_val": 16,
+            "num_test": 16,
+            "context": {"biased_classes": [0]},
+        },
     },
     "explanandum": {"arch": "small_cnn", "options": {"width": 8}, "recipe": {"epochs": 1, "batch_size": 16}},
     "explainer": {"arch": "explanandum_encoder", "options": {"decoder_width": 8, "image_width": 4, "fuse_width": 8}},

@@ -40,7 +40,15 @@ def test_train_rejects_bad_config_in_one_line(tmp_path, capsys, patch, needle):
 
 def test_train_missing_dataset_folder(tmp_path, capsys):
     missing = tmp_path / "VOCdevkit"
-    code, err = _run(capsys, ["train", _config(tmp_path, {"data": {"dataset": "voc2007", "root": str(missing)}}), "--out", str(tmp_path / "o")])
+    code, err = _run(
+        capsys,
+        [
+            "train",
+            _config(tmp_path, {"data": {"dataset": "voc2007", "root": str(missing)}}),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert code == 2 and len(err.splitlines()) == 1 and str(missing) in err
 
 
@@ -52,7 +60,9 @@ def test_train_missing_config_file(tmp_path, capsys):
 def test_explain_unreadable_image_and_bad_checkpoint(tmp_path, capsys):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
-    code, err = _run(capsys, ["explain", str(broken), "--checkpoint", str(tmp_path / "x.pt"), "--out", str(tmp_path / "o")])
+    code, err = _run(
+        capsys, ["explain", str(broken), "--checkpoint", str(tmp_path / "x.pt"), "--out", str(tmp_path / "o")]
+    )
     assert code == 2 and "broken.png: unreadable image" in err
     fake = tmp_path / "fake.pt"
     fake.write_text("hello")

@@ -55,7 +55,21 @@ def test_explain_images_of_any_size(trained, tmp_path):
         paths.append(tmp_path / f"img{i}.png")
         Image.fromarray(rgb).save(paths[-1])
     dest = tmp_path / "explained"
-    assert main(["explain", *map(str, paths), "--checkpoint", str(out / "checkpoints" / "best.pt"), "--out", str(dest), "--top-k", "2"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                *map(str, paths),
+                "--checkpoint",
+                str(out / "checkpoints" / "best.pt"),
+                "--out",
+                str(dest),
+                "--top-k",
+                "2",
+            ]
+        )
+        == 0
+    )
     for (w, h), path in zip(sizes, paths):
         data = np.load(dest / f"{path.stem}.npz")
         assert data["masks"].shape == (4, h, w)

@@ -32,7 +32,17 @@ ALLOWED: dict[str, set[str]] = {
     "analysis": {"config", "metrics"},
     "sweep": {"config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train", "analysis"},
     "cli": {
-        "config", "data", "models", "attribution", "objectives", "metrics", "resolve", "train", "export", "explain", "sweep",
+        "config",
+        "data",
+        "models",
+        "attribution",
+        "objectives",
+        "metrics",
+        "resolve",
+        "train",
+        "export",
+        "explain",
+        "sweep",
         "analysis",
     },
 }
@@ -76,7 +86,12 @@ def _imports(path: Path, module_level_only: bool = False) -> set[str]:
     for node in nodes:
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("attrsearch"))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("attrsearch") and node.level == 0:
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("attrsearch")
+            and node.level == 0
+        ):
             found.add(node.module)
             found.update(f"{node.module}.{a.name}" for a in node.names)
     return found

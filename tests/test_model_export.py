@@ -60,8 +60,24 @@ def test_explain_with_the_exported_model_in_a_fresh_process(trained, tmp_path):
     Image.fromarray((np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)).save(image)
     env = {**os.environ, "ATTRSEARCH_CACHE": str(tmp_path / "empty-cache")}
     done = subprocess.run(
-        [sys.executable, "-m", "attrsearch.cli", "explain", "--model", str(tmp_path / "model"), str(image), "--out", str(tmp_path / "out"), "--top-k", "2"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "attrsearch.cli",
+            "explain",
+            "--model",
+            str(tmp_path / "model"),
+            str(image),
+            "--out",
+            str(tmp_path / "out"),
+            "--top-k",
+            "2",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     overlays = sorted((tmp_path / "out").glob("photo_top*.png"))

@@ -48,7 +48,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = {}
     for setting in ("off", "on"):
-        out = subprocess.run([sys.executable, "-c", CHILD, setting, str(args.steps)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, setting, str(args.steps)], capture_output=True, text=True, check=True
+        )
         rows[setting] = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"{'keep_freed_memory':18s} {'faults/step':>12s} {'CPU ms/step':>12s} {'kernel ms/step':>15s}")
     for setting, r in rows.items():

@@ -75,7 +75,9 @@ def bench_kernels(args: argparse.Namespace) -> None:
     plain = Classifier(model, chunk_size=chunk, fast=False)  # batched, without the folded-BN copy
     images = torch.randn(n, 3, size, size, generator=gen)
     clf(images[:8])  # pick the runner outside the timings
-    print(f"small_cnn, {n} images of {size} px, {c} classes, {torch.get_num_threads()} threads, chunks of {chunk} images")
+    print(
+        f"small_cnn, {n} images of {size} px, {c} classes, {torch.get_num_threads()} threads, chunks of {chunk} images"
+    )
 
     naive_model = torch.inference_mode()(model.__call__)
     for kind, maps in (("random", random_maps(n, c, size, gen)), ("trained-like", trained_like_maps(n, c, size, gen))):
@@ -104,9 +106,9 @@ def bench_kernels(args: argparse.Namespace) -> None:
 
 
 def bench_full_suite(args: argparse.Namespace) -> None:
+    from attrsearch.attribution import explainer_attribution
     from attrsearch.config import DataConfig, EvaluationConfig
     from attrsearch.data import build_dataset
-    from attrsearch.attribution import explainer_attribution
     from attrsearch.metrics.evaluate import evaluate
     from attrsearch.models import create_explainer
 
@@ -142,10 +144,17 @@ def bench_full_suite(args: argparse.Namespace) -> None:
 
     cfg = EvaluationConfig()
     ctx = data_cfg.shapes.context.biased_classes
-    for name, attribution in (("random Explainer", explainer_attribution(explainer)), ("blurred ground truth", gt_like)):
-        res, total = timed(lambda: evaluate(attribution, explanandum, dataset, cfg, "full", panel=panel, context_classes=ctx))
+    for name, attribution in (
+        ("random Explainer", explainer_attribution(explainer)),
+        ("blurred ground truth", gt_like),
+    ):
+        res, total = timed(
+            lambda: evaluate(attribution, explanandum, dataset, cfg, "full", panel=panel, context_classes=ctx)
+        )
         parts = "  ".join(f"{k} {v:.1f}" for k, v in res.timings.items() if k != "total" and "/" not in k)
-        counts = "  ".join(f"{k.split('/')[1]} {v:.0f}" for k, v in res.timings.items() if k.startswith("images_classified/"))
+        counts = "  ".join(
+            f"{k.split('/')[1]} {v:.0f}" for k, v in res.timings.items() if k.startswith("images_classified/")
+        )
         print(f"full suite, {name:21s}: {total:5.1f} s  ({parts})")
         print(f"    images classified: {counts}")
         print(
@@ -160,7 +169,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--full-suite", action="store_true", help="time the full suite on the built-in test split instead")
+    parser.add_argument(
+        "--full-suite", action="store_true", help="time the full suite on the built-in test split instead"
+    )
     parser.add_argument("--cache", default=None, help="dataset cache folder for --full-suite (default: a temp folder)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

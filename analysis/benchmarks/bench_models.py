@@ -17,7 +17,7 @@ import argparse
 import os
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -58,7 +58,9 @@ def main() -> None:
     resnet = create_explanandum("small_resnet", c).train()
     explainers = {
         "explanandum_encoder": create_explainer("explanandum_encoder", c, explanandum=frozen).train(),
-        "explanandum_encoder (no image branch)": create_explainer("explanandum_encoder", c, explanandum=frozen, image_branch=False).train(),
+        "explanandum_encoder (no image branch)": create_explainer(
+            "explanandum_encoder", c, explanandum=frozen, image_branch=False
+        ).train(),
         "unet_small": create_explainer("unet_small", c).train(),
     }
 
@@ -100,7 +102,9 @@ def main() -> None:
         rows.append((f"full Explainer step: {name} + wysiwyc loss", timed(full_step(explainers[name]), args.repeats)))
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"batch {b}, {s}x{s} px, {c} classes, {torch.get_num_threads()} threads, median of {args.repeats}, load average {load}")
+    print(
+        f"batch {b}, {s}x{s} px, {c} classes, {torch.get_num_threads()} threads, median of {args.repeats}, load average {load}"
+    )
     width = max(len(n) for n, _ in rows)
     print(f"  {'':{width}s}  {'wall':>9s}  {'cpu':>9s}")
     for name, (wall, cpu) in rows:

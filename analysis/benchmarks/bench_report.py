@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "analysis"))
 sys.path.insert(0, str(REPO))
 
-from fixtures import write_results
+from fixtures import write_results  # noqa: E402  (tests/analysis, on the path above)
 
-from attrsearch.analysis import report
-from attrsearch.analysis.results import read_results
+from attrsearch.analysis import report  # noqa: E402
+from attrsearch.analysis.results import read_results  # noqa: E402
 
 
 def main() -> int:

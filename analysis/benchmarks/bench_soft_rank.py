@@ -78,7 +78,9 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--more", action="store_true", help="also tau 0.3 / 0.03 and the training noise (slow on a busy CPU)")
+    ap.add_argument(
+        "--more", action="store_true", help="also tau 0.3 / 0.03 and the training noise (slow on a busy CPU)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -101,8 +103,10 @@ def main() -> None:
     smooth = smooth / smooth.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
     trained_like = (0.7 * smooth + 0.3 * torch.rand_like(smooth)).clamp(0, 1)[:, 0]
 
-    print(f"soft vs hard AUC (G={g}, S={default.steps}, reference={default.reference}, {n} test images, "
-          f"Explanandum {exp.explanandum.arch}); Pearson r (mean |soft - hard|)")
+    print(
+        f"soft vs hard AUC (G={g}, S={default.steps}, reference={default.reference}, {n} test images, "
+        f"Explanandum {exp.explanandum.arch}); Pearson r (mean |soft - hard|)"
+    )
     print(f"{'maps':13s} {'tau':>6s} {'noise':>5s}  {'deletion r':>10s} {'insertion r':>11s}  {'|d|':>6s} {'|i|':>6s}")
     for name, maps in (("random", random_maps), ("trained-like", trained_like)):
         for tau in (default.temperature, 0.3, 0.03) if args.more else (default.temperature,):
@@ -115,8 +119,10 @@ def main() -> None:
     # Cost of one training step, rank vs wysiwyc, at the shapes_single batch size.
     b = exp.train.batch_size
     x, y = images[:b], labels[:b]
-    print(f"\none training step (batch {b}, {h} px, Explainer {exp.explainer.arch}, {args.threads} threads; "
-          f"median of {args.repeats}): wall s, process CPU s")
+    print(
+        f"\none training step (batch {b}, {h} px, Explainer {exp.explainer.arch}, {args.threads} threads; "
+        f"median of {args.repeats}): wall s, process CPU s"
+    )
     base = None
     for name, objective in (("wysiwyc", exp.objective), ("rank", default)):
         cfg = exp.model_copy(update={"objective": objective})

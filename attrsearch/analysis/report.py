@@ -529,7 +529,10 @@ def section_matrix(r: Results, page: Page) -> str:
             ]
             for a in rv
         ]
-        label = lambda v, f: str(v) if v is not None else f"{_base_value(r, f)} (fixed)"
+
+        def label(v, f):
+            return str(v) if v is not None else f"{_base_value(r, f)} (fixed)"
+
         fig = go.Figure(
             go.Heatmap(
                 z=z,

@@ -8,7 +8,7 @@ stacks the results into the ``(B, C, H, W)`` maps the metrics score.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -3,7 +3,6 @@
 from attrsearch.config.base import StrictModel, read_yaml, stable_hash, validate
 from attrsearch.config.data import DataConfig, ShapesConfig
 from attrsearch.config.evaluation import EvaluationConfig
-from attrsearch.config.objectives import OBJECTIVE_CONFIGS, ObjectiveConfig, WysiwycObjective
 from attrsearch.config.experiment import (
     ExperimentConfig,
     ExplainerConfig,
@@ -12,6 +11,7 @@ from attrsearch.config.experiment import (
     default_cache_dir,
     load_experiment,
 )
+from attrsearch.config.objectives import OBJECTIVE_CONFIGS, ObjectiveConfig, WysiwycObjective
 
 __all__ = [
     "DataConfig",

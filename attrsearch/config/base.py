@@ -81,8 +81,14 @@ def format_validation_error(err: ValidationError, source: str | None = None) -> 
         kind = parts_in[-1] if parts_in else "name"
         choices = ", ".join(sorted(re.findall(r"'([^']+)'", str(ctx.get("expected_tags", "")))))
         loc = f"{loc}.{ctx.get('discriminator', 'name')}".strip(".").replace("'", "")
-        return ": ".join([p for p in (source, loc) if p] + [f"unknown {kind} {ctx.get('tag')!r}; choose one of {choices}"])
-    if "input" in first and first.get("type") not in ("extra_forbidden", "missing") and not isinstance(first["input"], dict):
+        return ": ".join(
+            [p for p in (source, loc) if p] + [f"unknown {kind} {ctx.get('tag')!r}; choose one of {choices}"]
+        )
+    if (
+        "input" in first
+        and first.get("type") not in ("extra_forbidden", "missing")
+        and not isinstance(first["input"], dict)
+    ):
         shown = repr(first["input"])
         if len(shown) <= 60 and shown not in msg:
             msg = f"{msg} (got {shown})"

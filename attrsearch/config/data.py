@@ -16,7 +16,9 @@ NUM_CONTEXT_CUES = 6
 class ContextBiasConfig(StrictModel):
     """A planted context bias: some classes co-occur with a context cue (like VOC's trains on rails)."""
 
-    biased_classes: list[int] = Field(default_factory=lambda: [0, 1], description="classes that co-occur with their context cue")
+    biased_classes: list[int] = Field(
+        default_factory=lambda: [0, 1], description="classes that co-occur with their context cue"
+    )
     p_train: float = Field(0.9, ge=0.0, le=1.0, description="probability the cue accompanies a biased class in train")
     p_test: float = Field(0.5, ge=0.0, le=1.0, description="the same probability in val and test")
     p_cue_alone: float = Field(0.05, ge=0.0, le=1.0, description="probability an image shows a cue without its class")
@@ -35,12 +37,14 @@ class ShapesConfig(StrictModel):
     max_object_size: float = Field(0.3, gt=0.0, le=1.0)
     background: Literal["noise", "textures", "mixed"] = "mixed"
     clutter: int = Field(3, ge=0, description="mean number of clutter blobs per image")
-    p_hard_negative: float = Field(0.3, ge=0.0, le=1.0, description="probability of a right-shape-wrong-colour distractor")
+    p_hard_negative: float = Field(
+        0.3, ge=0.0, le=1.0, description="probability of a right-shape-wrong-colour distractor"
+    )
     context: ContextBiasConfig = Field(default_factory=ContextBiasConfig)
     seed: int = 0
 
     @model_validator(mode="after")
-    def _check(self) -> "ShapesConfig":
+    def _check(self) -> ShapesConfig:
         if self.min_objects > self.max_objects:
             raise ValueError(f"min_objects ({self.min_objects}) must be <= max_objects ({self.max_objects})")
         if self.min_object_size > self.max_object_size:
@@ -62,7 +66,9 @@ class VOCConfig(StrictModel):
     val_split: str = "val"
     test_split: str = "test"
     use_difficult: bool = Field(True, description="count objects marked difficult in labels and boxes")
-    classes: list[str] | None = Field(None, description="class names in mask-index order (1..C); None = the 20 VOC classes")
+    classes: list[str] | None = Field(
+        None, description="class names in mask-index order (1..C); None = the 20 VOC classes"
+    )
 
     @field_validator("classes")
     @classmethod
@@ -82,7 +88,9 @@ class COCOConfig(StrictModel):
     train_images: str = "train2014"
     test_annotations: str = "annotations/instances_val2014.json"
     test_images: str = "val2014"
-    val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share of the train set held out for validation (the paper: 10%)")
+    val_fraction: float = Field(
+        0.1, gt=0.0, lt=1.0, description="share of the train set held out for validation (the paper: 10%)"
+    )
 
 
 class DataConfig(StrictModel):

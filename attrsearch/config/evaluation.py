@@ -30,14 +30,18 @@ class TransferConfig(StrictModel):
 
 
 class FaithfulnessConfig(StrictModel):
-    pixels_per_step: int | None = Field(None, ge=1, description="pixels replaced per step (default: image side, 224 at 224 px as RISE)")
+    pixels_per_step: int | None = Field(
+        None, ge=1, description="pixels replaced per step (default: image side, 224 at 224 px as RISE)"
+    )
     deletion_substrate: Literal["mean", "blur"] = "mean"
     insertion_substrate: Literal["blur", "mean"] = "blur"
     scored_class: Literal["label", "predicted"] = Field(
         "label", description="label: the present class the Explanandum scores highest; predicted: its top-1 class"
     )
     max_images: int | None = Field(
-        None, ge=1, description="deletion/insertion on the first N images (None: all); each image costs 2 x (steps + 1) forward passes"
+        None,
+        ge=1,
+        description="deletion/insertion on the first N images (None: all); each image costs 2 x (steps + 1) forward passes",
     )
 
 
@@ -50,16 +54,22 @@ class EvaluationConfig(StrictModel):
     split: Literal["val", "test"] = "test"
     batch_size: int = Field(64, ge=1, description="images per attribution call")
     classify_chunk: int | None = Field(
-        None, ge=1, description="images per classifier forward pass; None: 32 at 64 px on CPU (cache-sized), 256 on CUDA"
+        None,
+        ge=1,
+        description="images per classifier forward pass; None: 32 at 64 px on CPU (cache-sized), 256 on CUDA",
     )
-    fast_subsample: int = Field(64, ge=1, description="images of the val split scored by the fast suite's class-specific table")
+    fast_subsample: int = Field(
+        64, ge=1, description="images of the val split scored by the fast suite's class-specific table"
+    )
     class_specific_thresholds: list[float] = Field(default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 10)])
     class_specific_max_images: int | None = Field(
         None,
         ge=1,
         description="full suite: class-specific table on the first N images (None: all); up to C x thresholds forward passes each",
     )
-    saliency_crop_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="salient region of segmentation/saliency_crop: m > threshold")
+    saliency_crop_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="salient region of segmentation/saliency_crop: m > threshold"
+    )
     pointing_tolerance: int | None = Field(
         None,
         ge=0,

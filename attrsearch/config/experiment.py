@@ -40,7 +40,7 @@ class OcclusionConfig(StrictModel):
     max_keep: float = Field(0.9, gt=0.0, le=1.0, description="largest share of the image left visible")
 
     @model_validator(mode="after")
-    def _check(self) -> "OcclusionConfig":
+    def _check(self) -> OcclusionConfig:
         if self.min_keep > self.max_keep:
             raise ValueError(f"min_keep ({self.min_keep}) must be <= max_keep ({self.max_keep})")
         return self
@@ -65,7 +65,9 @@ class ExplanandumRecipe(StrictModel):
 
 class ExplanandumConfig(StrictModel):
     arch: str = Field("small_cnn", description="name in the Explanandum zoo (attrsearch models)")
-    weights: str | None = Field(None, description="None (random init), 'imagenet' (from the local torch cache) or a weights file")
+    weights: str | None = Field(
+        None, description="None (random init), 'imagenet' (from the local torch cache) or a weights file"
+    )
     checkpoint: Path | None = Field(None, description="an already trained Explanandum file; skips training")
     seed: int = 0
     recipe: ExplanandumRecipe = Field(default_factory=ExplanandumRecipe)
@@ -75,7 +77,9 @@ class ExplanandumConfig(StrictModel):
 class ExplainerConfig(StrictModel):
     arch: str = Field("explanandum_encoder", description="name in the Explainer zoo (attrsearch models)")
     weights: str | None = Field(None, description="backbone weights: None, 'imagenet' (local torch cache) or a file")
-    freeze_encoder: bool = Field(True, description="encoders copied from the Explanandum stay frozen (CASM's detached features)")
+    freeze_encoder: bool = Field(
+        True, description="encoders copied from the Explanandum stay frozen (CASM's detached features)"
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments of the architecture")
 
 
@@ -147,11 +151,13 @@ class ExperimentConfig(StrictModel):
         return objective_mapping(value)
 
     @model_validator(mode="after")
-    def _objective_fits_data(self) -> "ExperimentConfig":
+    def _objective_fits_data(self) -> ExperimentConfig:
         """Objective options that depend on the data (the rank objective's grid sides <= the image side)."""
         too_big = [g for g in getattr(self.objective, "grid", []) if g > self.data.image_size]
         if too_big:
-            raise ValueError(f"objective.grid: side {too_big[0]} is larger than data.image_size ({self.data.image_size})")
+            raise ValueError(
+                f"objective.grid: side {too_big[0]} is larger than data.image_size ({self.data.image_size})"
+            )
         return self
 
 

@@ -27,7 +27,7 @@ class AreaBounds(StrictModel):
     max_area: float = Field(0.3, gt=0.0, le=1.0, description="b: upper area bound per present class")
 
     @model_validator(mode="after")
-    def _bounds(self) -> "AreaBounds":
+    def _bounds(self) -> AreaBounds:
         if self.min_area >= self.max_area:
             raise ValueError(f"min_area (a={self.min_area}) must be < max_area (b={self.max_area})")
         return self
@@ -77,16 +77,22 @@ class CasmObjective(StrictModel):
     thinning: Literal["F", "L", "FL", "L100", "L1000"] = Field(
         "L100", description="snapshot pool: F (fixed first classifier, not trained), L (latest), FL, L100, L1000"
     )
-    lambda_r: float | None = Field(None, ge=0.0, description="area weight; default: the paper's tuned value for the thinning")
-    current_probability: float = Field(0.5, ge=0.0, le=1.0, description="chance of scoring against the current classifier")
-    max_snapshots: int = Field(30, ge=1, description="L100 / L1000: at most this many snapshots (a random one is dropped)")
+    lambda_r: float | None = Field(
+        None, ge=0.0, description="area weight; default: the paper's tuned value for the thinning"
+    )
+    current_probability: float = Field(
+        0.5, ge=0.0, le=1.0, description="chance of scoring against the current classifier"
+    )
+    max_snapshots: int = Field(
+        30, ge=1, description="L100 / L1000: at most this many snapshots (a random one is dropped)"
+    )
     classifier_lr: float = Field(1e-3, gt=0.0, description="the classifier's SGD learning rate")
     classifier_momentum: float = Field(0.9, ge=0.0, lt=1.0)
     classifier_weight_decay: float = Field(1e-4, ge=0.0)
     classifier_in_panel: bool = Field(False, description="add the co-trained classifier to the transfer panel")
 
     @model_validator(mode="after")
-    def _default_lambda_r(self) -> "CasmObjective":
+    def _default_lambda_r(self) -> CasmObjective:
         if self.lambda_r is None:
             object.__setattr__(self, "lambda_r", CASM_LAMBDA_R[self.thinning])
         return self
@@ -123,7 +129,9 @@ class RtisObjective(StrictModel):
     lambda_destroyer: float = Field(5.0, ge=0.0, description="weight of p_c^power on the destroyed image")
     destroyer_power: float = Field(0.3, gt=0.0)
     blur_probability: float = Field(0.5, ge=0.0, le=1.0, description="chance the alternative image is a blur")
-    blur_sigma: float = Field(10 / 224, gt=0.0, le=1.0, description="blur sigma as a fraction of the image side (10 px at 224)")
+    blur_sigma: float = Field(
+        10 / 224, gt=0.0, le=1.0, description="blur sigma as a fraction of the image side (10 px at 224)"
+    )
     noise_std: float = Field(0.2, ge=0.0, description="noise on the random colour (normalised units)")
     fake_fraction: float = Field(0.3, ge=0.0, lt=1.0, description="share of images scored on an absent class")
 
@@ -139,13 +147,17 @@ class RankObjective(StrictModel):
     steps: int = Field(8, ge=1, description="S: perturbation steps of the soft deletion / insertion curves")
     temperature: float = Field(0.1, gt=0.0, description="Gumbel-Sinkhorn temperature tau")
     noise_scale: float = Field(0.1, ge=0.0, description="Gumbel noise scale (0: plain Sinkhorn)")
-    sinkhorn_iterations: int = Field(5, ge=1, description="differentiable Sinkhorn steps (after converging without a graph)")
+    sinkhorn_iterations: int = Field(
+        5, ge=1, description="differentiable Sinkhorn steps (after converging without a graph)"
+    )
     sinkhorn_tolerance: float = Field(
         1e-3, gt=0.0, lt=1.0, description="row/column sums within this of 1 before the differentiable steps"
     )
     sinkhorn_max_iterations: int = Field(200, ge=1, description="cap on the gradient-free Sinkhorn iterations")
     reference: Literal["black", "mean", "blur"] = Field("blur", description="what replaces the removed cells")
-    target: Literal["label", "predicted"] = Field("label", description="scored class: a present label or the top prediction")
+    target: Literal["label", "predicted"] = Field(
+        "label", description="scored class: a present label or the top prediction"
+    )
     lambda_area: float = Field(0.1, ge=0.0, description="mean of every class map (keeps unscored maps empty)")
 
     @field_validator("grid")

@@ -17,9 +17,10 @@ are recorded as missing (the builder reports them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from attrsearch.data.base import (
     VOID,

@@ -7,8 +7,9 @@ atomically (see ``attrsearch.cache.CacheEntry``). Arrays come back memory-mapped
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -88,7 +88,9 @@ def load_records(coco: COCO, image_dir: Path, cat_index: dict[int, int], source:
         boxes, box_labels, segments = [], [], []
         for ann in anns:
             if ann.get("category_id") not in cat_index:
-                raise UserError(f"{source}: annotation {ann.get('id')} has an unknown category_id {ann.get('category_id')!r}")
+                raise UserError(
+                    f"{source}: annotation {ann.get('id')} has an unknown category_id {ann.get('category_id')!r}"
+                )
             k = cat_index[ann["category_id"]]
             labels[k] = 1.0
             crowd = bool(ann.get("iscrowd", 0))
@@ -161,7 +163,9 @@ def fingerprint(cfg: DataConfig) -> dict[str, Any]:
     anns = {"train": cfg.coco.train_annotations, "test": cfg.coco.test_annotations}
     return {
         "root": None if root is None else str(root),
-        "annotations": {split: [name, file_stamp(root / name) if root is not None else None] for split, name in anns.items()},
+        "annotations": {
+            split: [name, file_stamp(root / name) if root is not None else None] for split, name in anns.items()
+        },
         "images": {"train": cfg.coco.train_images, "test": cfg.coco.test_images},
         "val_partition": [cfg.coco.val_fraction, VAL_PERMUTATION_SEED],
     }
@@ -216,10 +220,15 @@ def scan_targets(cfg: DataConfig, split: str) -> list[ScanTarget]:
 SCANNERS["coco2014"] = scan_targets
 
 
-@DATASETS.register("coco2014", doc="MS COCO-2014 through pycocotools (80 classes; train minus 10% = train, that 10% = val, val2014 = test)")
+@DATASETS.register(
+    "coco2014",
+    doc="MS COCO-2014 through pycocotools (80 classes; train minus 10% = train, that 10% = val, val2014 = test)",
+)
 def build_coco(cfg: DataConfig, split: str, cache_dir: Path) -> COCODataset:
     """Split ``split`` of the COCO folder ``cfg.root`` (paths in ``cfg.coco``)."""
     records, names = split_records(cfg, split)
     mean, std = normalization_stats(cfg.normalization)
-    info = DatasetInfo(name="coco2014", num_classes=len(names), class_names=names, image_size=cfg.image_size, mean=mean, std=std)
+    info = DatasetInfo(
+        name="coco2014", num_classes=len(names), class_names=names, image_size=cfg.image_size, mean=mean, std=std
+    )
     return COCODataset(records, info, split)

@@ -220,7 +220,12 @@ def export_dataset(cfg: DataConfig, fmt: Literal["voc", "coco"], out: Path, cach
     info = datasets["train"].info
     if fmt == "voc":
         root = export_voc(datasets, out)
-        data = {"dataset": "voc2007", "root": str(root), "image_size": info.image_size, "voc": {"classes": list(info.class_names)}}
+        data = {
+            "dataset": "voc2007",
+            "root": str(root),
+            "image_size": info.image_size,
+            "voc": {"classes": list(info.class_names)},
+        }
     else:
         root = export_coco(datasets, out)
         data = {

@@ -280,7 +280,9 @@ class _Painter:
         raise ValueError(cue)
 
     # ------------------------------------------------------------ objects
-    def _place(self, rng: np.random.Generator, r: float, extent: tuple[float, float, float, float] | None) -> tuple[float, float]:
+    def _place(
+        self, rng: np.random.Generator, r: float, extent: tuple[float, float, float, float] | None
+    ) -> tuple[float, float]:
         """A centre with the object (and its cue, if any) inside the image."""
         up, down, left, right = extent if extent is not None else (r, r, r, r)
         H = self.H
@@ -325,7 +327,9 @@ class _Painter:
             if cls in self.cue_of and rng.random() < self.p_cue:
                 next(o for o in objs if o["cls"] == cls)["cue"] = self.cue_of[cls]
         cues_alone = [k for k in self.cue_of if k not in present]
-        alone = cues_alone[rng.integers(len(cues_alone))] if cues_alone and rng.random() < cfg.context.p_cue_alone else None
+        alone = (
+            cues_alone[rng.integers(len(cues_alone))] if cues_alone and rng.random() < cfg.context.p_cue_alone else None
+        )
         for o in objs:
             o["r"] = 0.5 * H * rng.uniform(cfg.min_object_size, cfg.max_object_size)
             o["angle"] = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
@@ -340,7 +344,9 @@ class _Painter:
             for j, o in enumerate(objs):
                 ext = self._cue_extent(o["cue"], o["r"]) if "cue" in o else None
                 o["cy"], o["cx"] = self._place(rng, o["r"], ext)
-                o["sl"], o["mask"], o["u"], o["v"] = self._object_pixels(o["shape"], o["cy"], o["cx"], o["r"], o["angle"])
+                o["sl"], o["mask"], o["u"], o["v"] = self._object_pixels(
+                    o["shape"], o["cy"], o["cx"], o["r"], o["angle"]
+                )
                 ids[o["sl"]][o["mask"]] = j + 1
             ok = all(
                 o["cls"] < 0 or (ids[o["sl"]][o["mask"]] == j + 1).mean() >= MIN_VISIBLE for j, o in enumerate(objs)
@@ -423,7 +429,9 @@ def cache_key(cfg: ShapesConfig, image_size: int) -> str:
     return stable_hash({"shapes": cfg.model_dump(mode="json"), "image_size": image_size, "version": GENERATOR_VERSION})
 
 
-def load_split(cfg: ShapesConfig, image_size: int, split: str, cache_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_split(
+    cfg: ShapesConfig, image_size: int, split: str, cache_dir: Path
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The split's arrays (memory-mapped) from ``cache_dir/shapes/<key>/<split>/``, generated on first use."""
 
     def build() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -450,7 +458,12 @@ class ShapesDataset(AttributionDataset):
     """
 
     def __init__(
-        self, arrays: dict[str, np.ndarray], info: DatasetInfo, split: str, limit: int | None = None, folder: str | None = None
+        self,
+        arrays: dict[str, np.ndarray],
+        info: DatasetInfo,
+        split: str,
+        limit: int | None = None,
+        folder: str | None = None,
     ):
         self.arrays = arrays
         self.folder = folder

@@ -40,7 +40,9 @@ def find_voc_root(root: Path | str | None) -> Path:
     for cand in (root, root / "VOC2007", root / "VOCdevkit" / "VOC2007"):
         if (cand / "ImageSets").is_dir() or (cand / "Annotations").is_dir():
             return cand
-    raise UserError(f"data.root: {root}: no VOC2007 folder (expected ImageSets/ and Annotations/ in it, in VOC2007/ or in VOCdevkit/VOC2007/)")
+    raise UserError(
+        f"data.root: {root}: no VOC2007 folder (expected ImageSets/ and Annotations/ in it, in VOC2007/ or in VOCdevkit/VOC2007/)"
+    )
 
 
 def read_split_ids(path: Path) -> list[str]:
@@ -64,7 +66,9 @@ class VOCRecord:
     box_labels: np.ndarray  # (N,) int64
 
 
-def parse_annotation(path: Path, class_index: dict[str, int], use_difficult: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_annotation(
+    path: Path, class_index: dict[str, int], use_difficult: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``Annotations/<id>.xml`` -> (labels (C,), boxes (N, 4), box_labels (N,)).
 
     VOC boxes are 1-based and inclusive: ``xmin..xmax`` -> ``[xmin - 1, xmax)`` 0-based, exclusive end.
@@ -122,7 +126,9 @@ def load_records(voc_root: Path, split_name: str, classes: tuple[str, ...], use_
         labels, boxes, box_labels = parse_annotation(ann, class_index, use_difficult)
         mask = seg_dir / f"{image_id}.png"
         records.append(
-            VOCRecord(image_id, _image_path(img_dir, image_id), mask if mask.is_file() else None, labels, boxes, box_labels)
+            VOCRecord(
+                image_id, _image_path(img_dir, image_id), mask if mask.is_file() else None, labels, boxes, box_labels
+            )
         )
     return records
 
@@ -156,7 +162,9 @@ class VOCDataset(AttributionDataset):
             masks = class_masks(read_label_png(rec.mask_path, size, original), C, rec.mask_path)
         else:
             masks = np.full((C, size, size), VOID, np.uint8)
-        return file_sample(index, rgb, original, rec.labels, masks, rec.mask_path is not None, rec.boxes, rec.box_labels, self.info)
+        return file_sample(
+            index, rgb, original, rec.labels, masks, rec.mask_path is not None, rec.boxes, rec.box_labels, self.info
+        )
 
 
 def split_names(cfg: DataConfig) -> dict[str, str]:
@@ -174,7 +182,9 @@ def fingerprint(cfg: DataConfig) -> dict[str, Any]:
     names = split_names(cfg)
     files = {}
     if voc_root is not None:
-        files = {name: file_stamp(voc_root / "ImageSets" / "Main" / f"{name}.txt") for name in sorted(set(names.values()))}
+        files = {
+            name: file_stamp(voc_root / "ImageSets" / "Main" / f"{name}.txt") for name in sorted(set(names.values()))
+        }
     return {
         "root": None if voc_root is None else str(voc_root.resolve()),
         "splits": names,

@@ -18,7 +18,7 @@ threshold that gives the same binary mask as the previous one reuses its result.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import torch

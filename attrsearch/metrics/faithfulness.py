@@ -22,7 +22,8 @@ per-step loop the tests and the benchmark compare against.
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import Tensor

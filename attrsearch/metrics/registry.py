@@ -25,15 +25,16 @@ class MetricSpec:
     family: str
     meaning: str
     fast: bool = False  # also part of the fast suite
+    method_only: bool = False  # written only when a baseline method (not an Explainer) is scored
 
 
 _SPECS: dict[str, MetricSpec] = {}
 
 
-def _add(name: str, direction: Direction | None, meaning: str, fast: bool = False) -> None:
+def _add(name: str, direction: Direction | None, meaning: str, fast: bool = False, method_only: bool = False) -> None:
     if name in _SPECS:
         raise ValueError(f"metric {name!r} is registered twice")
-    _SPECS[name] = MetricSpec(name, direction, name.split("/")[0], meaning, fast)
+    _SPECS[name] = MetricSpec(name, direction, name.split("/")[0], meaning, fast, method_only)
 
 
 _SEG = {
@@ -129,8 +130,19 @@ _add(
     fast=True,
 )
 
-_add("attribution/seconds_per_image", None, "wall seconds per image of a baseline method's maps (all classes)")
-_add("attribution/images", None, "images a baseline method was scored on (a cap may make it fewer than the split)")
+_add(
+    "attribution/seconds_per_image",
+    None,
+    "wall seconds per image of a baseline method's maps (all classes)",
+    method_only=True,
+)
+_add(
+    "attribution/images",
+    None,
+    "images a baseline method was scored on (a cap may make it fewer than the split)",
+    method_only=True,
+)
+_add("attribution/class_agnostic", None, "1 if one mask serves every class (CASM's masker), 0 for per-class masks")
 
 SUITES: dict[str, str] = {name: suite.description for name, suite in _SUITES.items()}
 
@@ -158,10 +170,11 @@ def is_score(name: str) -> bool:
     return spec is not None and spec.direction is not None
 
 
-def metric_names(suite: str = "full") -> list[str]:
-    """Registered names of a suite (``UserError`` for an unknown suite)."""
+def metric_names(suite: str = "full", methods: bool = False) -> list[str]:
+    """Registered names of a suite (``UserError`` for an unknown suite); ``methods`` adds the records
+    written only when a baseline method is scored."""
     check_suite(suite)
-    return [n for n, s in _SPECS.items() if suite == "full" or s.fast]
+    return [n for n, s in _SPECS.items() if (suite == "full" or s.fast) and (methods or not s.method_only)]
 
 
 def check_suite(suite: str) -> str:

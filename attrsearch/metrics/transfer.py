@@ -15,7 +15,7 @@ classes, divided by log C so it lies in [0, 1]; 1 = uniform, as CASM's entropy s
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -64,7 +65,11 @@ def create_explainer(
     bool_option(f"{FIELD}.freeze_encoder", freeze_encoder)
     check_options(construct, options, RESERVED, f"{FIELD}.options", name)
     return build_model(
-        EXPLAINERS, FIELD, name, weights, lambda: construct(num_classes, explanandum=explanandum, freeze_encoder=freeze_encoder, **options)
+        EXPLAINERS,
+        FIELD,
+        name,
+        weights,
+        lambda: construct(num_classes, explanandum=explanandum, freeze_encoder=freeze_encoder, **options),
     )
 
 
@@ -94,7 +99,11 @@ def _segmentation_targets(model: nn.Module, imagenet: bool) -> dict[str, nn.Modu
     """ImageNet weights go into the backbone only (the head stays random); a weights file into the
     whole Explainer, the torchvision model or the backbone, whichever it matches best."""
     backbone = model.net.backbone
-    return {"backbone": backbone} if imagenet else {"explainer": model, "torchvision model": model.net, "backbone": backbone}
+    return (
+        {"backbone": backbone}
+        if imagenet
+        else {"explainer": model, "torchvision model": model.net, "backbone": backbone}
+    )
 
 
 def _mobilenet_to_backbone(module: nn.Module, sd: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -109,23 +118,33 @@ def _segmentation_explainer(build: Callable[..., nn.Module], num_classes: int) -
 
 
 _RESNET_BACKBONE = {"imagenet": ResNet50_Weights.IMAGENET1K_V1, "targets": _segmentation_targets}
-_MOBILENET_BACKBONE = {"imagenet": MobileNet_V3_Large_Weights.IMAGENET1K_V1, "targets": _segmentation_targets, "transform": _mobilenet_to_backbone}
+_MOBILENET_BACKBONE = {
+    "imagenet": MobileNet_V3_Large_Weights.IMAGENET1K_V1,
+    "targets": _segmentation_targets,
+    "transform": _mobilenet_to_backbone,
+}
 
 
 @register(EXPLAINERS, "deeplabv3_resnet50", **_RESNET_BACKBONE)
-def deeplabv3_resnet50(num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True) -> nn.Module:
+def deeplabv3_resnet50(
+    num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True
+) -> nn.Module:
     """torchvision DeepLabV3-ResNet50, C maps, no aux head (the Explainer of Stalder et al., 2022); heavy, GPU."""
     return _segmentation_explainer(tv_seg.deeplabv3_resnet50, num_classes)
 
 
 @register(EXPLAINERS, "deeplabv3_mobilenet_v3_large", **_MOBILENET_BACKBONE)
-def deeplabv3_mobilenet_v3_large(num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True) -> nn.Module:
+def deeplabv3_mobilenet_v3_large(
+    num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True
+) -> nn.Module:
     """torchvision DeepLabV3-MobileNetV3-Large, C maps, no aux head."""
     return _segmentation_explainer(tv_seg.deeplabv3_mobilenet_v3_large, num_classes)
 
 
 @register(EXPLAINERS, "lraspp_mobilenet_v3_large", **_MOBILENET_BACKBONE)
-def lraspp_mobilenet_v3_large(num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True) -> nn.Module:
+def lraspp_mobilenet_v3_large(
+    num_classes: int, explanandum: nn.Module | None = None, freeze_encoder: bool = True
+) -> nn.Module:
     """torchvision LR-ASPP-MobileNetV3-Large, C maps (light)."""
     return _segmentation_explainer(tv_seg.lraspp_mobilenet_v3_large, num_classes)
 
@@ -151,7 +170,9 @@ class SmallUNet(nn.Module):
     def __init__(self, num_classes: int, width: int = 16, levels: int = 4):
         super().__init__()
         widths = [width * 2**i for i in range(levels)]
-        self.down = nn.ModuleList([double_conv(3, widths[0])] + [double_conv(a, b) for a, b in zip(widths[:-1], widths[1:])])
+        self.down = nn.ModuleList(
+            [double_conv(3, widths[0])] + [double_conv(a, b) for a, b in zip(widths[:-1], widths[1:])]
+        )
         self.reduce = nn.ModuleList([nn.Conv2d(b, a, 1) for a, b in zip(widths[:-1], widths[1:])])
         self.up = nn.ModuleList([double_conv(2 * a, a) for a in widths[:-1]])
         self.classifier = nn.Conv2d(widths[0], num_classes, 1)
@@ -181,7 +202,11 @@ def unet_small(
     levels: int = 4,
 ) -> nn.Module:
     """Small U-Net for CPU (4 levels, widths 16..128, BN+ReLU, bilinear upsampling)."""
-    return to_channels_last(SmallUNet(num_classes, int_option(f"{FIELD}.options.width", width), int_option(f"{FIELD}.options.levels", levels, 2)))
+    return to_channels_last(
+        SmallUNet(
+            num_classes, int_option(f"{FIELD}.options.width", width), int_option(f"{FIELD}.options.levels", levels, 2)
+        )
+    )
 
 
 # --- CASM-style decoder over the Explanandum's encoder -------------------------------------------
@@ -242,7 +267,7 @@ class EncoderExplainer(nn.Module):
             to_channels_last(module)
         self.train()
 
-    def train(self, mode: bool = True) -> "EncoderExplainer":
+    def train(self, mode: bool = True) -> EncoderExplainer:
         super().train(mode)
         if self.freeze_encoder:
             self.encoder.eval()
@@ -286,10 +311,16 @@ def explanandum_encoder(
     if explanandum is None:
         raise UserError(f"{FIELD}.arch: explanandum_encoder needs the Explanandum")
     if not callable(getattr(explanandum, "encoder_stages", None)):
-        raise UserError(f"{FIELD}.arch: explanandum_encoder needs an Explanandum with encoder_stages(); {type(explanandum).__name__} has none")
+        raise UserError(
+            f"{FIELD}.arch: explanandum_encoder needs an Explanandum with encoder_stages(); {type(explanandum).__name__} has none"
+        )
     stages, channels = explanandum.encoder_stages()
     if scales is not None:
-        ok = isinstance(scales, (list, tuple)) and scales and all(isinstance(s, int) and not isinstance(s, bool) for s in scales)
+        ok = (
+            isinstance(scales, (list, tuple))
+            and scales
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in scales)
+        )
         bad = [s for s in scales if not 0 <= s < len(stages)] if ok else []
         if not ok or bad or len(set(scales)) != len(scales):
             raise UserError(

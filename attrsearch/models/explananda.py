@@ -52,7 +52,9 @@ def create_explanandum(
     int_option("num_classes", num_classes, 1)
     int_option("data.image_size", image_size, 1)
     check_options(construct, options, RESERVED, f"{FIELD}.options", name)
-    return build_model(EXPLANANDA, FIELD, name, weights, lambda: construct(num_classes, image_size=image_size, **options))
+    return build_model(
+        EXPLANANDA, FIELD, name, weights, lambda: construct(num_classes, image_size=image_size, **options)
+    )
 
 
 # --- small CNN -----------------------------------------------------------------------------------
@@ -235,7 +237,9 @@ def _grid_position_embedding(pos: Tensor, grid: tuple[int, int], own_grid: int) 
     return torch.cat([pos[:, :1], patch.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], d)], dim=1)
 
 
-def vit_tokens(conv_proj: nn.Module, class_token: Tensor, encoder: nn.Module, own_grid: int, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+def vit_tokens(
+    conv_proj: nn.Module, class_token: Tensor, encoder: nn.Module, own_grid: int, x: Tensor
+) -> tuple[Tensor, tuple[int, int]]:
     """torchvision ViT encoder on images of any size: (B, 1 + gh*gw, D) tokens and the grid (gh, gw).
 
     Same computation as ``VisionTransformer`` (patchify, class token, + position embedding,
@@ -277,7 +281,13 @@ class ViTB16Classifier(VisionTransformer):
 
     def __init__(self, num_classes: int, image_size: int):
         super().__init__(
-            image_size=image_size, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072, num_classes=num_classes
+            image_size=image_size,
+            patch_size=16,
+            num_layers=12,
+            num_heads=12,
+            hidden_dim=768,
+            mlp_dim=3072,
+            num_classes=num_classes,
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -299,7 +309,9 @@ def _vit_resample_weights(model: nn.Module, state_dict: dict[str, Tensor]) -> di
     return dict(resampled)
 
 
-@register(EXPLANANDA, "vit_b_16", imagenet=ViT_B_16_Weights.IMAGENET1K_V1, head=("heads.",), transform=_vit_resample_weights)
+@register(
+    EXPLANANDA, "vit_b_16", imagenet=ViT_B_16_Weights.IMAGENET1K_V1, head=("heads.",), transform=_vit_resample_weights
+)
 def vit_b_16(num_classes: int, image_size: int = 224) -> nn.Module:
     """torchvision ViT-B/16 at the data's image size (multiple of 16), heads -> Linear(768, C)."""
     if image_size % 16:

@@ -7,7 +7,8 @@ Blocks are plain ``nn.Sequential`` stacks so their parameter names stay short an
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +42,9 @@ class ClassifierHead(nn.Sequential):
     """Global average pool + dropout + Linear: (B, K, h, w) -> multi-label logits (B, C)."""
 
     def __init__(self, in_channels: int, num_classes: int, dropout: float):
-        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Dropout(dropout), nn.Linear(in_channels, num_classes))
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Dropout(dropout), nn.Linear(in_channels, num_classes)
+        )
 
 
 def init_from_scratch(module: nn.Module) -> None:
@@ -72,7 +75,9 @@ def to_channels_last(module: nn.Module) -> nn.Module:
 # --- checks on builder arguments (options come from YAML, so they are user input) -------------
 
 
-def check_options(builder: Callable[..., Any], options: dict[str, Any], reserved: Iterable[str], field: str, name: str) -> None:
+def check_options(
+    builder: Callable[..., Any], options: dict[str, Any], reserved: Iterable[str], field: str, name: str
+) -> None:
     """UserError naming the first option that ``builder`` does not take (or that is not an option)."""
     reserved = set(reserved)
     params = inspect.signature(builder).parameters

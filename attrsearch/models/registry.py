@@ -9,9 +9,10 @@ read before the module is built (a missing file fails at once), then loaded by n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -48,7 +49,9 @@ class WeightsSpec:
 _SPECS: dict[tuple[str, str], WeightsSpec] = {}
 
 
-def register(registry: Registry, name: str, doc: str | None = None, **spec: Any) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register(
+    registry: Registry, name: str, doc: str | None = None, **spec: Any
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register ``construct`` under ``name`` in ``registry`` with its ``WeightsSpec(**spec)``."""
 
     def decorator(construct: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -63,7 +66,9 @@ def weights_spec(registry: Registry, name: str) -> WeightsSpec:
     return _SPECS.get((registry.kind, name), WeightsSpec())
 
 
-def check_entry(registry: Registry, field: str, name: str, options: dict[str, Any], reserved: Iterable[str]) -> Callable[..., nn.Module]:
+def check_entry(
+    registry: Registry, field: str, name: str, options: dict[str, Any], reserved: Iterable[str]
+) -> Callable[..., nn.Module]:
     """The registered constructor of ``name`` after checking the name and the option keys (``UserError``
     naming ``field.arch`` or ``field.options``)."""
     construct = registry.get(name, field=f"{field}.arch")
@@ -90,5 +95,7 @@ def build_model(
     if state is not None:
         targets = spec.targets(model, state.imagenet) if spec.targets is not None else {field: model}
         exclude = spec.head if state.imagenet else ()
-        load_into_best(targets, state, field_name=f"{field}.weights", arch=label, exclude=exclude, transform=spec.transform)
+        load_into_best(
+            targets, state, field_name=f"{field}.weights", arch=label, exclude=exclude, transform=spec.transform
+        )
     return model

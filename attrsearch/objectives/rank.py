@@ -43,7 +43,7 @@ def neuralsort_scores(a: Tensor) -> Tensor:
     """
     n = a.shape[-1]
     pairwise = (a.unsqueeze(-1) - a.unsqueeze(-2)).abs().sum(dim=-1)  # (B, N): sum_k |a_j - a_k|
-    coef = (n - 1 - 2 * torch.arange(n, device=a.device, dtype=a.dtype))  # N + 1 - 2 i for 1-based i
+    coef = n - 1 - 2 * torch.arange(n, device=a.device, dtype=a.dtype)  # N + 1 - 2 i for 1-based i
     return coef[None, :, None] * a[:, None, :] - pairwise[:, None, :]
 
 
@@ -185,8 +185,12 @@ def rank_loss(classifier: nn.Module, images: Tensor, labels: Tensor, mask_logits
     classes = scored_classes(classifier, images, labels, cfg.target)
     maps = masks[torch.arange(b, device=masks.device), classes]  # (B, H, W)
     perm = soft_permutation(
-        cell_scores(maps, grid), cfg.temperature, cfg.noise_scale if training else 0.0, cfg.sinkhorn_iterations,
-        tolerance=cfg.sinkhorn_tolerance, max_iterations=cfg.sinkhorn_max_iterations,
+        cell_scores(maps, grid),
+        cfg.temperature,
+        cfg.noise_scale if training else 0.0,
+        cfg.sinkhorn_iterations,
+        tolerance=cfg.sinkhorn_tolerance,
+        max_iterations=cfg.sinkhorn_max_iterations,
     )
     reference = reference_image(images, cfg.reference)
     deletion, insertion = perturbation_curves(classifier, images, reference, topk_masks(perm, cfg.steps), classes, grid)
@@ -211,14 +215,23 @@ def hard_auc(
 
 
 def soft_auc(
-    classifier: nn.Module, images: Tensor, maps: Tensor, classes: Tensor, cfg, grid: int | None = None,
+    classifier: nn.Module,
+    images: Tensor,
+    maps: Tensor,
+    classes: Tensor,
+    cfg,
+    grid: int | None = None,
     noise: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """The relaxed deletion and insertion AUCs the loss uses (no noise unless ``noise``). (B,), (B,)."""
     grid = cfg.grid[0] if grid is None else grid
     perm = soft_permutation(
-        cell_scores(maps, grid), cfg.temperature, cfg.noise_scale if noise else 0.0, cfg.sinkhorn_iterations,
-        tolerance=cfg.sinkhorn_tolerance, max_iterations=cfg.sinkhorn_max_iterations,
+        cell_scores(maps, grid),
+        cfg.temperature,
+        cfg.noise_scale if noise else 0.0,
+        cfg.sinkhorn_iterations,
+        tolerance=cfg.sinkhorn_tolerance,
+        max_iterations=cfg.sinkhorn_max_iterations,
     )
     d, i = perturbation_curves(
         classifier, images, reference_image(images, cfg.reference), topk_masks(perm, cfg.steps), classes, grid
@@ -227,4 +240,3 @@ def soft_auc(
 
 
 register_objective("rank", rank_loss)
-

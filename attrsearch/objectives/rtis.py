@@ -48,8 +48,12 @@ def gaussian_blur(images: Tensor, sigma_px: float) -> Tensor:
     k = torch.exp(-0.5 * (x / sigma_px) ** 2)
     k = k / k.sum()
     c = images.shape[1]
-    out = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(F.pad(out, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    out = F.conv2d(
+        F.pad(images, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c
+    )
+    return F.conv2d(
+        F.pad(out, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c
+    )
 
 
 def alternative_images(images: Tensor, blur_probability: float, blur_sigma: float, noise_std: float) -> Tensor:

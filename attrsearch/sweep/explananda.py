@@ -61,7 +61,9 @@ def needed_explananda(sweep: Sweep) -> tuple[list[ExplanandumJob], list[str]]:
             discrete[path] = values
     combos = list(itertools.product(*discrete.values())) if discrete else [()]
     if len(combos) > _MAX_COMBINATIONS:
-        notes.append(f"{len(combos)} combinations of Explanandum fields: only the base's are prepared, trials train the rest")
+        notes.append(
+            f"{len(combos)} combinations of Explanandum fields: only the base's are prepared, trials train the rest"
+        )
         combos = [()]
     jobs: dict[str, ExplanandumJob] = {}
     for combo in combos:

@@ -22,11 +22,11 @@ from pydantic import BaseModel
 
 from attrsearch.config import ExperimentConfig, read_yaml, validate
 from attrsearch.config.base import get_dotted, set_dotted
+from attrsearch.config.objectives import OBJECTIVE_CONFIGS
 from attrsearch.errors import UserError
 from attrsearch.resolve import resolve_experiment
 from attrsearch.sweep.experiment import canonical_base, canonical_path, trial_data
 from attrsearch.sweep.schema import SweepConfig
-from attrsearch.config.objectives import OBJECTIVE_CONFIGS
 from attrsearch.sweep.space import AREA_A, AREA_B, NAME_PATH, Dim, SearchSpace, build_space, field_path
 
 # Fields a sweep sets itself and that cannot be searched.
@@ -121,9 +121,13 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     cfg = _canonical_search(cfg, src)
     gates = {canonical_path(k): v for k, v in gates.items() if NAME_PATH in cfg.search}
     if gates.keys() & {AREA_A, AREA_B}:
-        raise UserError(f"{src}: search: the area bounds cannot be searched together with {NAME_PATH} (fix them in the base)")
+        raise UserError(
+            f"{src}: search: the area bounds cannot be searched together with {NAME_PATH} (fix them in the base)"
+        )
     objective = base_cfg.objective
-    space = build_space(cfg.search, getattr(objective, "min_area", 0.0), getattr(objective, "max_area", 1.0), src, gates)
+    space = build_space(
+        cfg.search, getattr(objective, "min_area", 0.0), getattr(objective, "max_area", 1.0), src, gates
+    )
     notes += space.notes
     _check_combination(cfg, space, src)
     modes = _check_objective(cfg, base_cfg, space, src)
@@ -131,7 +135,9 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     storage = str(results) if results is not None else cfg.storage
     if "://" not in storage:
         storage = str(Path(storage).expanduser().resolve())
-    sweep = Sweep(path=path, config=cfg, base=base, base_cfg=base_cfg, space=space, modes=modes, storage=storage, notes=notes)
+    sweep = Sweep(
+        path=path, config=cfg, base=base, base_cfg=base_cfg, space=space, modes=modes, storage=storage, notes=notes
+    )
     _check_scheduler(sweep, src)
     if cfg.start_from_base:
         _check_start(sweep, src)
@@ -204,12 +210,16 @@ def _check_objective_path(dotted: str, src: str, names: list[str], gates: dict[s
     if len(parts) == 2 and parts[1] == "name":
         unknown = [n for n in names if n not in OBJECTIVE_CONFIGS]
         if unknown:
-            raise UserError(f"{src}: search.{dotted}: unknown objective {unknown[0]!r}; choose from {', '.join(sorted(OBJECTIVE_CONFIGS))}")
+            raise UserError(
+                f"{src}: search.{dotted}: unknown objective {unknown[0]!r}; choose from {', '.join(sorted(OBJECTIVE_CONFIGS))}"
+            )
         return
     if len(parts) == 3 and parts[1] in OBJECTIVE_CONFIGS:
         owner, fld = parts[1], parts[2]
         if owner not in names:
-            raise UserError(f"{src}: search.{dotted}: trials never use objective {owner!r} (objective.name is {' or '.join(names)})")
+            raise UserError(
+                f"{src}: search.{dotted}: trials never use objective {owner!r} (objective.name is {' or '.join(names)})"
+            )
         if fld not in OBJECTIVE_CONFIGS[owner].model_fields or fld == "name":
             known = ", ".join(sorted(f for f in OBJECTIVE_CONFIGS[owner].model_fields if f != "name"))
             raise UserError(f"{src}: search.{dotted}: objective {owner} has no field {fld!r} (choose from {known})")
@@ -228,7 +238,9 @@ def _check_objective_path(dotted: str, src: str, names: list[str], gates: dict[s
         gates[dotted] = frozenset(owners)
 
 
-def _check_search_path(dotted: str, src: str, names: list[str] | None = None, gates: dict[str, frozenset[str]] | None = None) -> None:
+def _check_search_path(
+    dotted: str, src: str, names: list[str] | None = None, gates: dict[str, frozenset[str]] | None = None
+) -> None:
     if dotted in _RESERVED:
         raise UserError(f"{src}: search.{dotted}: cannot be searched ({_RESERVED[dotted]})")
     if canonical_path(dotted).startswith("objective.") and names is not None:
@@ -243,14 +255,18 @@ def _check_search_path(dotted: str, src: str, names: list[str] | None = None, ga
         if part not in fields:
             known = ", ".join(sorted(fields))
             where = ".".join(dotted.split(".")[: i + 1])
-            raise UserError(f"{src}: search.{dotted}: no field {where!r} in the experiment schema (choose from {known})")
+            raise UserError(
+                f"{src}: search.{dotted}: no field {where!r} in the experiment schema (choose from {known})"
+            )
         if i < len(parts) - 1:
             model = _model_in(fields[part].annotation)
             if model is None:
                 raise UserError(f"{src}: search.{dotted}: {'.'.join(dotted.split('.')[: i + 1])!r} has no sub-fields")
 
 
-def _probe_values(cfg: SweepConfig, base: dict[str, Any], src: str, gates: dict[str, frozenset[str]] | None = None) -> None:
+def _probe_values(
+    cfg: SweepConfig, base: dict[str, Any], src: str, gates: dict[str, frozenset[str]] | None = None
+) -> None:
     """Validate the base with every probe value of every distribution substituted (a gated objective
     weight with each objective it is drawn for)."""
     names = _objective_names(cfg, validate(ExperimentConfig, base), src) if NAME_PATH in cfg.search else [None]
@@ -287,7 +303,9 @@ def _check_combination(cfg: SweepConfig, space: SearchSpace, src: str) -> None:
                 "use search_alg random to cross grids with sampled values"
             )
     if alg == "optuna_nsga2" and not cfg.multi_objective:
-        raise UserError(f"{src}: search_alg: optuna_nsga2 is for several objectives; give a list of metrics or use optuna_tpe")
+        raise UserError(
+            f"{src}: search_alg: optuna_nsga2 is for several objectives; give a list of metrics or use optuna_tpe"
+        )
     if sched == "pbt":
         if alg != "random":
             raise UserError(
@@ -353,7 +371,9 @@ def _check_start(sweep: Sweep, src: str) -> None:
     for path, value in values.items():
         if path in (AREA_A, AREA_B) and sweep.space.joint:
             if (values[AREA_A], values[AREA_B]) not in sweep.space.joint[1]:
-                raise UserError(f"{src}: start_from_base: the base's (a, b) = ({values[AREA_A]}, {values[AREA_B]}) is not in the searched pairs")
+                raise UserError(
+                    f"{src}: start_from_base: the base's (a, b) = ({values[AREA_A]}, {values[AREA_B]}) is not in the searched pairs"
+                )
         elif not sweep.space.contains(path, value):
             raise UserError(f"{src}: start_from_base: the base's {path} = {value!r} lies outside its search space")
 

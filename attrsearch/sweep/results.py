@@ -17,17 +17,17 @@ Trials are ranked on the validation split; only ``best.yaml``'s production run s
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import logging
 import math
 import re
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -40,9 +40,25 @@ SWEEP_FILE = "sweep.yaml"
 
 # Ray's bookkeeping entries of a result (not metrics).
 RAY_KEYS = {
-    "timestamp", "checkpoint_dir_name", "should_checkpoint", "done", "training_iteration", "trial_id", "date",
-    "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
-    "iterations_since_restore", "experiment_tag", "trial/finished", "trial/resumed_from_epoch", "trial/node",
+    "timestamp",
+    "checkpoint_dir_name",
+    "should_checkpoint",
+    "done",
+    "training_iteration",
+    "trial_id",
+    "date",
+    "time_this_iter_s",
+    "time_total_s",
+    "pid",
+    "hostname",
+    "node_ip",
+    "config",
+    "time_since_restore",
+    "iterations_since_restore",
+    "experiment_tag",
+    "trial/finished",
+    "trial/resumed_from_epoch",
+    "trial/node",
 }
 _STATUS = {"TERMINATED": "completed", "ERROR": "error", "RUNNING": "running", "PENDING": "pending", "PAUSED": "paused"}
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Diverged|Interrupt|Exit)\w*)(: .*)?$")
@@ -70,7 +86,9 @@ class TrialRecord:
             "node": self.node,
         }
         for key, value in self.values.items():
-            out[f"config/{key}"] = value if isinstance(value, (int, float, str, bool, type(None))) else json.dumps(value)
+            out[f"config/{key}"] = (
+                value if isinstance(value, (int, float, str, bool, type(None))) else json.dumps(value)
+            )
         out.update(self.metrics)
         return out
 
@@ -115,7 +133,9 @@ class SweepResults:
         for t in pool:
             st = score(t)
             dominated = any(
-                all(x >= y for x, y in zip(score(u), st)) and any(x > y for x, y in zip(score(u), st)) for u in pool if u is not t
+                all(x >= y for x, y in zip(score(u), st)) and any(x > y for x, y in zip(score(u), st))
+                for u in pool
+                if u is not t
             )
             if not dominated:
                 front.append(t)
@@ -344,7 +364,9 @@ def print_status(path: Path | str) -> int:
             raise UserError(f"{exp}: no such results folder")
         exp = str(Path(exp).resolve())
     if not has_experiment_state(exp):
-        raise UserError(f"{exp}: no Ray experiment state (experiment_state-*.json) in this folder; is it results/<sweep name>?")
+        raise UserError(
+            f"{exp}: no Ray experiment state (experiment_state-*.json) in this folder; is it results/<sweep name>?"
+        )
     objectives, modes = saved_objectives(exp)
     results = collect(exp, objectives, modes)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))

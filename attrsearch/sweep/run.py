@@ -93,9 +93,13 @@ def describe(sweep: Sweep) -> str:
     on = f" on {sweep.objectives[0]}" if c.scheduler.name != "none" else ""
     lines.append(f"scheduler: {_params(sched)}{on} (time unit: epochs)")
     res = c.resources_per_trial
-    concurrency = f"{c.max_concurrent_trials} concurrent" if c.max_concurrent_trials else "as many concurrent as resources allow"
+    concurrency = (
+        f"{c.max_concurrent_trials} concurrent" if c.max_concurrent_trials else "as many concurrent as resources allow"
+    )
     seeds = f", seeds {c.seeds} per trial (mean and _std reported)" if c.seeds else ""
-    lines.append(f"trials: {sweep.num_trials()} ({_count_text(sweep)}), {concurrency}, {res.cpu:g} CPU + {res.gpu:g} GPU each{seeds}")
+    lines.append(
+        f"trials: {sweep.num_trials()} ({_count_text(sweep)}), {concurrency}, {res.cpu:g} CPU + {res.gpu:g} GPU each{seeds}"
+    )
     extras = []
     if c.max_failures:
         extras.append(f"max_failures {c.max_failures} (retries from the last checkpoint)")
@@ -111,8 +115,12 @@ def describe(sweep: Sweep) -> str:
     for note in notes:
         lines.append(f"  note: {note}")
     if b.data.dataset != "shapes":
-        lines.append(f"  note: the dry run does not open data.root ({b.data.root}); a real run checks it before Ray starts")
-    lines.append(f"results: {sweep.experiment_path}/ (trials.csv, best.yaml{', pareto.csv' if c.multi_objective else ''})")
+        lines.append(
+            f"  note: the dry run does not open data.root ({b.data.root}); a real run checks it before Ray starts"
+        )
+    lines.append(
+        f"results: {sweep.experiment_path}/ (trials.csv, best.yaml{', pareto.csv' if c.multi_objective else ''})"
+    )
     w = c.wandb
     if w.mode == "disabled":
         lines.append("W&B: disabled")
@@ -240,7 +248,9 @@ def _check_resources(sweep: Sweep, address: str | None) -> None:
     if res.cpu > cpus:
         raise UserError(f"resources_per_trial.cpu: {res.cpu:g} CPUs per trial, but {where} has at most {cpus:g}")
     if res.gpu > gpus:
-        raise UserError(f"resources_per_trial.gpu: {res.gpu:g} GPUs per trial, but {where} has {gpus:g} with enough CPUs")
+        raise UserError(
+            f"resources_per_trial.gpu: {res.gpu:g} GPUs per trial, but {where} has {gpus:g} with enough CPUs"
+        )
 
 
 def _autoscaled_node_types() -> list[dict[str, float]]:
@@ -277,7 +287,9 @@ def _check_wandb(sweep: Sweep) -> None:
     except Exception:  # noqa: BLE001 - any failure means no usable login
         logged_in = False
     if not logged_in:
-        raise UserError("wandb.mode: online needs WANDB_API_KEY in the environment or `wandb login`; or use mode: offline")
+        raise UserError(
+            "wandb.mode: online needs WANDB_API_KEY in the environment or `wandb login`; or use mode: offline"
+        )
 
 
 def _check_datasets(sweep: Sweep) -> None:
@@ -382,7 +394,9 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
         done = prepare_explananda(jobs, res.cpu, res.gpu)
         if jobs:
             trained = ", ".join(f"{j.label} {s:.0f} s" for j, s in done) or "none"
-            print(f"explananda: {len(jobs)} ready ({len(jobs) - len(done)} cached; trained: {trained}) in {time.perf_counter() - t0:.0f} s")
+            print(
+                f"explananda: {len(jobs)} ready ({len(jobs) - len(done)} cached; trained: {trained}) in {time.perf_counter() - t0:.0f} s"
+            )
         if resume:
             tuner = restore_tuner(sweep)
         else:

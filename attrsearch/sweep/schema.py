@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -47,7 +47,7 @@ class Distribution(StrictModel):
     grid: list[Any] | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Distribution":
+    def _one_kind(self) -> Distribution:
         given = [k for k in DIST_KINDS if self._raw(k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of {', '.join(DIST_KINDS)} (got {', '.join(given) or 'none'})")
@@ -142,9 +142,7 @@ class OptunaGP(StrictModel):
     n_startup_trials: int = Field(10, ge=0)
 
 
-SearchAlg = Annotated[
-    Union[RandomSearch, GridSearch, OptunaTPE, OptunaNSGA2, OptunaGP], Field(discriminator="name")
-]
+SearchAlg = Annotated[RandomSearch | GridSearch | OptunaTPE | OptunaNSGA2 | OptunaGP, Field(discriminator="name")]
 
 # ----------------------------------------------------------------------------------- schedulers
 
@@ -183,9 +181,7 @@ class NoScheduler(StrictModel):
     name: Literal["none"]
 
 
-Scheduler = Annotated[
-    Union[AshaScheduler, MedianScheduler, PBTScheduler, NoScheduler], Field(discriminator="name")
-]
+Scheduler = Annotated[AshaScheduler | MedianScheduler | PBTScheduler | NoScheduler, Field(discriminator="name")]
 
 # ------------------------------------------------------------------------------------- the rest
 
@@ -227,7 +223,9 @@ class WandbSettings(StrictModel):
 class TestingHooks(StrictModel):
     """Hooks for attrsearch's own test suite; leave unset."""
 
-    fail_once_at_epoch: int | None = Field(None, ge=1, description="every trial raises once right after reporting this epoch")
+    fail_once_at_epoch: int | None = Field(
+        None, ge=1, description="every trial raises once right after reporting this epoch"
+    )
 
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -247,8 +245,13 @@ class SweepConfig(StrictModel):
     storage: str = Field("results", description="results root: a path (relative to the working directory) or s3://...")
     max_failures: int = Field(0, ge=0, description="retries of a failed trial from its last checkpoint")
     time_budget_s: float | None = Field(None, gt=0.0)
-    seeds: list[int] | None = Field(None, description="train each configuration once per seed (lockstep); report mean and _std")
-    start_from_base: bool = Field(False, description="the first trial takes the base's own values of the searched fields (e.g. a published preset)")
+    seeds: list[int] | None = Field(
+        None, description="train each configuration once per seed (lockstep); report mean and _std"
+    )
+    start_from_base: bool = Field(
+        False,
+        description="the first trial takes the base's own values of the searched fields (e.g. a published preset)",
+    )
     wandb: WandbSettings = Field(default_factory=WandbSettings)
     testing: TestingHooks = Field(default_factory=TestingHooks)
 

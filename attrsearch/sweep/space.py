@@ -52,7 +52,7 @@ class Dim:
     values: tuple[Any, ...] = ()
 
     @classmethod
-    def of(cls, dist: Distribution) -> "Dim":
+    def of(cls, dist: Distribution) -> Dim:
         if dist.discrete:
             return cls(dist.kind, values=tuple(dist.values))
         return cls(dist.kind, low=dist.low, high=dist.high, log=dist.kind == "int" and dist.log)
@@ -61,7 +61,7 @@ class Dim:
     def discrete(self) -> bool:
         return self.kind in ("choice", "grid")
 
-    def below(self, bound: float) -> "Dim | None":
+    def below(self, bound: float) -> Dim | None:
         """The part of this dimension strictly below ``bound`` (None if empty)."""
         if self.discrete:
             kept = tuple(v for v in self.values if _num(v) < bound)
@@ -70,7 +70,7 @@ class Dim:
         high = min(self.high, high)
         return replace(self, high=high) if high >= self.low else None
 
-    def above(self, bound: float) -> "Dim | None":
+    def above(self, bound: float) -> Dim | None:
         """The part of this dimension strictly above ``bound`` (None if empty)."""
         if self.discrete:
             kept = tuple(v for v in self.values if _num(v) > bound)
@@ -87,7 +87,11 @@ class Dim:
         if self.kind == "loguniform":
             return tune.loguniform(self.low, self.high)
         if self.kind == "int":  # Tune's integer upper bounds are exclusive
-            return tune.lograndint(int(self.low), int(self.high) + 1) if self.log else tune.randint(int(self.low), int(self.high) + 1)
+            return (
+                tune.lograndint(int(self.low), int(self.high) + 1)
+                if self.log
+                else tune.randint(int(self.low), int(self.high) + 1)
+            )
         if self.kind == "choice":
             return tune.choice(list(self.values))
         return tune.grid_search(list(self.values))
@@ -276,7 +280,7 @@ class SearchSpace:
                 values[path] = dim.sample(rng)
         return {field_path(path): value for path, value in values.items()}
 
-    def optuna_space(self) -> "OptunaSpace":
+    def optuna_space(self) -> OptunaSpace:
         return OptunaSpace(dict(self.dims), dict(self.conditional), self.joint, dict(self.gated))
 
     def describe(self) -> list[str]:
@@ -354,7 +358,9 @@ def build_space(
     for path, dist in search.items():
         if path in gates:
             if dist.kind == "grid":
-                raise UserError(f"{source}: search.{path}: drawn only for some objectives; use choice or a range, not grid")
+                raise UserError(
+                    f"{source}: search.{path}: drawn only for some objectives; use choice or a range, not grid"
+                )
             space.gated[path] = (Dim.of(dist), gates[path])
         elif path not in (AREA_A, AREA_B):
             space.dims[path] = Dim.of(dist)
@@ -366,32 +372,42 @@ def build_space(
     if b is None:  # only a searched: keep it below the fixed b
         kept = a.below(fixed_b)
         if kept is None:
-            raise UserError(f"{where}.{AREA_A}: every value is >= loss.max_area ({fixed_b:g}) of the base; a < b can never hold")
+            raise UserError(
+                f"{where}.{AREA_A}: every value is >= loss.max_area ({fixed_b:g}) of the base; a < b can never hold"
+            )
         _note_change(space, AREA_A, a, kept, f"kept below the base's loss.max_area={fixed_b:g}")
         space.dims[AREA_A] = kept
         return space
     if a is None:  # only b searched: keep it above the fixed a
         kept = b.above(fixed_a)
         if kept is None:
-            raise UserError(f"{where}.{AREA_B}: every value is <= loss.min_area ({fixed_a:g}) of the base; a < b can never hold")
+            raise UserError(
+                f"{where}.{AREA_B}: every value is <= loss.min_area ({fixed_a:g}) of the base; a < b can never hold"
+            )
         _note_change(space, AREA_B, b, kept, f"kept above the base's loss.min_area={fixed_a:g}")
         space.dims[AREA_B] = kept
         return space
     if a.discrete and b.discrete:
         if a.kind != b.kind:
-            raise UserError(f"{where}: {AREA_A} is {a.kind} and {AREA_B} is {b.kind}; use grid for both or choice for both")
+            raise UserError(
+                f"{where}: {AREA_A} is {a.kind} and {AREA_B} is {b.kind}; use grid for both or choice for both"
+            )
         pairs = tuple((_num(x), _num(y)) for x in a.values for y in b.values if _num(x) < _num(y))
         if not pairs:
             raise UserError(f"{where}: no pair of {AREA_A} and {AREA_B} values has a < b")
         dropped = len(a.values) * len(b.values) - len(pairs)
         if dropped:
-            space.notes.append(f"{dropped} of {len(a.values) * len(b.values)} (a, b) combinations dropped because a >= b")
+            space.notes.append(
+                f"{dropped} of {len(a.values) * len(b.values)} (a, b) combinations dropped because a >= b"
+            )
         space.joint = (a.kind, pairs)
         return space
     if a.discrete:  # a first (values that leave room for b), then b above it
         kept = a.below(b.high)
         if kept is None:
-            raise UserError(f"{where}.{AREA_A}: every value is >= the largest {AREA_B} ({b.high:g}); a < b can never hold")
+            raise UserError(
+                f"{where}.{AREA_A}: every value is >= the largest {AREA_B} ({b.high:g}); a < b can never hold"
+            )
         _note_change(space, AREA_A, a, kept, f"values >= the largest {AREA_B} dropped")
         space.dims[AREA_A] = kept
         space.conditional[AREA_B] = (b, AREA_A, False)

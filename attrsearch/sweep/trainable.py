@@ -13,15 +13,13 @@ training outputs in ``run/`` (on remote storage they are written locally and upl
 
 from __future__ import annotations
 
-import copy
 import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from attrsearch.config import ExperimentConfig, validate
-from attrsearch.config.base import set_dotted
+from attrsearch.config import ExperimentConfig
 from attrsearch.errors import UserError
 from attrsearch.sweep.experiment import trial_experiment
 from attrsearch.sweep.recovery import drop_orphans, latest_checkpoint, write_manifest
@@ -115,7 +113,11 @@ def write_gallery(cfg: ExperimentConfig, checkpoint: Path, target: Path, count: 
     batch = collate_samples([ds[i] for i in range(min(count, len(ds)))])
     _, explainer = load_explainer(checkpoint, "cpu", num_classes=ds.info.num_classes)
     masks = explainer_attribution(explainer)(batch["image"])
-    images = (denormalize(batch["image"], ds.info.mean, ds.info.std).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    images = (
+        (denormalize(batch["image"], ds.info.mean, ds.info.std).permute(0, 2, 3, 1).numpy() * 255)
+        .round()
+        .astype(np.uint8)
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         target,
@@ -162,7 +164,9 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     state: dict[str, Any] = {"first_epoch": None, "orphans": orphans}
 
     def finish() -> None:
-        if getattr(cfg, "method", None) is None:  # a method trial (method: set) has no Explainer checkpoint to draw masks from
+        if (
+            getattr(cfg, "method", None) is None
+        ):  # a method trial (method: set) has no Explainer checkpoint to draw masks from
             write_gallery(cfg, best_checkpoint(out, spec.seeds), out / GALLERY_FILE, spec.gallery_images)
         if not local:
             _upload(out, storage)
@@ -197,4 +201,3 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         write_manifest(out / "checkpoints", int(metrics["epoch"]) if math.isfinite(metrics["epoch"]) else 0, True)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(out / "checkpoints")))
         drop_orphans(storage, state.pop("orphans", None))
-

@@ -62,15 +62,19 @@ def build_search_alg(sweep: Sweep) -> Any:
     from ray.tune.search.optuna import OptunaSearch
 
     if alg.name == "optuna_tpe":
-        sampler = optuna.samplers.TPESampler(seed=alg.seed, n_startup_trials=alg.n_startup_trials, multivariate=alg.multivariate)
+        sampler = optuna.samplers.TPESampler(
+            seed=alg.seed, n_startup_trials=alg.n_startup_trials, multivariate=alg.multivariate
+        )
     elif alg.name == "optuna_nsga2":
         sampler = optuna.samplers.NSGAIISampler(
-            seed=alg.seed, population_size=alg.population_size, mutation_prob=alg.mutation_prob, crossover_prob=alg.crossover_prob
+            seed=alg.seed,
+            population_size=alg.population_size,
+            mutation_prob=alg.mutation_prob,
+            crossover_prob=alg.crossover_prob,
         )
     else:
         sampler = optuna.samplers.GPSampler(seed=alg.seed, n_startup_trials=alg.n_startup_trials)
     multi = sweep.config.multi_objective
-    kwargs: dict[str, Any] = {}
     if sweep.storage_is_local:
         # The study in a journal beside Ray's experiment state: the searcher's history survives a
         # killed driver (Ray #30861) and optuna-dashboard can open it mid-sweep (searcher.py).
@@ -111,8 +115,11 @@ def build_scheduler(sweep: Sweep) -> Any:
         )
     if sched.name == "median":
         return MedianStoppingRule(
-            time_attr=TIME_ATTR, grace_period=sched.grace_period, min_samples_required=sched.min_samples_required,
-            hard_stop=sched.hard_stop, **own,
+            time_attr=TIME_ATTR,
+            grace_period=sched.grace_period,
+            min_samples_required=sched.min_samples_required,
+            hard_stop=sched.hard_stop,
+            **own,
         )
     if sched.name == "pbt":
         return PopulationBasedTraining(
@@ -167,7 +174,11 @@ def build_callbacks(sweep: Sweep) -> list[Any]:
     if w.mode != "disabled":
         from attrsearch.sweep.wandb_log import SweepWandbCallback
 
-        callbacks.append(SweepWandbCallback(sweep.base, project=w.project, group=w.group or sweep.name, mode=w.mode, entity=w.entity, tags=w.tags))
+        callbacks.append(
+            SweepWandbCallback(
+                sweep.base, project=w.project, group=w.group or sweep.name, mode=w.mode, entity=w.entity, tags=w.tags
+            )
+        )
     return callbacks
 
 

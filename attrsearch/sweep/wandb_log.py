@@ -16,7 +16,6 @@ need no key; ``wandb sync`` uploads them later. Online mode reads the key from W
 
 from __future__ import annotations
 
-import copy
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,18 +24,38 @@ import numpy as np
 from ray.air.integrations.wandb import WandbLoggerCallback, _QueueItem, _WandbLoggingActor
 
 from attrsearch.config import ExperimentConfig
-from attrsearch.config.base import set_dotted
 from attrsearch.sweep.experiment import trial_data
 from attrsearch.sweep.space import trial_values
 from attrsearch.sweep.trainable import GALLERY_FILE, RUN_DIR
 
 MEDIA_KEY = "__attrsearch_media_dir__"
 _NOT_LOGGED = [
-    "timestamp", "pid", "hostname", "node_ip", "date", "checkpoint_dir_name", "trial_id", "experiment_tag", "trial/node",
+    "timestamp",
+    "pid",
+    "hostname",
+    "node_ip",
+    "date",
+    "checkpoint_dir_name",
+    "trial_id",
+    "experiment_tag",
+    "trial/node",
 ]
 _PALETTE = np.array(
-    [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-     [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [220, 190, 255]],
+    [
+        [0, 0, 0],
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+        [240, 50, 230],
+        [210, 245, 60],
+        [250, 190, 212],
+        [0, 128, 128],
+        [220, 190, 255],
+    ],
     dtype=np.uint8,
 )
 
@@ -100,7 +119,11 @@ def media_from_folder(folder: Path) -> dict[str, Any]:
                     caption=caption,
                 )
             )
-            strips.append(wandb.Image(class_strip(images[i], masks[i]), caption=f"{caption}; image, then the mask of {', '.join(names)}"))
+            strips.append(
+                wandb.Image(
+                    class_strip(images[i], masks[i]), caption=f"{caption}; image, then the mask of {', '.join(names)}"
+                )
+            )
         media["gallery/masks"] = overlays
         media["gallery/class_masks"] = strips
     for csv in sorted((folder / "tables").glob("*.csv")):
@@ -149,7 +172,15 @@ class SweepWandbCallback(WandbLoggerCallback):
 
     _logger_actor_cls = _SweepLoggingActor
 
-    def __init__(self, base: dict[str, Any], project: str, group: str, mode: str, entity: str | None = None, tags: list[str] | None = None):
+    def __init__(
+        self,
+        base: dict[str, Any],
+        project: str,
+        group: str,
+        mode: str,
+        entity: str | None = None,
+        tags: list[str] | None = None,
+    ):
         kwargs: dict[str, Any] = {"mode": mode, "resume": "allow", "tags": list(tags or [])}
         if entity:
             kwargs["entity"] = entity

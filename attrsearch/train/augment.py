@@ -48,7 +48,10 @@ def cutout_keep_masks(n: int, h: int, w: int, keep: Tensor, generator: torch.Gen
     ys = torch.arange(h).view(1, h, 1)
     xs = torch.arange(w).view(1, 1, w)
     inside = (
-        (ys >= y0.view(n, 1, 1)) & (ys < (y0 + rh).view(n, 1, 1)) & (xs >= x0.view(n, 1, 1)) & (xs < (x0 + rw).view(n, 1, 1))
+        (ys >= y0.view(n, 1, 1))
+        & (ys < (y0 + rh).view(n, 1, 1))
+        & (xs >= x0.view(n, 1, 1))
+        & (xs < (x0 + rw).view(n, 1, 1))
     )
     return (~inside).float().unsqueeze(1)
 
@@ -71,7 +74,9 @@ def occlude(images: Tensor, cfg, generator: torch.Generator) -> Tensor:
     else:
         use_blotch = torch.rand(n, generator=generator) < 0.5
         masks = torch.where(
-            use_blotch.view(n, 1, 1, 1), blotch_keep_masks(n, h, w, keep, generator), cutout_keep_masks(n, h, w, keep, generator)
+            use_blotch.view(n, 1, 1, 1),
+            blotch_keep_masks(n, h, w, keep, generator),
+            cutout_keep_masks(n, h, w, keep, generator),
         )
     out = images.clone()
     out[chosen] = images[chosen] * masks.to(images.device, images.dtype)

@@ -276,28 +276,60 @@ def comparison_markdown(cfg, results, frame, split, suite, caps, notes, threshol
     )
     if caps:
         capped = ", ".join(f"{k} on the first {v} images" for k, v in caps.items())
-        out.append(f"**Capped image counts** (slow methods): {capped}; their rows (and their own 0.5 row) use those "
-                   "images, their sanity checks at most as many.")
+        out.append(
+            f"**Capped image counts** (slow methods): {capped}; their rows (and their own 0.5 row) use those "
+            "images, their sanity checks at most as many."
+        )
     out += ["", "## Table 2: segmentation (Stalder et al. 2022, Tab. 2) and cost (Tab. 3)", ""]
-    header = ["method", "images", "accuracy", "IoU", "saliency", "saliency (crop)", "MAE", "IoU - IoU(0.5)",
-              "beats 0.5 on IoU", "s / image"]
+    header = [
+        "method",
+        "images",
+        "accuracy",
+        "IoU",
+        "saliency",
+        "saliency (crop)",
+        "MAE",
+        "IoU - IoU(0.5)",
+        "beats 0.5 on IoU",
+        "s / image",
+    ]
     rows = []
     for name, v in m.items():
         gain = v.get("segmentation/iou", math.nan) - v.get("sanity/half/iou", math.nan)
-        rows.append([name, int(v.get("attribution/images", 0)), *[v.get(f"segmentation/{k}") for k in SEGMENTATION],
-                     gain, "yes" if gain > 0 else "NO", v.get("attribution/seconds_per_image")])
+        rows.append(
+            [
+                name,
+                int(v.get("attribution/images", 0)),
+                *[v.get(f"segmentation/{k}") for k in SEGMENTATION],
+                gain,
+                "yes" if gain > 0 else "NO",
+                v.get("attribution/seconds_per_image"),
+            ]
+        )
     reference = next((v for v in m.values() if v.get("attribution/images") == total), first)
     for row, label in SANITY_ROWS.items():
-        rows.append([f"*sanity {label}*", int(total), *[reference.get(f"sanity/{row}/{k}") for k in SEGMENTATION],
-                     None, "", None])
+        rows.append(
+            [
+                f"*sanity {label}*",
+                int(total),
+                *[reference.get(f"sanity/{row}/{k}") for k in SEGMENTATION],
+                None,
+                "",
+                None,
+            ]
+        )
     out += [markdown_table(header, rows), ""]
-    out.append("Accuracy, IoU: higher is better; saliency (both variants), MAE: lower. Sanity rows: constant masks "
-               "0 / 0.5 / 1 and the ground truth, on all images.")
+    out.append(
+        "Accuracy, IoU: higher is better; saliency (both variants), MAE: lower. Sanity rows: constant masks "
+        "0 / 0.5 / 1 and the ground truth, on all images."
+    )
 
     out += ["", "## Sanity checks (Adebayo et al. 2018)", ""]
-    out.append(f"Cascading randomisation of the Explanandum's parametrised layers from the top; Spearman / SSIM "
-               f"between original and randomised maps of the present classes. **fail**: Spearman > {threshold} once "
-               "every layer is random (the maps do not depend on the model).")
+    out.append(
+        f"Cascading randomisation of the Explanandum's parametrised layers from the top; Spearman / SSIM "
+        f"between original and randomised maps of the present classes. **fail**: Spearman > {threshold} once "
+        "every layer is random (the maps do not depend on the model)."
+    )
     out.append("")
     header = ["method", "images", "Spearman (top layer)", "Spearman (all layers)", "SSIM (all layers)", "check"]
     has_data = any("sanity/data_randomization/spearman" in v for v in m.values())
@@ -308,9 +340,14 @@ def comparison_markdown(cfg, results, frame, split, suite, caps, notes, threshol
         keys = [k for k in r.metrics if k.startswith("sanity/randomization/") and k.endswith("/spearman")]
         top = r.metrics[keys[0]] if keys else None
         last_ssim = [r.metrics[k] for k in r.metrics if k.startswith("sanity/randomization/") and k.endswith("/ssim")]
-        row = [name, int(r.metrics.get("sanity/randomization/images", 0)), top,
-               r.metrics.get("sanity/randomization/final_spearman"), last_ssim[-1] if last_ssim else None,
-               "pass" if r.metrics.get("sanity/randomization/passed") else "**fail**"]
+        row = [
+            name,
+            int(r.metrics.get("sanity/randomization/images", 0)),
+            top,
+            r.metrics.get("sanity/randomization/final_spearman"),
+            last_ssim[-1] if last_ssim else None,
+            "pass" if r.metrics.get("sanity/randomization/passed") else "**fail**",
+        ]
         if has_data:
             row += [r.metrics.get(f"sanity/data_randomization/{k}") for k in ("spearman", "ssim")]
         rows.append(row)
@@ -318,15 +355,33 @@ def comparison_markdown(cfg, results, frame, split, suite, caps, notes, threshol
 
     out += ["", "## Table 1: class-specific masks (Stalder et al. 2022, Tab. 1)", ""]
     header = ["method", "diagonal", "off-diagonal", "selectivity", "images"]
-    rows = [[n, v.get("class_specific/diagonal"), v.get("class_specific/off_diagonal"),
-             v.get("class_specific/selectivity"), v.get("class_specific/images")] for n, v in m.items()]
-    out += [markdown_table(header, rows), "", "Matrices: `tables/class_specific_<method>.csv` (x100 softmax of the "
-            "target class with each class's thresholded mask)."]
+    rows = [
+        [
+            n,
+            v.get("class_specific/diagonal"),
+            v.get("class_specific/off_diagonal"),
+            v.get("class_specific/selectivity"),
+            v.get("class_specific/images"),
+        ]
+        for n, v in m.items()
+    ]
+    out += [
+        markdown_table(header, rows),
+        "",
+        "Matrices: `tables/class_specific_<method>.csv` (x100 softmax of the "
+        "target class with each class's thresholded mask).",
+    ]
 
     shown = {f"segmentation/{k}" for k in SEGMENTATION} | {"attribution/seconds_per_image", "attribution/images"}
     shown |= {"class_specific/diagonal", "class_specific/off_diagonal", "class_specific/selectivity"}
-    others = [c for c in frame.columns if c not in shown and not c.startswith("sanity/")
-              and not c.endswith("_std") and pd.api.types.is_numeric_dtype(frame[c])]
+    others = [
+        c
+        for c in frame.columns
+        if c not in shown
+        and not c.startswith("sanity/")
+        and not c.endswith("_std")
+        and pd.api.types.is_numeric_dtype(frame[c])
+    ]
     out += ["", "## Every other metric", ""]
     rows = [[c, *[frame.at[n, c] if c in frame.columns else None for n in frame.index]] for c in others]
     out += [markdown_table(["metric", *frame.index], rows)]

@@ -9,7 +9,6 @@ per epoch, so a run resumed from ``last.pt`` is bit-for-bit the run that was int
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import torch
@@ -92,7 +91,11 @@ class ExplainerRun:
         t = cfg.train
         self.optimizer = make_optimizer(self.explainer.parameters(), t.optimizer, t.lr, t.weight_decay)
         hook = self.objective.step_hook
-        self.hook = hook(cfg.objective, explanandum, device, explainer=self.explainer, seed=cfg.seed) if hook is not None else None
+        self.hook = (
+            hook(cfg.objective, explanandum, device, explainer=self.explainer, seed=cfg.seed)
+            if hook is not None
+            else None
+        )
 
         self.history: list[dict[str, float]] = []
         self.epoch, self.best_score, self.best_epoch, self.bad_epochs = 0, float("nan"), 0, 0
@@ -137,7 +140,11 @@ class ExplainerRun:
         self.explainer.train()
         seed_everything(cfg.seed * 1009 + self.epoch)
         loader = make_loader(
-            self.train_ds, cfg.train.batch_size, True, cfg.seed * 100003 + self.epoch, cfg.train.num_workers,
+            self.train_ds,
+            cfg.train.batch_size,
+            True,
+            cfg.seed * 100003 + self.epoch,
+            cfg.train.num_workers,
             drop_last=len(self.train_ds) > cfg.train.batch_size,
         )
         desc = f"explainer epoch {self.epoch + 1}/{cfg.train.epochs}"
@@ -194,7 +201,9 @@ class ExplainerRun:
             from attrsearch.metrics.registry import is_score
 
             shown = {k: v for k, v in record.items() if k in ("train/loss", "val/loss") or is_score(k)}
-            print(f"epoch {self.epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) + (" *" if better else ""))
+            print(
+                f"epoch {self.epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) + (" *" if better else "")
+            )
         return record
 
     def _state(self) -> dict:
@@ -218,7 +227,11 @@ class ExplainerRun:
         self.explainer.load_state_dict(state["explainer"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.history, self.finished = state["epoch"], state["history"], state["finished"]
-        self.best_score, self.best_epoch, self.bad_epochs = state["best_score"], state["best_epoch"], state["bad_epochs"]
+        self.best_score, self.best_epoch, self.bad_epochs = (
+            state["best_score"],
+            state["best_epoch"],
+            state["bad_epochs"],
+        )
         self.seconds = state.get("seconds", 0.0)
         if self.hook is not None and "objective_state" in state:
             self.hook.load_state_dict(state["objective_state"])

@@ -63,16 +63,22 @@ def explanandum_key(
     }
 
 
-def explanandum_entry(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None, **overrides: Any) -> CacheEntry:
+def explanandum_entry(
+    cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None, **overrides: Any
+) -> CacheEntry:
     """The cache entry ``cache_dir/explananda/<arch>-s<seed>-<hash of the key>/{model.pt, meta.json}``."""
     return _entry(cfg, explanandum_key(cfg, arch, seed, **overrides))
 
 
 def _entry(cfg: ExperimentConfig, key: dict[str, Any]) -> CacheEntry:
-    return CacheEntry(Path(cfg.cache_dir), "explananda", f"{key['arch']}-s{key['seed']}-{stable_hash(key)}", CACHE_VERSION)
+    return CacheEntry(
+        Path(cfg.cache_dir), "explananda", f"{key['arch']}-s{key['seed']}-{stable_hash(key)}", CACHE_VERSION
+    )
 
 
-def explanandum_cache_path(cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None, **overrides: Any) -> Path:
+def explanandum_cache_path(
+    cfg: ExperimentConfig, arch: str | None = None, seed: int | None = None, **overrides: Any
+) -> Path:
     return explanandum_entry(cfg, arch, seed, **overrides).path
 
 
@@ -85,7 +91,9 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, ds: AttributionDataset, device: torch.device, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module, ds: AttributionDataset, device: torch.device, batch_size: int = 128
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and labels over a whole split: (N, C) each, on the CPU."""
     was_training = model.training
     model.eval()
@@ -165,12 +173,16 @@ def shuffled_labels(ds: AttributionDataset, seed: int) -> torch.Tensor:
 
 
 def _model_from_state(state: dict[str, Any], device: torch.device) -> nn.Module:
-    model = create_explanandum(state["arch"], state["num_classes"], image_size=state["image_size"], **state.get("options", {}))
+    model = create_explanandum(
+        state["arch"], state["num_classes"], image_size=state["image_size"], **state.get("options", {})
+    )
     model.load_state_dict(state["state_dict"])
     return freeze(model.to(device))
 
 
-def load_explanandum_file(path: Path, num_classes: int, device: torch.device, field: str = "explanandum.checkpoint") -> nn.Module:
+def load_explanandum_file(
+    path: Path, num_classes: int, device: torch.device, field: str = "explanandum.checkpoint"
+) -> nn.Module:
     """A trained Explanandum file (a cache ``model.pt`` or a folder with one), checked against the class count."""
     file = path / "model.pt" if path.is_dir() else path
     state = read_torch_file(file, field)
@@ -200,7 +212,12 @@ def get_explanandum(
     device = torch.device(device)
     progress = cfg.train.progress if progress is None else progress
     overrides = {"options": options, "epochs": epochs}
-    is_main = arch in (None, cfg.explanandum.arch) and seed in (None, cfg.explanandum.seed) and options is None and epochs is None
+    is_main = (
+        arch in (None, cfg.explanandum.arch)
+        and seed in (None, cfg.explanandum.seed)
+        and options is None
+        and epochs is None
+    )
     if cfg.explanandum.checkpoint is not None and is_main:
         train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
         return load_explanandum_file(Path(cfg.explanandum.checkpoint), train_ds.info.num_classes, device)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import yaml
@@ -69,7 +70,6 @@ def run_training(
     from attrsearch.attribution import explainer_attribution
     from attrsearch.metrics.evaluate import evaluate
     from attrsearch.metrics.results import aggregate
-
     from attrsearch.resolve import resolve_experiment
 
     resolve_experiment(cfg)  # registry names, before any work (programmatic callers too)
@@ -122,7 +122,9 @@ def run_training(
             record["time/train_epoch_s"] = time.perf_counter() - t0
             record.update(run.validation_loss(val_ds))
             suite = cfg.evaluation.epoch_suite
-            scores = evaluate(explainer_attribution(run.explainer), explanandum, val_ds, cfg.evaluation, suite=suite, device=device)
+            scores = evaluate(
+                explainer_attribution(run.explainer), explanandum, val_ds, cfg.evaluation, suite=suite, device=device
+            )
             record.update(scores.metrics)
             run.end_epoch(record, time.perf_counter() - t0)
         summary = aggregate([run.history[-1] for run in runs])
@@ -182,8 +184,13 @@ def final_evaluation(
         t0 = time.perf_counter()
         joins = panel and getattr(cfg.objective, "classifier_in_panel", False)  # CASM's co-trained classifier
         result = evaluate(
-            explainer_attribution(run.load_best()), explanandum, eval_ds, cfg.evaluation,
-            suite=cfg.evaluation.final_suite, panel=panel + [run.hook.panel_member()] if joins else panel, device=device,
+            explainer_attribution(run.load_best()),
+            explanandum,
+            eval_ds,
+            cfg.evaluation,
+            suite=cfg.evaluation.final_suite,
+            panel=panel + [run.hook.panel_member()] if joins else panel,
+            device=device,
         )
         result.metrics.update(
             {

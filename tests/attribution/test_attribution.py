@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from attrsearch.errors import UserError
 from attrsearch.attribution import check_maps, explainer_attribution, normalize_maps
+from attrsearch.errors import UserError
 
 
 def test_explainer_attribution_is_the_sigmoid_of_the_logits():

@@ -117,7 +117,7 @@ def test_non_finite_walks_nested_values():
     ],
 )
 def test_non_finite_sweep_distribution(tmp_path, capsys, dist, field):
-    (kind, values), = dist.items()
+    ((kind, values),) = dist.items()
     path = tmp_path / "s.yaml"
     path.write_text(
         "name: s\nbase: {}\nobjective: segmentation/iou\n"

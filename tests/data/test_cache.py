@@ -3,11 +3,10 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import numpy as np
+from data_fixtures import slow_cache_worker
 
 from attrsearch import cache
 from attrsearch.data.cache import cached_arrays, is_cached, write_arrays
-
-from data_fixtures import slow_cache_worker
 
 
 def _builder(calls: list, value: int = 1):
@@ -53,7 +52,10 @@ def test_lost_race_uses_the_winner(tmp_path, monkeypatch):
 def test_two_processes_share_one_build(tmp_path):
     log = tmp_path / "builds.log"
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=slow_cache_worker, args=(str(tmp_path / "c"), str(log), str(tmp_path / f"r{i}"))) for i in range(2)]
+    procs = [
+        ctx.Process(target=slow_cache_worker, args=(str(tmp_path / "c"), str(log), str(tmp_path / f"r{i}")))
+        for i in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -33,10 +33,14 @@ def test_voc_round_trip(source, tmp_path):
     assert root == tmp_path / "VOCdevkit" / "VOC2007"
     names = src["train"].info.class_names
     main = root / "ImageSets" / "Main"
-    assert (main / "trainval.txt").read_text().split() == (main / "train.txt").read_text().split() + (main / "val.txt").read_text().split()
+    assert (main / "trainval.txt").read_text().split() == (main / "train.txt").read_text().split() + (
+        main / "val.txt"
+    ).read_text().split()
     flags = dict(line.split() for line in (main / f"{names[0]}_test.txt").read_text().splitlines())
     assert len(flags) == 5 and set(flags.values()) <= {"1", "-1"}
-    assert (root / "ImageSets" / "Segmentation" / "test.txt").read_text().split() == (main / "test.txt").read_text().split()
+    assert (root / "ImageSets" / "Segmentation" / "test.txt").read_text().split() == (
+        main / "test.txt"
+    ).read_text().split()
     seg = Image.open(root / "SegmentationClass" / "000000.png")
     assert seg.mode == "P" and seg.getpalette()[:12] == voc_palette()[:12]
     data = yaml.safe_load((tmp_path / "data.yaml").read_text())["data"]

@@ -121,7 +121,8 @@ COCO_DAMAGE = {
         "009.jpg: image is 20 x 20 but its annotation says 40 x 30",
     ),
     "truncated_test_image": (
-        lambda c: truncate(c / "val2014" / "001.jpg", 0.5), "001.jpg: unreadable image (truncated)"
+        lambda c: truncate(c / "val2014" / "001.jpg", 0.5),
+        "001.jpg: unreadable image (truncated)",
     ),
 }
 

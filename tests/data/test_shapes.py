@@ -163,7 +163,14 @@ def test_pickle_reopens_the_memory_map(train_set):
 def test_class_counts_and_hard_negatives(num_classes):
     negatives = hard_negatives(num_classes)
     assert negatives and not set(negatives) & set(class_table(num_classes))
-    cfg = ShapesConfig(num_classes=num_classes, num_train=8, num_val=1, num_test=1, p_hard_negative=1.0, context={"biased_classes": [0]})
+    cfg = ShapesConfig(
+        num_classes=num_classes,
+        num_train=8,
+        num_val=1,
+        num_test=1,
+        p_hard_negative=1.0,
+        context={"biased_classes": [0]},
+    )
     a = generate_split(cfg, 32, "train")
     assert a["labels"].shape == (8, num_classes) and a["labels"].sum(1).min() >= 1
 

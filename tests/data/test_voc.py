@@ -5,13 +5,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from data_fixtures import VOC_IMAGES, H, W, voc_segmentation
 
 from attrsearch.config import DataConfig
 from attrsearch.data import VOID, build_dataset
 from attrsearch.data.voc import VOC_CLASSES, find_voc_root
 from attrsearch.errors import UserError
-
-from data_fixtures import VOC_IMAGES, H, W, voc_segmentation
 
 SIZE = 80  # 40 x 30 -> 80 x 80: x scale 2, y scale 8/3
 
@@ -39,7 +38,9 @@ def test_splits_labels_and_class_order(voc_root):
     assert len(train) == 2 and train.info.num_classes == 20 and train.info.class_names == VOC_CLASSES
     assert not train.info.has_context
     lab_b = train[1]["labels"]
-    assert torch.equal(torch.nonzero(lab_b).flatten(), torch.tensor([VOC_CLASSES.index("dog"), VOC_CLASSES.index("person")]))
+    assert torch.equal(
+        torch.nonzero(lab_b).flatten(), torch.tensor([VOC_CLASSES.index("dog"), VOC_CLASSES.index("person")])
+    )
     assert VOC_CLASSES.index("person") == 14 and VOC_CLASSES.index("tvmonitor") == 19
     assert len(build_dataset(_cfg(voc_root), "val", "unused")) == 1
     assert len(build_dataset(_cfg(voc_root, max_train=1), "train", "unused")) == 1

@@ -93,9 +93,29 @@ def make_dataset(n: int = 6, size: int = 16, num_classes: int = 3, context: bool
 
 
 REQUIRED_FULL = [
-    "segmentation/iou", "segmentation/accuracy", "segmentation/saliency", "segmentation/saliency_crop",
-    "segmentation/mae", "class_specific/diagonal", "class_specific/off_diagonal", "class_specific/selectivity",
-    "transfer/masked_in", "transfer/masked_out", "transfer/inpainted_out", "localization/le", "localization/om",
-    "localization/f1", "faithfulness/deletion_auc", "faithfulness/insertion_auc", "pointing_game/accuracy",
-    "context/reliance", "context/object_mass", "mask/area", "mask/entropy",
-] + [f"sanity/{r}/{m}" for r in ("zero", "half", "one", "gt") for m in ("accuracy", "iou", "saliency", "saliency_crop", "mae")]
+    "segmentation/iou",
+    "segmentation/accuracy",
+    "segmentation/saliency",
+    "segmentation/saliency_crop",
+    "segmentation/mae",
+    "class_specific/diagonal",
+    "class_specific/off_diagonal",
+    "class_specific/selectivity",
+    "transfer/masked_in",
+    "transfer/masked_out",
+    "transfer/inpainted_out",
+    "localization/le",
+    "localization/om",
+    "localization/f1",
+    "faithfulness/deletion_auc",
+    "faithfulness/insertion_auc",
+    "pointing_game/accuracy",
+    "context/reliance",
+    "context/object_mass",
+    "mask/area",
+    "mask/entropy",
+] + [
+    f"sanity/{r}/{m}"
+    for r in ("zero", "half", "one", "gt")
+    for m in ("accuracy", "iou", "saliency", "saliency_crop", "mae")
+]

@@ -77,8 +77,14 @@ def test_scorer_boxes_on_voc_and_difficult_subset():
     def ctx():
         pairs = class_pairs(labels)
         return SimpleNamespace(
-            pairs=pairs, case_boxes=class_boxes(boxes, box_labels, pairs[0], pairs[1]), maps=maps,
-            images=torch.zeros(1, 3, h, w), annotated=torch.tensor([True]), masks=masks, labels=labels, cfg=cfg,
+            pairs=pairs,
+            case_boxes=class_boxes(boxes, box_labels, pairs[0], pairs[1]),
+            maps=maps,
+            images=torch.zeros(1, 3, h, w),
+            annotated=torch.tensor([True]),
+            masks=masks,
+            labels=labels,
+            cfg=cfg,
         )
 
     for name, expected in (("voc2007", 0.5), ("shapes", 0.0)):

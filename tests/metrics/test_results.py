@@ -13,7 +13,9 @@ def test_aggregate_is_mean_and_population_std():
 
 def test_average_results_averages_scalars_and_table_cells():
     def result(v):
-        table = pd.DataFrame({"x": [v, 2 * v], "role": ["explanandum", "panel"]}, index=pd.Index(["e", "p"], name="classifier"))
+        table = pd.DataFrame(
+            {"x": [v, 2 * v], "role": ["explanandum", "panel"]}, index=pd.Index(["e", "p"], name="classifier")
+        )
         return EvaluationResult({"m": v}, {"transfer": table}, {"k": "text"})
 
     avg = average_results([result(1.0), result(3.0)])

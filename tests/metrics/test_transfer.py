@@ -38,4 +38,6 @@ def test_normalized_entropy():
     logits = torch.tensor([[0.0, 0.0, 0.0, 0.0], [100.0, 0.0, 0.0, 0.0], [math.log(2), 0.0, 0.0, 0.0]])
     p = torch.tensor([0.4, 0.2, 0.2, 0.2])
     want = -(p * p.log()).sum() / math.log(4)
-    assert torch.allclose(normalized_entropy(logits), torch.stack([torch.tensor(1.0), torch.tensor(0.0), want]), atol=1e-6)
+    assert torch.allclose(
+        normalized_entropy(logits), torch.stack([torch.tensor(1.0), torch.tensor(0.0), want]), atol=1e-6
+    )

@@ -37,7 +37,9 @@ def test_unet_small_gives_mask_logits_at_input_size(size):
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("image_branch", [True, False])
 def test_explanandum_encoder_gives_mask_logits_at_input_size(small_cnn, size, image_branch):
-    model = create_explainer("explanandum_encoder", 4, explanandum=small_cnn, image_branch=image_branch, decoder_width=8)
+    model = create_explainer(
+        "explanandum_encoder", 4, explanandum=small_cnn, image_branch=image_branch, decoder_width=8
+    )
     out = model(torch.randn(2, 3, *size))
     assert out.shape == (2, 4, *size) and out.is_contiguous() and torch.isfinite(out).all()
 
@@ -66,7 +68,9 @@ def test_frozen_encoder_gets_no_gradients_and_stays_in_eval(small_cnn):
 
 
 def test_unfrozen_encoder_trains(small_cnn):
-    model = create_explainer("explanandum_encoder", 4, explanandum=small_cnn, freeze_encoder=False, decoder_width=8).train()
+    model = create_explainer(
+        "explanandum_encoder", 4, explanandum=small_cnn, freeze_encoder=False, decoder_width=8
+    ).train()
     assert all(m.training for m in model.encoder.modules())
     model(torch.randn(2, 3, 32, 32)).sum().backward()
     assert all(p.requires_grad and p.grad is not None for p in model.encoder.parameters())
@@ -116,7 +120,9 @@ def test_explainer_input_errors(small_cnn, torch_home):
         create_explainer("unet", 4)
     with pytest.raises(UserError, match="explainer.options: unknown option 'depth' for unet_small"):
         create_explainer("unet_small", 4, depth=3)
-    with pytest.raises(UserError, match="explainer.options: unknown option 'width' for deeplabv3_resnet50 \\(options: none\\)"):
+    with pytest.raises(
+        UserError, match="explainer.options: unknown option 'width' for deeplabv3_resnet50 \\(options: none\\)"
+    ):
         create_explainer("deeplabv3_resnet50", 4, width=3)
     with pytest.raises(UserError, match="explainer.options.decoder_width: expected an integer >= 1"):
         create_explainer("explanandum_encoder", 4, explanandum=small_cnn, decoder_width=0)
@@ -126,8 +132,13 @@ def test_explainer_input_errors(small_cnn, torch_home):
         create_explainer("unet_small", 4, weights="imagenet")
     with pytest.raises(UserError, match="explainer.weights: explanandum_encoder .* has no ImageNet weights"):
         create_explainer("explanandum_encoder", 4, explanandum=small_cnn, weights="imagenet")
-    for name, file in [("deeplabv3_resnet50", "resnet50-0676ba61.pth"), ("lraspp_mobilenet_v3_large", "mobilenet_v3_large-8738ca79.pth")]:
-        with pytest.raises(UserError, match=rf"^explainer.weights: ImageNet weights for {name} not found: {torch_home / file} "):
+    for name, file in [
+        ("deeplabv3_resnet50", "resnet50-0676ba61.pth"),
+        ("lraspp_mobilenet_v3_large", "mobilenet_v3_large-8738ca79.pth"),
+    ]:
+        with pytest.raises(
+            UserError, match=rf"^explainer.weights: ImageNet weights for {name} not found: {torch_home / file} "
+        ):
             create_explainer(name, 4, weights="imagenet")
     assert time.perf_counter() - start < 2.0  # every check runs before any model is built
 
@@ -151,10 +162,14 @@ def test_weights_file_roundtrip_and_other_class_count(tmp_path, small_cnn):
         for p in trained.parameters():
             p.add_(0.5)
     torch.save({"model": trained.state_dict()}, tmp_path / "explainer.pt")
-    same = create_explainer("explanandum_encoder", 5, explanandum=small_cnn, decoder_width=8, weights=tmp_path / "explainer.pt").eval()
+    same = create_explainer(
+        "explanandum_encoder", 5, explanandum=small_cnn, decoder_width=8, weights=tmp_path / "explainer.pt"
+    ).eval()
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(same(x), trained.eval()(x), atol=1e-5)
-    other = create_explainer("explanandum_encoder", 3, explanandum=small_cnn, decoder_width=8, weights=str(tmp_path / "explainer.pt"))
+    other = create_explainer(
+        "explanandum_encoder", 3, explanandum=small_cnn, decoder_width=8, weights=str(tmp_path / "explainer.pt")
+    )
     assert torch.equal(other.fuse[0].weight, trained.fuse[0].weight)
     assert other.classifier.weight.shape[0] == 3
 

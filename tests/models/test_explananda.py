@@ -131,7 +131,9 @@ def test_unknown_names_and_options_are_user_errors():
 
 def test_missing_imagenet_weights_fail_fast(torch_home):
     start = time.perf_counter()
-    with pytest.raises(UserError, match=rf"explanandum.weights: ImageNet weights for vgg16 not found: {torch_home}/vgg16-397923af.pth"):
+    with pytest.raises(
+        UserError, match=rf"explanandum.weights: ImageNet weights for vgg16 not found: {torch_home}/vgg16-397923af.pth"
+    ):
         create_explanandum("vgg16", 3, weights="imagenet")
     with pytest.raises(UserError, match="explanandum.weights: small_cnn has no ImageNet weights"):
         create_explanandum("small_cnn", 3, weights="imagenet")

@@ -28,7 +28,9 @@ def test_check_options_accepts_keyword_only_arguments():
 
 
 def test_check_options_names_the_unknown_option():
-    with pytest.raises(UserError, match=r"explanandum.options: unknown option 'widht' for toy \(options: width, depth\)"):
+    with pytest.raises(
+        UserError, match=r"explanandum.options: unknown option 'widht' for toy \(options: width, depth\)"
+    ):
         check_options(_builder, {"widht": 4}, ("num_classes", "weights"), "explanandum.options", "toy")
 
 

@@ -83,7 +83,9 @@ def test_load_matching_skips_a_head_of_another_shape_and_reports(caplog):
     with caplog.at_level(logging.WARNING, logger="attrsearch.models.weights"):
         report = load_matching(target, sd, field_name="explanandum.weights", target="toy", source="w.pt")
     assert report.mismatched == ["3.weight", "3.bias"] and report.unexpected == ["extra"] and report.missing == []
-    assert torch.equal(target[0].weight, source[0].weight) and torch.equal(target[1].running_mean, source[1].running_mean)
+    assert torch.equal(target[0].weight, source[0].weight) and torch.equal(
+        target[1].running_mean, source[1].running_mean
+    )
     assert torch.equal(target[3].weight, head_before)
     assert "explanandum.weights: loaded" in caplog.text and "3.weight" in caplog.text and "extra" in caplog.text
 
@@ -96,7 +98,9 @@ def test_excluded_prefixes_are_not_loaded_even_if_shapes_match():
 
 def test_a_file_that_matches_nothing_is_a_user_error():
     with pytest.raises(UserError, match="explainer.weights: w.pt matches no parameter of toy"):
-        load_matching(_net(), {"foo.weight": torch.ones(1)}, field_name="explainer.weights", target="toy", source="w.pt")
+        load_matching(
+            _net(), {"foo.weight": torch.ones(1)}, field_name="explainer.weights", target="toy", source="w.pt"
+        )
 
 
 def test_load_into_best_picks_the_matching_submodule(tmp_path):

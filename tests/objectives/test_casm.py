@@ -13,8 +13,8 @@ from attrsearch.errors import UserError
 from attrsearch.models import create_explainer, create_explanandum
 from attrsearch.objectives.base import LossOutput
 from attrsearch.objectives.casm import (
-    ClassAgnosticExplainer,
     CasmHook,
+    ClassAgnosticExplainer,
     casm_loss,
     classifier_loss,
     masker_negative_entropy,
@@ -69,7 +69,11 @@ def test_casm_loss_hand_computed():
 
 def test_lambda_r_defaults_to_the_tuned_value_of_each_thinning():
     assert {t: CasmObjective(thinning=t).lambda_r for t in ("F", "L", "FL", "L100", "L1000")} == {
-        "F": 2.5, "L": 14.0, "FL": 7.5, "L100": 10.0, "L1000": 10.0,
+        "F": 2.5,
+        "L": 14.0,
+        "FL": 7.5,
+        "L100": 10.0,
+        "L1000": 10.0,
     }
     assert CasmObjective(thinning="L", lambda_r=3.0).lambda_r == 3.0
 
@@ -149,7 +153,7 @@ def test_masker_gradient_never_reaches_the_classifier_and_optimisers_are_separat
     images, labels = torch.randn(4, 3, 32, 32), torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]])
     masker_opt = torch.optim.Adam([p for p in explainer.parameters() if p.requires_grad], lr=1e-2)
     decoder_before = {k: v.clone() for k, v in explainer.state_dict().items() if not k.startswith("inner.encoder")}
-    for step in range(3):
+    for _ in range(3):
         for draw in (hook.current, hook.pool[0][1]):  # the current classifier and a snapshot
             out = casm_loss(draw, images, labels, explainer(images), cfg)
             masker_opt.zero_grad()
@@ -182,4 +186,6 @@ def test_hook_state_round_trip():
     other.load_state_dict(state)
     assert other.pool_steps == hook.pool_steps and other.steps == 4
     assert torch.equal(other.model.fc.weight, hook.model.fc.weight)
-    assert [other.classifier(s) is other.current for s in range(20)] == [hook.classifier(s) is hook.current for s in range(20)]
+    assert [other.classifier(s) is other.current for s in range(20)] == [
+        hook.classifier(s) is hook.current for s in range(20)
+    ]

@@ -12,9 +12,9 @@ from attrsearch.objectives.wysiwyc import (
     area,
     area_bound,
     classification_loss,
-    wysiwyc_loss,
     negative_entropy,
     total_variation,
+    wysiwyc_loss,
 )
 
 
@@ -136,11 +136,26 @@ def test_objective_is_weighted_sum_with_one_forward_pass():
     images = torch.randn(2, 3, 8, 8)
     labels = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
     logits = torch.randn(2, 3, 8, 8, requires_grad=True)
-    cfg = WysiwycObjective(lambda_entropy=2.0, lambda_area=0.5, lambda_nontarget_area=0.25, lambda_bound=3.0, lambda_tv=0.1, min_area=0.1, max_area=0.4)
+    cfg = WysiwycObjective(
+        lambda_entropy=2.0,
+        lambda_area=0.5,
+        lambda_nontarget_area=0.25,
+        lambda_bound=3.0,
+        lambda_tv=0.1,
+        min_area=0.1,
+        max_area=0.4,
+    )
     out = wysiwyc_loss(clf, images, labels, logits, cfg)
     assert clf.calls == [4]  # masked and inverted images share one forward pass
     t = out.terms
-    expected = t["classification"] + 2.0 * t["entropy"] + 0.5 * t["area"] + 0.25 * t["nontarget_area"] + 3.0 * t["bound"] + 0.1 * t["tv"]
+    expected = (
+        t["classification"]
+        + 2.0 * t["entropy"]
+        + 0.5 * t["area"]
+        + 0.25 * t["nontarget_area"]
+        + 3.0 * t["bound"]
+        + 0.1 * t["tv"]
+    )
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
     # Terms recomputed independently.
     masks = torch.sigmoid(logits)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import yaml
-
 from sweep_files import REPO
 
 
@@ -18,6 +17,8 @@ def test_cluster_yaml_validates_with_rays_autoscaler():
     nodes = prepared["available_node_types"]
     assert prepared["head_node_type"] in nodes
     assert any(n["resources"].get("GPU", 0) >= 1 for n in nodes.values())
-    assert prepared["docker"]["image"].startswith("rayproject/ray:2.60") and prepared["docker"]["image"].endswith("-gpu")
+    assert prepared["docker"]["image"].startswith("rayproject/ray:2.60") and prepared["docker"]["image"].endswith(
+        "-gpu"
+    )
     assert any("pip install" in c and "attrsearch" in c for c in prepared["setup_commands"])
     assert "WANDB_API_KEY" not in yaml.safe_dump(raw)  # keys never live in config files

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -26,7 +25,10 @@ def _driver(path: Path, address: str, log: Path, env_extra: dict[str, str] | Non
     env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1", **(env_extra or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "attrsearch.cli", "sweep", str(path), "--address", address],
-        cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
 
 

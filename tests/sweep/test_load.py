@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 from attrsearch.errors import UserError
 from attrsearch.sweep.load import load_sweep
 from attrsearch.sweep.space import AREA_A, AREA_B
-
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 
 def test_load_resolves_base_and_forces_the_val_split(tmp_path):
@@ -25,7 +24,11 @@ def test_load_resolves_base_and_forces_the_val_split(tmp_path):
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(base))
     data = sweep_dict(
         base="exp.yaml",
-        search={"loss.min_area": {"uniform": [0.01, 0.2]}, "loss.max_area": {"uniform": [0.1, 0.5]}, "train.epochs": {"choice": [2, 3]}},
+        search={
+            "loss.min_area": {"uniform": [0.01, 0.2]},
+            "loss.max_area": {"uniform": [0.1, 0.5]},
+            "train.epochs": {"choice": [2, 3]},
+        },
         scheduler="asha",
     )
     sweep = load_sweep(write_sweep(tmp_path, data), results=tmp_path / "res")
@@ -38,9 +41,15 @@ def test_load_resolves_base_and_forces_the_val_split(tmp_path):
 
 
 def test_num_trials_counts_grids(tmp_path):
-    data = sweep_dict(search={"loss.lambda_tv": {"grid": [0.1, 1.0]}, "loss.lambda_area": {"grid": [0.1, 0.3, 1.0]}}, search_alg="grid", num_samples=1)
+    data = sweep_dict(
+        search={"loss.lambda_tv": {"grid": [0.1, 1.0]}, "loss.lambda_area": {"grid": [0.1, 0.3, 1.0]}},
+        search_alg="grid",
+        num_samples=1,
+    )
     assert load_sweep(write_sweep(tmp_path, data)).num_trials() == 6
-    data = sweep_dict(search={"loss.lambda_tv": {"grid": [0.1, 1.0]}, "loss.lambda_area": {"uniform": [0.1, 1.0]}}, num_samples=3)
+    data = sweep_dict(
+        search={"loss.lambda_tv": {"grid": [0.1, 1.0]}, "loss.lambda_area": {"uniform": [0.1, 1.0]}}, num_samples=3
+    )
     assert load_sweep(write_sweep(tmp_path, data)).num_trials() == 6
 
 
@@ -67,13 +76,27 @@ MALFORMED = [
     ("out_of_range", _with(search={"loss.lambda_tv": {"uniform": [-1, 1]}}), "search.loss.lambda_tv=-1"),
     ("bad_choice", _with(search={"explanandum.arch": {"choice": ["small_cnn", "nope"]}}), "unknown explanandum 'nope'"),
     ("empty_range", _with(search={"loss.lambda_tv": {"uniform": [1, 0]}}), "low end must be below"),
-    ("overlap", _with(search={"explanandum": {"choice": [{"arch": "small_cnn"}]}, "explanandum.arch": {"choice": ["small_cnn"]}}), "overlap"),
+    (
+        "overlap",
+        _with(
+            search={"explanandum": {"choice": [{"arch": "small_cnn"}]}, "explanandum.arch": {"choice": ["small_cnn"]}}
+        ),
+        "overlap",
+    ),
     ("unknown_metric", _with(objective="segmentation/iuo"), "unknown metric 'segmentation/iuo'"),
     ("record_metric", _with(objective="segmentation/images"), "is a record"),
     ("not_per_epoch", _with(objective="faithfulness/deletion_auc", scheduler="asha"), "must be reported every epoch"),
     ("pbt_with_optuna", _with(scheduler="pbt", search_alg="optuna_tpe"), "pbt perturbs"),
-    ("pbt_on_lr", _with(scheduler="pbt", search={"train.lr": {"loguniform": [1e-4, 1e-2]}}), "can mutate only objective.lambda_"),
-    ("grid_with_optuna", _with(search_alg="optuna_tpe", search={"loss.lambda_tv": {"grid": [0.1, 1]}}), "grid is not supported"),
+    (
+        "pbt_on_lr",
+        _with(scheduler="pbt", search={"train.lr": {"loguniform": [1e-4, 1e-2]}}),
+        "can mutate only objective.lambda_",
+    ),
+    (
+        "grid_with_optuna",
+        _with(search_alg="optuna_tpe", search={"loss.lambda_tv": {"grid": [0.1, 1]}}),
+        "grid is not supported",
+    ),
     ("grid_alg_sampled", _with(search_alg="grid"), "needs grid distributions only"),
     ("nsga2_single", _with(search_alg="optuna_nsga2"), "for several objectives"),
     ("area_never", _with(search={"loss.min_area": {"uniform": [0.5, 0.9]}}), "a < b can never hold"),
@@ -83,7 +106,11 @@ MALFORMED = [
     ("grace_period", _with(scheduler={"name": "asha", "grace_period": 5}), "exceeds max_t"),
     ("wandb_key", _with(wandb={"mode": "online", "api_key": "abc"}), "keys are never read"),
     ("gpu_fraction", _with(resources_per_trial={"cpu": 1, "gpu": 1.5}), "whole number"),
-    ("start_outside", _with(start_from_base=True, search={"loss.lambda_tv": {"uniform": [2, 3]}}), "outside its search space"),
+    (
+        "start_outside",
+        _with(start_from_base=True, search={"loss.lambda_tv": {"uniform": [2, 3]}}),
+        "outside its search space",
+    ),
     ("bad_seeds", _with(seeds=[1, 1]), "seeds: lists a seed twice"),
 ]
 
@@ -128,7 +155,12 @@ def _run_cli(args: str, files: list[Path], env_cache: Path) -> dict:
 
     env = {**os.environ, "ATTRSEARCH_CACHE": str(env_cache)}
     proc = subprocess.run(
-        [sys.executable, "-c", _CLI_CHECK, args, *map(str, files)], capture_output=True, text=True, timeout=300, cwd=REPO, env=env
+        [sys.executable, "-c", _CLI_CHECK, args, *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -151,8 +183,16 @@ def test_dry_run_every_shipped_sweep(tmp_path):
     single_runs = {"shapes_single.yaml", "shapes_casm.yaml", "shapes_rtis.yaml", "shapes_rank.yaml"}  # experiment files
     files = sorted(p for p in (REPO / "sweeps").glob("*.yaml") if p.name not in single_runs)
     expected = {
-        "quickstart", "shapes_full", "lambda_sensitivity", "area_bounds", "architecture_matrix", "multiobjective",
-        "paper_voc_vgg16", "paper_voc_resnet50", "paper_coco_vgg16", "paper_coco_resnet50",
+        "quickstart",
+        "shapes_full",
+        "lambda_sensitivity",
+        "area_bounds",
+        "architecture_matrix",
+        "multiobjective",
+        "paper_voc_vgg16",
+        "paper_voc_resnet50",
+        "paper_coco_vgg16",
+        "paper_coco_resnet50",
     }
     assert expected <= {p.stem for p in files}
     report = _run_cli("--dry-run", files, tmp_path / "cache")
@@ -166,6 +206,8 @@ def test_quickstart_is_sized_for_ten_minutes():
     sweep = load_sweep(REPO / "sweeps" / "quickstart.yaml")
     c = sweep.config
     assert sweep.num_trials() >= 12 and c.scheduler.name == "asha" and c.search_alg.name == "optuna_tpe"
-    assert {AREA_A, AREA_B} <= set(sweep.space.paths) and any(p.startswith("objective.lambda_") for p in sweep.space.paths)
+    assert {AREA_A, AREA_B} <= set(sweep.space.paths) and any(
+        p.startswith("objective.lambda_") for p in sweep.space.paths
+    )
     assert c.resources_per_trial.cpu == 1 and c.max_concurrent_trials == 2 and c.resources_per_trial.gpu == 0
     assert sweep.base_cfg.data.dataset == "shapes" and sweep.base_cfg.data.image_size <= 48

@@ -26,7 +26,14 @@ def _write(tmp_path, search, objective=None):
     base = yaml.safe_load((SWEEPS / "shapes_single.yaml").read_text())
     if objective is not None:
         base["objective"] = objective
-    sweep = {"name": "t", "base": base, "search": search, "search_alg": "random", "objective": "segmentation/iou", "num_samples": 2}
+    sweep = {
+        "name": "t",
+        "base": base,
+        "search": search,
+        "search_alg": "random",
+        "objective": "segmentation/iou",
+        "num_samples": 2,
+    }
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(sweep))
     return path
@@ -49,7 +56,9 @@ def test_optuna_define_by_run_suggests_only_active_weights():
     optuna = pytest.importorskip("optuna")
     sweep = load_sweep(SWEEPS / "objectives.yaml")
     space = sweep.space
-    space.dims["objective.name"] = space.dims["objective.name"].__class__("choice", values=("wysiwyc", "casm", "rtis", "rank"))
+    space.dims["objective.name"] = space.dims["objective.name"].__class__(
+        "choice", values=("wysiwyc", "casm", "rtis", "rank")
+    )
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(12):
         trial = study.ask()
@@ -73,7 +82,9 @@ def test_tune_generator_marks_inactive_and_trial_values_drops_them():
     assert GatedDim(*gate)(Spec()) == INACTIVE
     Spec.config = {"objective.name": "casm"}
     assert GatedDim(*gate)(Spec()) in (2.5, 10.0, 14.0)
-    values = trial_values({"objective.name": "rtis", "objective.casm.lambda_r": INACTIVE, "objective.rtis.lambda_area": 2.0})
+    values = trial_values(
+        {"objective.name": "rtis", "objective.casm.lambda_r": INACTIVE, "objective.rtis.lambda_area": 2.0}
+    )
     assert values == {"objective.name": "rtis", "objective.lambda_area": 2.0}
 
 
@@ -81,16 +92,27 @@ def test_objective_specific_path_with_a_fixed_objective(tmp_path):
     path = _write(tmp_path, {"objective.lambda_r": {"choice": [1.0, 5.0]}}, objective={"name": "casm"})
     assert load_sweep(path).space.dims["objective.lambda_r"].values == (1.0, 5.0)
     bad = _write(tmp_path, {"objective.lambda_r": {"choice": [1.0, 5.0]}})
-    with pytest.raises(UserError, match=r"search.objective.lambda_r: no field 'objective.lambda_r' in objective wysiwyc"):
+    with pytest.raises(
+        UserError, match=r"search.objective.lambda_r: no field 'objective.lambda_r' in objective wysiwyc"
+    ):
         load_sweep(bad)
 
 
 def test_bad_objective_paths_are_one_line_errors(tmp_path):
     cases = [
-        ({"objective.name": {"choice": ["wysiwyc", "casm"]}, "objective.casm.lambda_x": {"choice": [1.0]}}, "objective casm has no field 'lambda_x'"),
+        (
+            {"objective.name": {"choice": ["wysiwyc", "casm"]}, "objective.casm.lambda_x": {"choice": [1.0]}},
+            "objective casm has no field 'lambda_x'",
+        ),
         ({"objective.name": {"choice": ["wysiwyc", "nope"]}}, "unknown objective 'nope'"),
-        ({"objective.name": {"choice": ["wysiwyc", "casm"]}, "objective.rank.temperature": {"choice": [0.1]}}, "trials never use objective 'rank'"),
-        ({"objective.name": {"choice": ["wysiwyc", "rank"]}, "objective.rank.temperature": {"choice": [0.0]}}, "objective.temperature: Input should be greater than 0"),
+        (
+            {"objective.name": {"choice": ["wysiwyc", "casm"]}, "objective.rank.temperature": {"choice": [0.1]}},
+            "trials never use objective 'rank'",
+        ),
+        (
+            {"objective.name": {"choice": ["wysiwyc", "rank"]}, "objective.rank.temperature": {"choice": [0.0]}},
+            "objective.temperature: Input should be greater than 0",
+        ),
     ]
     for search, message in cases:
         with pytest.raises(UserError, match=message) as err:

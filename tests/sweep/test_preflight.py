@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 
@@ -20,7 +19,12 @@ def _run(path, cache):
     env = {**os.environ, "ATTRSEARCH_CACHE": str(cache)}
     env.pop("RAY_ADDRESS", None)
     return subprocess.run(
-        [sys.executable, "-m", "attrsearch.cli", "sweep", str(path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "attrsearch.cli", "sweep", str(path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -44,7 +48,15 @@ def _cases(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "case", ["storage_is_a_file", "storage_not_writable", "missing_weights", "too_many_cpus", "gpu_without_gpu", "unknown_explainer_option"]
+    "case",
+    [
+        "storage_is_a_file",
+        "storage_not_writable",
+        "missing_weights",
+        "too_many_cpus",
+        "gpu_without_gpu",
+        "unknown_explainer_option",
+    ],
 )
 def test_bad_sweep_input_is_one_line_before_ray(tmp_path, case):
     fields, needle = _cases(tmp_path)[case]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 
+from sweep_files import TINY_BASE, sweep_dict, write_sweep
+
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.sweep.explananda import needed_explananda
 from attrsearch.sweep.load import load_sweep
 from attrsearch.train.explanandum import explanandum_cache_path, panel_specs
-
-from sweep_files import TINY_BASE, sweep_dict, write_sweep
 
 
 def test_discrete_explanandum_fields_and_panel_are_enumerated_once(tmp_path):
@@ -29,13 +29,19 @@ def test_discrete_explanandum_fields_and_panel_are_enumerated_once(tmp_path):
     labels = sorted((j.role, j.label) for j in jobs)
     # 2 archs x 2 seeds; the panel member does not depend on the Explanandum's arch or seed: once.
     assert labels == [
-        ("explanandum", "small_cnn-s0"), ("explanandum", "small_cnn-s1"),
-        ("explanandum", "small_resnet-s0"), ("explanandum", "small_resnet-s1"), ("panel", "small_cnn-s1"),
+        ("explanandum", "small_cnn-s0"),
+        ("explanandum", "small_cnn-s1"),
+        ("explanandum", "small_resnet-s0"),
+        ("explanandum", "small_resnet-s1"),
+        ("panel", "small_cnn-s1"),
     ]
     paths = {j.cache_path for j in jobs}
     for arch in ("small_cnn", "small_resnet"):
         for seed in (0, 1):
-            cfg = validate(ExperimentConfig, sweep.trial_data({"explanandum.arch": arch, "explanandum.seed": seed, "loss.lambda_tv": 0.5}))
+            cfg = validate(
+                ExperimentConfig,
+                sweep.trial_data({"explanandum.arch": arch, "explanandum.seed": seed, "loss.lambda_tv": 0.5}),
+            )
             assert str(explanandum_cache_path(cfg)) in paths
             assert {str(explanandum_cache_path(cfg, **o)) for _, o in panel_specs(cfg)} <= paths
 

@@ -9,11 +9,13 @@ import pyarrow.fs
 import pytest
 
 from attrsearch.errors import UserError
-from attrsearch.sweep.results import SweepResults, TrialRecord, _error_line, _csv, format_leaderboard, print_status
+from attrsearch.sweep.results import SweepResults, TrialRecord, _csv, _error_line, format_leaderboard, print_status
 
 
 def record(tid: str, status: str = "completed", **metrics) -> TrialRecord:
-    return TrialRecord(tid, status, "", {"loss.lambda_tv": 0.1, "explanandum": {"arch": "small_cnn"}}, metrics, 2.0, 0, f"/x/{tid}")
+    return TrialRecord(
+        tid, status, "", {"loss.lambda_tv": 0.1, "explanandum": {"arch": "small_cnn"}}, metrics, 2.0, 0, f"/x/{tid}"
+    )
 
 
 def results(*trials, objectives=("segmentation/iou",), modes=("max",)) -> SweepResults:
@@ -30,7 +32,9 @@ def test_best_ranks_completed_trials_only():
     )
     assert [t.trial_id for t in r.ranked()] == ["c", "a"] and r.best().trial_id == "c"
     assert r.counts() == {"completed": 3, "stopped": 1, "error": 1}
-    low = results(record("a", **{"mask/area": 0.4}), record("c", **{"mask/area": 0.2}), objectives=("mask/area",), modes=("min",))
+    low = results(
+        record("a", **{"mask/area": 0.4}), record("c", **{"mask/area": 0.2}), objectives=("mask/area",), modes=("min",)
+    )
     assert low.best().trial_id == "c"
 
 
@@ -47,7 +51,9 @@ def test_pareto_front_by_hand():
 
 
 def test_rows_csv_and_leaderboard():
-    r = results(record("a", **{"segmentation/iou": 0.4, "mask/area": 0.2}), record("b", "stopped", **{"segmentation/iou": 0.5}))
+    r = results(
+        record("a", **{"segmentation/iou": 0.4, "mask/area": 0.2}), record("b", "stopped", **{"segmentation/iou": 0.5})
+    )
     text = _csv([t.row() for t in r.trials], ["trial_id", "status", "error", "epochs", "failures", "segmentation/iou"])
     header = text.splitlines()[0].split(",")
     assert header[:6] == ["trial_id", "status", "error", "epochs", "failures", "segmentation/iou"]
@@ -61,7 +67,9 @@ def test_rows_csv_and_leaderboard():
 
 
 def _trial_in(folder):
-    return SimpleNamespace(storage=SimpleNamespace(storage_filesystem=pyarrow.fs.LocalFileSystem(), trial_fs_path=str(folder)))
+    return SimpleNamespace(
+        storage=SimpleNamespace(storage_filesystem=pyarrow.fs.LocalFileSystem(), trial_fs_path=str(folder))
+    )
 
 
 def _trial_with_error(tmp_path, text):
@@ -75,7 +83,10 @@ def test_error_line_is_the_exception_line(tmp_path):
         '  File "x.py", line 3, in f\n    raise TrainingDiverged(...)\n'
         "attrsearch.train.explainer.TrainingDiverged: loss became nan at epoch 1, step 2\n"
     )
-    assert _error_line(_trial_with_error(tmp_path, text)) == "attrsearch.train.explainer.TrainingDiverged: loss became nan at epoch 1, step 2"
+    assert (
+        _error_line(_trial_with_error(tmp_path, text))
+        == "attrsearch.train.explainer.TrainingDiverged: loss became nan at epoch 1, step 2"
+    )
     assert _error_line(_trial_with_error(tmp_path, "something odd\n")) == "something odd"
     assert _error_line(_trial_in(tmp_path / "none")) == "failed (no error file)"
 

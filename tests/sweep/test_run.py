@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 from attrsearch.config import load_experiment
 from attrsearch.metrics.registry import metric_names
 from attrsearch.sweep.load import load_sweep
 from attrsearch.sweep.results import has_experiment_state, load_trials, print_status
 from attrsearch.sweep.run import run_sweep
-
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -37,7 +36,9 @@ def result_lines(trial_dir: Path) -> list[dict]:
 
 
 def wandb_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "wandb"), *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "wandb"), *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_tiny_sweep_end_to_end(tmp_path, ray_address, capsys):
@@ -83,10 +84,16 @@ def test_tiny_sweep_end_to_end(tmp_path, ray_address, capsys):
     best_run = next(exp.glob(f"{ranked[0]['trial_id']}/wandb/offline-run-*"))
     summary = json.loads(wandb_cli("leet", "inspect", "--summary", "--json", str(best_run)).stdout)
     assert summary["state"] == "finished" and summary["run_id"] == ranked[0]["trial_id"]
-    assert summary["config"]["loss.lambda_tv"] == pytest.approx(float(ranked[0]["config/objective.lambda_tv"]))
+    assert summary["config"]["objective.lambda_tv"] == pytest.approx(float(ranked[0]["config/objective.lambda_tv"]))
     assert summary["config"]["data.image_size"] == 32  # the whole experiment, defaults included
     keys = set(summary["summary"])
-    assert {"segmentation/iou", "faithfulness/deletion_auc", "gallery/masks", "gallery/class_masks", "tables/class_specific"} <= keys
+    assert {
+        "segmentation/iou",
+        "faithfulness/deletion_auc",
+        "gallery/masks",
+        "gallery/class_masks",
+        "tables/class_specific",
+    } <= keys
 
     capsys.readouterr()
     assert print_status(exp) == 0
@@ -138,7 +145,10 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_a
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(
             [sys.executable, "-m", "attrsearch.cli", "sweep", str(path), "--address", ray_address],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 300
@@ -189,5 +199,9 @@ def test_pbt_exploits_through_checkpoints(tmp_path, ray_address):
     # Ray's PBT log, one line per exploit: [target, clone, iterations..., old config, new config].
     exploits = [json.loads(line) for line in (exp / "pbt_global.txt").read_text().splitlines() if line.strip()]
     assert len(exploits) == 1
-    new_tv = exploits[0][5].get("objective.lambda_tv", exploits[0][5].get("loss.lambda_tv"))  # canonical path since space.py
-    assert any(float(r["config/objective.lambda_tv"]) == pytest.approx(new_tv) for r in rows)  # the clone's perturbed value
+    new_tv = exploits[0][5].get(
+        "objective.lambda_tv", exploits[0][5].get("loss.lambda_tv")
+    )  # canonical path since space.py
+    assert any(
+        float(r["config/objective.lambda_tv"]) == pytest.approx(new_tv) for r in rows
+    )  # the clone's perturbed value

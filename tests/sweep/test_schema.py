@@ -54,4 +54,6 @@ def test_shorthands_and_defaults():
 
 def test_wandb_refuses_keys_in_the_file():
     with pytest.raises(UserError, match="WANDB_API_KEY"):
-        validate(SweepConfig, {"name": "s", "base": {}, "objective": "x", "wandb": {"api_key": "secret"}}, source="f.yaml")
+        validate(
+            SweepConfig, {"name": "s", "base": {}, "objective": "x", "wandb": {"api_key": "secret"}}, source="f.yaml"
+        )

@@ -52,13 +52,19 @@ def test_two_discrete_bounds_become_valid_pairs():
 
 
 def test_mixed_and_continuous_pairs_are_conditional():
-    space = build_space(dists(loss__min_area={"uniform": [0.01, 0.2]}, loss__max_area={"uniform": [0.005, 0.5]}), 0.05, 0.3, "f")
+    space = build_space(
+        dists(loss__min_area={"uniform": [0.01, 0.2]}, loss__max_area={"uniform": [0.005, 0.5]}), 0.05, 0.3, "f"
+    )
     assert space.dims[AREA_B].low == math.nextafter(0.01, math.inf) and space.dims[AREA_B].high == 0.5
     assert space.conditional[AREA_A][1:] == (AREA_B, True)
-    space = build_space(dists(loss__min_area={"choice": [0.05, 0.4]}, loss__max_area={"uniform": [0.1, 0.3]}), 0.05, 0.3, "f")
+    space = build_space(
+        dists(loss__min_area={"choice": [0.05, 0.4]}, loss__max_area={"uniform": [0.1, 0.3]}), 0.05, 0.3, "f"
+    )
     assert space.dims[AREA_A].values == (0.05,) and space.conditional[AREA_B][1:] == (AREA_A, False)
     with pytest.raises(UserError, match="never hold"):
-        build_space(dists(loss__min_area={"uniform": [0.1, 0.2]}, loss__max_area={"uniform": [0.01, 0.05]}), 0.05, 0.3, "f")
+        build_space(
+            dists(loss__min_area={"uniform": [0.1, 0.2]}, loss__max_area={"uniform": [0.01, 0.05]}), 0.05, 0.3, "f"
+        )
 
 
 SPACE = dict(
@@ -86,7 +92,7 @@ def test_optuna_define_by_run_keeps_a_below_b():
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = build_space(dists(**SPACE), 0.05, 0.3, "f").optuna_space()
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=5))
-    for i in range(40):
+    for _ in range(40):
         trial = study.ask()
         values = trial_values(space(trial))
         assert 0.01 <= values[AREA_A] < values[AREA_B] <= 0.4
@@ -98,7 +104,9 @@ def test_joint_pairs_in_both_generators():
     import optuna
     from ray.tune.search.variant_generator import generate_variants
 
-    space = build_space(dists(loss__min_area={"choice": [0.05, 0.2]}, loss__max_area={"choice": [0.1, 0.3]}), 0.05, 0.3, "f")
+    space = build_space(
+        dists(loss__min_area={"choice": [0.05, 0.2]}, loss__max_area={"choice": [0.1, 0.3]}), 0.05, 0.3, "f"
+    )
     seen = set()
     for _ in range(50):
         _, spec = next(generate_variants({"config": space.tune_param_space()}))

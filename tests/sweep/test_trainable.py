@@ -7,16 +7,17 @@ import shutil
 
 import pytest
 import yaml
+from sweep_files import TINY_BASE
 
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.errors import UserError
 from attrsearch.sweep.trainable import TrialSpec, restore_checkpoint, scalar_metrics, trial_config
 
-from sweep_files import TINY_BASE
-
 
 def spec(**kw) -> TrialSpec:
-    return TrialSpec(base=copy.deepcopy(TINY_BASE), seeds=None, cpus=kw.pop("cpus", 2.0), gpus=0.0, gallery_images=0, **kw)
+    return TrialSpec(
+        base=copy.deepcopy(TINY_BASE), seeds=None, cpus=kw.pop("cpus", 2.0), gpus=0.0, gallery_images=0, **kw
+    )
 
 
 def test_trial_config_applies_values_and_runtime_settings():
@@ -29,7 +30,13 @@ def test_trial_config_applies_values_and_runtime_settings():
 
 
 def test_scalar_metrics_puts_objectives_first_and_drops_text():
-    record = {"train/loss": 1.0, "faithfulness/deletion_substrate": "mean", "epoch": 2, "segmentation/iou": 0.5, "flag": True}
+    record = {
+        "train/loss": 1.0,
+        "faithfulness/deletion_substrate": "mean",
+        "epoch": 2,
+        "segmentation/iou": 0.5,
+        "flag": True,
+    }
     out = scalar_metrics(record, ("segmentation/iou",))
     assert list(out) == ["segmentation/iou", "epoch", "train/loss", "flag"]
     assert out == {"segmentation/iou": 0.5, "epoch": 2.0, "train/loss": 1.0, "flag": 1.0}

@@ -45,7 +45,9 @@ def test_a_pickle_payload_does_not_run(tmp_path, capsys, command):
 
 def test_plain_checkpoints_still_load(tmp_path):
     path = tmp_path / "ok.pt"
-    torch.save({"format": FORMAT, "explainer": {"w": torch.ones(2)}, "history": [{"loss": 1.0}], "best": float("nan")}, path)
+    torch.save(
+        {"format": FORMAT, "explainer": {"w": torch.ones(2)}, "history": [{"loss": 1.0}], "best": float("nan")}, path
+    )
     state = load_checkpoint(path)
     assert torch.equal(state["explainer"]["w"], torch.ones(2))
 

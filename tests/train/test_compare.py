@@ -29,8 +29,13 @@ def test_tables_are_written(compared):
     assert (out / "explainer" / "checkpoints" / "best.pt").is_file()  # trained like attrsearch train
     frame = pd.read_csv(out / "comparison.csv", index_col=0)
     assert list(frame.index) == ["explainer", "gradcam", "center"]
-    for col in ("segmentation/iou", "sanity/half/iou", "attribution/seconds_per_image", "pointing_game/accuracy",
-                "sanity/randomization/passed"):
+    for col in (
+        "segmentation/iou",
+        "sanity/half/iou",
+        "attribution/seconds_per_image",
+        "pointing_game/accuracy",
+        "sanity/randomization/passed",
+    ):
         assert col in frame.columns
     assert frame.at["center", "attribution/images"] == 8 and frame.at["gradcam", "attribution/images"] == 16
     assert frame.at["center", "sanity/randomization/passed"] == 0.0  # model-independent maps fail

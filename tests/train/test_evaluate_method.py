@@ -43,8 +43,21 @@ def test_evaluate_method_end_to_end(tiny_file, tmp_path, capsys):
 
 def test_evaluate_method_caps_images_and_describes_lrp(tiny_file, tmp_path):
     out = tmp_path / "lrp"
-    argv = ["evaluate", "--method", "lrp", "--option", "composite=alpha2_beta1", "--config", str(tiny_file),
-            "--max-images", "4", "--suite", "fast", "--out", str(out)]
+    argv = [
+        "evaluate",
+        "--method",
+        "lrp",
+        "--option",
+        "composite=alpha2_beta1",
+        "--config",
+        str(tiny_file),
+        "--max-images",
+        "4",
+        "--suite",
+        "fast",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["attribution/images"] == 4
@@ -71,8 +84,17 @@ def test_unknown_method_and_option(tiny_file, tmp_path, capsys, no_work):
 
 
 def test_gradcam_layer_the_model_lacks_lists_valid_ones(tiny_file, tmp_path, capsys, no_work):
-    argv = ["evaluate", "--method", "gradcam", "--option", "layer=features.99", "--config", str(tiny_file),
-            "--out", str(tmp_path / "x")]
+    argv = [
+        "evaluate",
+        "--method",
+        "gradcam",
+        "--option",
+        "layer=features.99",
+        "--config",
+        str(tiny_file),
+        "--out",
+        str(tmp_path / "x"),
+    ]
     err = _fail(capsys, argv)
     assert "no layer 'features.99'" in err and "valid layers:" in err and "stages.3" in err
 

@@ -31,7 +31,9 @@ def test_trained_once_then_loaded_frozen(tiny_experiment):
 
 def test_cache_key_separates_seed_arch_and_recipe(tiny_experiment):
     cfg = validate(ExperimentConfig, tiny_experiment)
-    other_recipe = tiny_experiment | {"explanandum": {**tiny_experiment["explanandum"], "recipe": {"epochs": 2, "batch_size": 16}}}
+    other_recipe = tiny_experiment | {
+        "explanandum": {**tiny_experiment["explanandum"], "recipe": {"epochs": 2, "batch_size": 16}}
+    }
     paths = {
         explanandum_cache_path(cfg),
         explanandum_cache_path(cfg, seed=1),
