@@ -272,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="count",
+        default=0,
+        help="Ray Tune's own progress tables instead of the compact lines (-vv: more)",
+    )
     p.add_argument("--address", default=None, help="join an existing Ray cluster (default: embedded local Ray)")
     p.add_argument("--results", default=None, help="results root (default: the sweep file's storage)")
     p.set_defaults(func=_cmd_sweep)

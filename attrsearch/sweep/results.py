@@ -375,4 +375,9 @@ def print_status(path: Path | str) -> int:
     for t in errors[:5]:
         print(f"  error {t.trial_id}: {t.error}")
     print(format_leaderboard(results, top=5))
+    report = f"{exp}/report.html"
+    if "://" not in exp and Path(report).is_file():
+        print(f"report: {report}")
+    else:
+        print(f"report: attrsearch report {exp}  (writes {report})")
     return 0

@@ -40,7 +40,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             print(sample_trials(sweep, args.sample, args.seed))
         print("dry run: nothing started")
         return 0
-    return run_sweep(sweep, resume=args.resume, address=args.address)
+    return run_sweep(sweep, resume=args.resume, address=args.address, verbose=getattr(args, "verbose", 0))
 
 
 def sample_trials(sweep: Sweep, count: int, seed: int) -> str:
@@ -356,7 +356,7 @@ def _start_ray(address: str | None) -> bool:
     return True
 
 
-def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None, verbose: int = 1) -> int:
+def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None, verbose: int = 0) -> int:
     """Run (or ``resume``) a validated sweep; returns the exit status (0 if some trial completed)."""
     for key, value in _DRIVER_ENV.items():
         os.environ.setdefault(key, value)

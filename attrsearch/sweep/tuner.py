@@ -163,8 +163,9 @@ def build_trainable(sweep: Sweep) -> Any:
     return tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"cpu": res.cpu, "gpu": res.gpu})
 
 
-def build_callbacks(sweep: Sweep) -> list[Any]:
-    """Ray's JSON/CSV result loggers (results files and ``attrsearch status`` read them) and W&B."""
+def build_callbacks(sweep: Sweep, console: bool = False) -> list[Any]:
+    """Ray's JSON/CSV result loggers (results files and ``attrsearch status`` read them), W&B and, for a
+    person at the terminal (``console``), the progress bar with a line per finished trial."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from attrsearch.sweep.recovery import CheckpointLedger
@@ -179,6 +180,10 @@ def build_callbacks(sweep: Sweep) -> list[Any]:
                 sweep.base, project=w.project, group=w.group or sweep.name, mode=w.mode, entity=w.entity, tags=w.tags
             )
         )
+    if console:
+        from attrsearch.sweep.console import ConsoleProgress
+
+        callbacks.append(ConsoleProgress(sweep.num_trials(), sweep.objectives[0]))
     return callbacks
 
 
@@ -206,7 +211,7 @@ def build_tuner(sweep: Sweep, verbose: int = 1) -> tune.Tuner:
         # PBT must not perturb a finished trial (its clone would be finished too and report again):
         # the final report stops the trial before the scheduler sees it.
         stop={"trial/finished": 1.0} if pbt else None,
-        callbacks=build_callbacks(sweep),
+        callbacks=build_callbacks(sweep, console=verbose == 0),
         verbose=verbose,
     )
     return tune.Tuner(

@@ -94,7 +94,7 @@ def main(spec_path: str) -> int:
                 cluster, spec["workers"][0], spec.get("kill_at_epochs", []), out["removals"]
             )
             original = tuner.build_callbacks
-            tuner.build_callbacks = lambda sweep: [*original(sweep), killer]
+            tuner.build_callbacks = lambda sweep, **kwargs: [*original(sweep, **kwargs), killer]
             ray.init(address=cluster.address, log_to_driver=False)
             try:
                 out["rc"] = run_sweep(load_sweep(Path(spec["sweep"])), address=cluster.address, verbose=0)
