@@ -337,8 +337,9 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-def _start_ray(address: str | None) -> bool:
-    """Join ``address`` or start an embedded local Ray with this machine's CPUs; True if we started it."""
+def _start_ray(address: str | None, verbose: int = 0) -> bool:
+    """Join ``address`` or start an embedded local Ray with this machine's CPUs; True if we started it.
+    Workers' output (Ray's checkpoint lines, W&B's banners) reaches this console only with ``verbose``."""
     import ray
 
     if ray.is_initialized():
@@ -346,13 +347,13 @@ def _start_ray(address: str | None) -> bool:
     if address:
         _check_reachable(address)
         try:
-            ray.init(address=address, log_to_driver=True)
+            ray.init(address=address, log_to_driver=verbose > 0)
         except (ConnectionError, RuntimeError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(f"--address {address}: cannot join the Ray cluster ({first})") from None
     else:
         # address="local": a new Ray even when `ray start` left a cluster on this machine (ray.init() would join it).
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=True)
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=verbose > 0)
     return True
 
 
@@ -372,7 +373,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
 
     started = time.perf_counter()
     # A cluster is joined before the datasets are built: an address that is not a Ray head fails in seconds.
-    own_ray = _start_ray(address) if address else False
+    own_ray = _start_ray(address, verbose) if address else False
     try:
         _check_datasets(sweep)
     except BaseException:
@@ -384,7 +385,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     from attrsearch.sweep.results import SWEEP_FILE, format_leaderboard, write_results, write_text
     from attrsearch.sweep.tuner import build_tuner, restore_tuner
 
-    own_ray = _start_ray(None) or own_ray
+    own_ray = _start_ray(None, verbose) or own_ray
     try:
         if address:
             _check_resources(sweep, address)
