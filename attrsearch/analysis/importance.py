@@ -3,8 +3,8 @@
 The study is rebuilt with ``optuna.trial.create_trial`` + ``Study.add_trials`` (Optuna's documented
 way to import finished trials) over distributions taken from ``sweep.yaml``'s ``search``:
 uniform / loguniform -> ``FloatDistribution`` (log for loguniform), int -> ``IntDistribution``,
-choice / grid -> ``CategoricalDistribution``. The coupled area bounds (``loss.min_area <
-loss.max_area``) enter as two independent float distributions over their declared ranges.
+choice / grid -> ``CategoricalDistribution``. The coupled area bounds (``objective.min_area <
+objective.max_area``) enter as two independent float distributions over their declared ranges.
 
 Evaluators: PED-ANOVA (Watanabe et al., "PED-ANOVA: Efficiently Quantifying Hyperparameter
 Importance in Arbitrary Subspaces", IJCAI 2023; ``optuna.importance.PedAnovaImportanceEvaluator``),

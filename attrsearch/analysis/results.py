@@ -38,12 +38,12 @@ RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
 RUN_DIR = "run"
 GALLERY_FILE = "gallery.npz"
-AREA_A = "loss.min_area"
-AREA_B = "loss.max_area"
+AREA_A = "objective.min_area"
+AREA_B = "objective.max_area"
 JOINT_KEY = "_area_bounds"  # the joint (a, b) dimension of two discrete area bounds
 LEAD_COLUMNS = ("trial_id", "status", "error", "epochs", "failures")
 FINISHED_STATUSES = ("completed", "stopped")  # trials that ran to an end (stopped: by the scheduler)
-# Ray's bookkeeping entries of a result line (not metrics).
+# Ray's and the trainable's bookkeeping entries of a result line (not metrics); sweep/results.py uses them too.
 RAY_KEYS = {
     "timestamp",
     "checkpoint_dir_name",
@@ -63,6 +63,7 @@ RAY_KEYS = {
     "experiment_tag",
     "trial/finished",
     "trial/resumed_from_epoch",
+    "trial/node",
 }
 _KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from attrsearch.analysis.results import RAY_KEYS
 from attrsearch.errors import UserError
 
 TRIALS_FILE = "trials.csv"
@@ -38,28 +39,6 @@ BEST_FILE = "best.yaml"
 PARETO_FILE = "pareto.csv"
 SWEEP_FILE = "sweep.yaml"
 
-# Ray's bookkeeping entries of a result (not metrics).
-RAY_KEYS = {
-    "timestamp",
-    "checkpoint_dir_name",
-    "should_checkpoint",
-    "done",
-    "training_iteration",
-    "trial_id",
-    "date",
-    "time_this_iter_s",
-    "time_total_s",
-    "pid",
-    "hostname",
-    "node_ip",
-    "config",
-    "time_since_restore",
-    "iterations_since_restore",
-    "experiment_tag",
-    "trial/finished",
-    "trial/resumed_from_epoch",
-    "trial/node",
-}
 _STATUS = {"TERMINATED": "completed", "ERROR": "error", "RUNNING": "running", "PENDING": "pending", "PAUSED": "paused"}
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Diverged|Interrupt|Exit)\w*)(: .*)?$")
 

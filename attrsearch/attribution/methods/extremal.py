@@ -20,7 +20,7 @@ For each (image, class, area a) one mask m is optimised (Sec. 3, eqs. 5-8):
 Our choices where the paper leaves room: Adam (lr 0.05) with m_bar clamped to [0, 1] after each
 step, m_bar initialised to 0.5, a constant lambda. Every (image, class, area) is one row of one
 batched optimisation (chunks of ``batch`` rows); the areas are combined by averaging the masks
-of one (image, class), as seed 002's evaluation does with several areas (Stalder et al. 2022).
+of one (image, class), as the evaluation of Stalder et al. 2022 does with several areas.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ for _name, _fn, _opts, _doc in [
     METHODS.register(_name, _doc)(MethodSpec(_fn, _opts))
 
 
-# The names the issue and seed 002's tables use for the two optimisation methods.
+# The names the tables of Stalder et al. 2022 use for the two optimisation methods.
 ALIASES = {"extremal_perturbation": "extremal", "igos_pp": "igos"}
 
 
