@@ -184,16 +184,7 @@ def rank_loss(classifier: nn.Module, images: Tensor, labels: Tensor, mask_logits
     grid = cfg.grid[int(torch.randint(len(cfg.grid), ()).item())] if training and len(cfg.grid) > 1 else cfg.grid[0]
     classes = scored_classes(classifier, images, labels, cfg.target)
     maps = masks[torch.arange(b, device=masks.device), classes]  # (B, H, W)
-    perm = soft_permutation(
-        cell_scores(maps, grid),
-        cfg.temperature,
-        cfg.noise_scale if training else 0.0,
-        cfg.sinkhorn_iterations,
-        tolerance=cfg.sinkhorn_tolerance,
-        max_iterations=cfg.sinkhorn_max_iterations,
-    )
-    reference = reference_image(images, cfg.reference)
-    deletion, insertion = perturbation_curves(classifier, images, reference, topk_masks(perm, cfg.steps), classes, grid)
+    deletion, insertion = soft_curves(classifier, images, maps, classes, cfg, grid, noise=training)
     terms = {
         "deletion_auc": auc(deletion).mean(),
         "insertion_auc": auc(insertion).mean(),
@@ -225,6 +216,16 @@ def soft_auc(
 ) -> tuple[Tensor, Tensor]:
     """The relaxed deletion and insertion AUCs the loss uses (no noise unless ``noise``). (B,), (B,)."""
     grid = cfg.grid[0] if grid is None else grid
+    d, i = soft_curves(classifier, images, maps, classes, cfg, grid, noise=noise)
+    return auc(d), auc(i)
+
+
+def soft_curves(
+    classifier: nn.Module, images: Tensor, maps: Tensor, classes: Tensor, cfg, grid: int, noise: bool
+) -> tuple[Tensor, Tensor]:
+    """Soft deletion and insertion curves (B, S + 1) of ``classes`` on the G x G cells of ``maps`` (B, H, W),
+    ranked by the Gumbel-Sinkhorn relaxation (with the Gumbel noise if ``noise``): what the loss and
+    ``soft_auc`` share."""
     perm = soft_permutation(
         cell_scores(maps, grid),
         cfg.temperature,
@@ -233,10 +234,8 @@ def soft_auc(
         tolerance=cfg.sinkhorn_tolerance,
         max_iterations=cfg.sinkhorn_max_iterations,
     )
-    d, i = perturbation_curves(
-        classifier, images, reference_image(images, cfg.reference), topk_masks(perm, cfg.steps), classes, grid
-    )
-    return auc(d), auc(i)
+    reference = reference_image(images, cfg.reference)
+    return perturbation_curves(classifier, images, reference, topk_masks(perm, cfg.steps), classes, grid)
 
 
 register_objective("rank", rank_loss)
