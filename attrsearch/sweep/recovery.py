@@ -22,6 +22,14 @@ The fix, in two halves:
   and reported again, once. ``drop_orphans`` removes the unregistered folders after the next report.
 
 A checkpoint in another trial's folder (a PBT exploit) is taken as Tune gives it.
+
+A third way to lose a logged epoch, found by the node-loss test: when a trial restarts with a
+checkpoint, Ray's JSON and CSV loggers copy ``result.json`` / ``progress.csv`` from the trial's
+storage over the driver's local copy (``LoggerCallback._restore_from_remote``). The storage copy
+is only as new as the last driver sync, so lines logged after it vanished (epoch 2 of a trial whose
+node went right after that report). ``result_loggers`` keeps the driver's local file when it has
+one: the driver writes locally first and syncs later, so its copy is never the older one; after a
+driver restart (a new staging folder, no local file) the storage copy is fetched as before.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 MANIFEST = "attrsearch_checkpoint.json"  # in every reported checkpoint folder
 LEDGER = "attrsearch_logged.json"  # in the trial's folder, written by the driver
@@ -123,6 +132,30 @@ def drop_orphans(storage: Any, orphans: list[str] | None) -> None:
                 storage.storage_filesystem.delete_dir(path)
             except (OSError, FileNotFoundError):
                 pass
+
+
+class _KeepLocalResults:
+    """Mixin for Ray's logger callbacks: restore a results file from storage only when the driver has none."""
+
+    def _restore_from_remote(self, file_name: str, trial: Any) -> None:
+        local = Path(trial.local_path, file_name)
+        if local.is_file() and local.stat().st_size > 0:
+            return
+        super()._restore_from_remote(file_name, trial)  # type: ignore[misc]
+
+
+class JsonResults(_KeepLocalResults, JsonLoggerCallback):
+    """``result.json``, one line per reported result."""
+
+
+class CsvResults(_KeepLocalResults, CSVLoggerCallback):
+    """``progress.csv``."""
+
+
+def result_loggers() -> list[Any]:
+    """Ray's JSON and CSV result loggers that never replace the driver's newer local copy with the
+    storage's older one when a trial restarts (the Tuner pickles them: module-level classes)."""
+    return [JsonResults(), CsvResults()]
 
 
 class CheckpointLedger(Callback):

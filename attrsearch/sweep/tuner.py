@@ -166,11 +166,9 @@ def build_trainable(sweep: Sweep) -> Any:
 def build_callbacks(sweep: Sweep, console: bool = False) -> list[Any]:
     """Ray's JSON/CSV result loggers (results files and ``attrsearch status`` read them), W&B and, for a
     person at the terminal (``console``), the progress bar with a line per finished trial."""
-    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from attrsearch.sweep.recovery import CheckpointLedger, result_loggers
 
-    from attrsearch.sweep.recovery import CheckpointLedger
-
-    callbacks: list[Any] = [JsonLoggerCallback(), CSVLoggerCallback(), CheckpointLedger()]
+    callbacks: list[Any] = [*result_loggers(), CheckpointLedger()]
     w = sweep.config.wandb
     if w.mode != "disabled":
         from attrsearch.sweep.wandb_log import SweepWandbCallback
