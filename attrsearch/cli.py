@@ -34,8 +34,15 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     model = Path(args.model) if args.model else None
+    _check_refine_lr(args)
     written = explain_images(
-        checkpoint, [Path(p) for p in args.images], Path(args.out), top_k=args.top_k, model_dir=model
+        checkpoint,
+        [Path(p) for p in args.images],
+        Path(args.out),
+        top_k=args.top_k,
+        model_dir=model,
+        refine=args.refine,
+        refine_lr=args.refine_lr,
     )
     print(f"wrote {len(written)} files to {args.out}")
     return 0
@@ -50,9 +57,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_refine_lr(args: argparse.Namespace) -> None:
+    if args.refine_lr is not None and not args.refine:
+        raise UserError("--refine-lr needs --refine T (the number of refinement steps)")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from attrsearch.train.evaluate import evaluate_checkpoint, evaluate_method, method_from_options
 
+    _check_refine_lr(args)
+    if args.method is not None and args.refine:
+        raise UserError("--refine refines an Explainer's maps (--checkpoint without --method), not a baseline method's")
     if args.method is None:
         if args.config or args.option or args.max_images:
             raise UserError(
@@ -61,7 +76,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if not args.checkpoint:
             raise UserError("give --checkpoint (an Explainer) or --method NAME with --config or --checkpoint")
         metrics = evaluate_checkpoint(
-            Path(args.checkpoint), Path(args.out), suite=args.suite, split=args.split or "test"
+            Path(args.checkpoint),
+            Path(args.out),
+            suite=args.suite,
+            split=args.split or "test",
+            refine=args.refine,
+            refine_lr=args.refine_lr,
         )
     else:
         if bool(args.config) == bool(args.checkpoint):
@@ -182,6 +202,17 @@ def _key_value(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _add_refine_arguments(p: argparse.ArgumentParser, prefix: str) -> None:
+    p.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="T",
+        help=prefix + "refine each image's maps by T gradient steps of the ranking objective (Schinagl et al. 2025)",
+    )
+    p.add_argument("--refine-lr", type=float, default=None, metavar="LR", help="Adam's step for --refine (default 0.1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attrsearch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="an exported Explainer folder (attrsearch export): no config or cache needed")
     p.add_argument("--out", required=True)
     p.add_argument("--top-k", type=int, default=3, help="overlays for the k highest-scoring classes")
+    _add_refine_arguments(p, "with --checkpoint: ")
     p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser("export", help="write the trained Explainer alone (torch.export program + model card)")
@@ -224,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=None, metavar="N", help="with --method: the first N images only")
     p.add_argument("--suite", default="full", help="full | fast")
     p.add_argument("--split", default=None, choices=["val", "test"], help="default: test (--method: the config's)")
+    _add_refine_arguments(p, "without --method: ")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_evaluate)
 

@@ -4,6 +4,10 @@ Images of any size are resized to the Explainer's training size (as in training,
 explained, and the masks are resized back to the original size. Outputs per image: an overlay PNG
 for each of the top-k classes (ranked by the Explainer's own mask score, no classifier needed) and
 a ``.npz`` with all class masks.
+
+``refine`` T > 0 (a training checkpoint only: it needs the Explanandum, built from the checkpoint's
+config and loaded from the cache) follows the Explainer by T Adam steps of the ranking objective
+(Schinagl et al. 2025) on each image's maps at the training size (``attrsearch.objectives.rank.refine_maps``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,19 @@ def label(image: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+def refining(attribute, checkpoint: Path, device: str, steps: int, lr: float | None):
+    """``attribute`` followed by ``steps`` of test-time refinement against the checkpoint's Explanandum
+    (``get_explanandum`` of its config, as ``attrsearch evaluate``: the cached one)."""
+    from attrsearch.data.scan import scan_dataset
+    from attrsearch.train.checkpoint import checkpoint_config, load_checkpoint
+    from attrsearch.train.evaluate import refined_attribution
+    from attrsearch.train.explanandum import get_explanandum
+
+    cfg = checkpoint_config(load_checkpoint(checkpoint))
+    scan_dataset(cfg.data, cfg.cache_dir)  # the Explanandum is trained here if it is not cached
+    return refined_attribution(attribute, get_explanandum(cfg, device), cfg, steps, lr)
+
+
 @torch.no_grad()
 def explain_images(
     checkpoint: Path | None,
@@ -60,16 +77,23 @@ def explain_images(
     top_k: int = 3,
     device: str = "cpu",
     model_dir: Path | None = None,
+    refine: int = 0,
+    refine_lr: float | None = None,
 ) -> list[Path]:
-    """Write ``<stem>.npz`` (masks (C, H, W) float16, scores, class names) and top-k overlays per image,
-    each labelled with its class name and mask score. The Explainer comes from a training ``checkpoint``
-    or from an exported ``model_dir`` (``attrsearch export``; no training config or cache needed)."""
+    """Write ``<stem>.npz`` (masks (C, H, W) float16, scores, class names, refine_steps) and top-k overlays
+    per image, each labelled with its class name and mask score. The Explainer comes from a training
+    ``checkpoint`` or from an exported ``model_dir`` (``attrsearch export``; no training config or cache
+    needed). ``refine``: T steps of test-time refinement of the masks (needs ``checkpoint``)."""
     from attrsearch.export import load_checkpoint_explainer, load_exported
+    from attrsearch.train.evaluate import check_refine
 
     if top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {top_k}")
     if (checkpoint is None) == (model_dir is None):
         raise UserError("explain: give --checkpoint CKPT or --model DIR (an exported Explainer), not both")
+    if refine and model_dir is not None:
+        raise UserError("--refine needs --checkpoint: an exported Explainer (--model) has no classifier to refine on")
+    check_refine(refine, refine_lr)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} is a file, not a folder")
     pictures = [(path, read_rgb(path)[0]) for path in images]  # every file is checked before any work
@@ -78,6 +102,8 @@ def explain_images(
     )
     size, names = bundle.image_size, bundle.class_names
     attribute = explainer_attribution(bundle.module)
+    if refine:
+        attribute = refining(attribute, Path(checkpoint), device, refine, refine_lr)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for path, rgb in pictures:
@@ -89,7 +115,11 @@ def explain_images(
         full = F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)[0].cpu().numpy()
         stem = out / path.stem
         np.savez_compressed(
-            stem.with_suffix(".npz"), masks=full.astype(np.float16), scores=scores.numpy(), class_names=np.array(names)
+            stem.with_suffix(".npz"),
+            masks=full.astype(np.float16),
+            scores=scores.numpy(),
+            class_names=np.array(names),
+            refine_steps=np.int64(refine),
         )
         written.append(stem.with_suffix(".npz"))
         for rank, c in enumerate(scores.argsort(descending=True)[: min(top_k, len(names))].tolist(), start=1):

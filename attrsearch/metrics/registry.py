@@ -142,6 +142,12 @@ _add(
     "images a baseline method was scored on (a cap may make it fewer than the split)",
     method_only=True,
 )
+_add(
+    "attribution/refine_steps",
+    None,
+    "test-time refinement steps of the ranking objective after the Explainer (attrsearch evaluate --refine; 0: none)",
+    method_only=True,
+)
 _add("attribution/class_agnostic", None, "1 if one mask serves every class (CASM's masker), 0 for per-class masks")
 
 SUITES: dict[str, str] = {name: suite.description for name, suite in _SUITES.items()}

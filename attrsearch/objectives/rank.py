@@ -21,6 +21,10 @@ As tau -> 0 (no noise) P tends to the hard sort and the soft AUCs to the hard on
 
 ``lambda_area`` (our addition) keeps the maps of the classes that are not scored empty, since the
 ranking loss alone gives them no gradient.
+
+``refine_maps`` is test-time refinement with the same objective: T Adam steps on the logits of
+given maps (every class map against its own class, no noise), with the classifier frozen
+(``attrsearch explain / evaluate --refine T``).
 """
 
 from __future__ import annotations
@@ -221,11 +225,19 @@ def soft_auc(
 
 
 def soft_curves(
-    classifier: nn.Module, images: Tensor, maps: Tensor, classes: Tensor, cfg, grid: int, noise: bool
+    classifier: nn.Module,
+    images: Tensor,
+    maps: Tensor,
+    classes: Tensor,
+    cfg,
+    grid: int,
+    noise: bool,
+    reference: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Soft deletion and insertion curves (B, S + 1) of ``classes`` on the G x G cells of ``maps`` (B, H, W),
-    ranked by the Gumbel-Sinkhorn relaxation (with the Gumbel noise if ``noise``): what the loss and
-    ``soft_auc`` share."""
+    ranked by the Gumbel-Sinkhorn relaxation (with the Gumbel noise if ``noise``): what the loss,
+    ``soft_auc`` and ``refine_maps`` share. ``reference``: the substrate images (B, 3, H, W), default
+    ``reference_image(images, cfg.reference)``."""
     perm = soft_permutation(
         cell_scores(maps, grid),
         cfg.temperature,
@@ -234,8 +246,94 @@ def soft_curves(
         tolerance=cfg.sinkhorn_tolerance,
         max_iterations=cfg.sinkhorn_max_iterations,
     )
-    reference = reference_image(images, cfg.reference)
+    reference = reference_image(images, cfg.reference) if reference is None else reference
     return perturbation_curves(classifier, images, reference, topk_masks(perm, cfg.steps), classes, grid)
+
+
+REFINE_LR = 0.1  # Adam's step on the map logits
+REFINE_CHUNK = 8  # (image, class) rows per pass: each row classifies 2 (S - 1) perturbed images with a graph
+REFINE_EPS = 1e-4  # the maps are clamped to [eps, 1 - eps] before the logit
+
+
+def _map_rows(maps: Tensor, chunk: int):
+    """(image, class) rows in chunks: yields (image index, class index) pairs of (R,) index tensors."""
+    b, c = maps.shape[:2]
+    rows = torch.arange(b * c, device=maps.device)
+    for part in rows.split(max(1, chunk)):
+        yield part // c, part % c
+
+
+def _row_objective(
+    classifier: nn.Module, images: Tensor, maps: Tensor, classes: Tensor, cfg, reference: Tensor
+) -> Tensor:
+    """Per row (R,): soft deletion AUC - soft insertion AUC of ``classes`` on ``maps`` (R, H, W), no Gumbel
+    noise, grid ``cfg.grid[0]``, + ``cfg.lambda_area`` * mean of the row's map."""
+    deletion, insertion = soft_curves(
+        classifier, images, maps, classes, cfg, cfg.grid[0], noise=False, reference=reference
+    )
+    return auc(deletion) - auc(insertion) + cfg.lambda_area * maps.flatten(1).mean(dim=1)
+
+
+def _usable(t: Tensor) -> Tensor:
+    """A tensor autograd may save (a copy when it was made under ``torch.inference_mode``)."""
+    return t.clone() if t.is_inference() else t
+
+
+@torch.no_grad()
+def refine_objective(classifier: nn.Module, images: Tensor, maps: Tensor, cfg, chunk: int = REFINE_CHUNK) -> Tensor:
+    """The soft objective ``refine_maps`` lowers, per image and class: (B, C), without gradients.
+
+    images: (B, 3, H, W) normalised; maps: (B, C, H, W) in [0, 1]; map c scored on class c.
+    """
+    reference = reference_image(images, cfg.reference)
+    out = maps.new_zeros(maps.shape[:2], dtype=torch.float32)
+    for b, c in _map_rows(maps, chunk):
+        out[b, c] = _row_objective(classifier, images[b], maps[b, c].float(), c, cfg, reference[b])
+    return out
+
+
+def refine_maps(
+    classifier: nn.Module,
+    images: Tensor,
+    maps: Tensor,
+    cfg,
+    steps: int,
+    lr: float = REFINE_LR,
+    chunk: int = REFINE_CHUNK,
+) -> Tensor:
+    """Test-time refinement: ``steps`` Adam steps of the ranking objective (Schinagl et al. 2025) on each map.
+
+    images: (B, 3, H, W) normalised; maps: (B, C, H, W) in [0, 1] (an Explainer's masks); cfg: a
+    ``RankObjective``. Every class map c of every image is refined against class c's own sigmoid
+    probability: the rows (image, class) are optimised independently, ``chunk`` rows per pass, each on
+    its own logits z = logit(clamp(map, eps, 1 - eps)) with the loss
+
+        soft AUC_del(c) - soft AUC_ins(c) + lambda_area * mean(sigmoid(z))
+
+    (no Gumbel noise, grid G = ``cfg.grid[0]``, the reference image of the whole batch). Gradients are
+    taken with ``torch.autograd.grad`` w.r.t. the logits only: the classifier's weights get no ``.grad``,
+    are not changed and its mode is left as it is (eval for a frozen Explanandum). Works under an outer
+    ``torch.no_grad`` / ``torch.inference_mode``. Returns (B, C, H, W) float32 in [0, 1]; ``steps`` 0
+    returns ``maps`` itself.
+    """
+    if steps < 0:
+        raise ValueError(f"refine steps must be >= 0, got {steps}")
+    if steps == 0:
+        return maps
+    with torch.inference_mode(False), torch.enable_grad():
+        images = _usable(images.detach())
+        reference = reference_image(images, cfg.reference)
+        out = maps.detach().float().clone()
+        for b, c in _map_rows(maps, chunk):
+            x, ref = images[b], reference[b]
+            logits = torch.logit(out[b, c].clamp(REFINE_EPS, 1.0 - REFINE_EPS)).requires_grad_(True)
+            optimiser = torch.optim.Adam([logits], lr=lr)
+            for _ in range(steps):
+                loss = _row_objective(classifier, x, torch.sigmoid(logits), c, cfg, ref).sum()
+                (logits.grad,) = torch.autograd.grad(loss, [logits])
+                optimiser.step()
+            out[b, c] = torch.sigmoid(logits.detach())
+    return out
 
 
 register_objective("rank", rank_loss)

@@ -1,6 +1,8 @@
 """The scoring pipelines of ``attrsearch evaluate``: a trained Explainer checkpoint, or a baseline method.
 
-- ``evaluate_checkpoint``: an Explainer checkpoint and the config stored in it;
+- ``evaluate_checkpoint``: an Explainer checkpoint and the config stored in it, optionally followed
+  by test-time refinement (``refine``: T Adam steps of the ranking objective on each image's maps,
+  ``attrsearch.objectives.rank.refine_maps``; ``refined_attribution`` wraps any attribution so);
 - ``evaluate_method``: a method of ``attrsearch.attribution.methods`` (Grad-CAM, RISE, ...) against
   the config's Explanandum (from the cache, trained first if missing, as ``attrsearch train``),
   with the same suite and the same ``metrics.json`` keys plus ``attribution/method``,
@@ -17,6 +19,7 @@ any model is trained or loaded: it checks against the Explanandum architecture b
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,15 +33,64 @@ from attrsearch.errors import UserError
 CHECKPOINT_METRICS = "metrics.json"  # the "checkpoint" of a method trial: its final metrics
 
 
-def evaluate_checkpoint(checkpoint: Path, out: Path, suite: str = "full", split: str = "test") -> dict[str, float]:
+def evaluate_checkpoint(
+    checkpoint: Path,
+    out: Path,
+    suite: str = "full",
+    split: str = "test",
+    refine: int = 0,
+    refine_lr: float | None = None,
+) -> dict[str, float]:
     """``attrsearch evaluate``: load an Explainer checkpoint (a file, or a run folder holding
     ``checkpoints/best.pt``) and its config, rebuild the dataset split, the Explanandum and (suites
-    with transfer) the panel from that config, evaluate, write ``out``; returns the metrics."""
+    with transfer) the panel from that config, evaluate, write ``out``; returns the metrics.
+    ``refine``: T steps of test-time refinement after the Explainer (``refined_attribution``)."""
     from attrsearch.metrics.results import write_results
 
-    result = score_explainer(Path(checkpoint), suite=suite, split=split)
+    result = score_explainer(Path(checkpoint), suite=suite, split=split, refine=refine, refine_lr=refine_lr)
     write_results(result, out)
     return result.metrics
+
+
+def check_refine(steps: int, lr: float | None) -> float:
+    """Validate ``--refine T`` / ``--refine-lr LR`` (one-line ``UserError``); returns the learning rate."""
+    from attrsearch.objectives.rank import REFINE_LR
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise UserError(f"--refine: expected a number of steps >= 0, got {steps!r}")
+    lr = REFINE_LR if lr is None else lr
+    if not (math.isfinite(lr) and lr > 0):
+        raise UserError(f"--refine-lr: expected a finite learning rate > 0, got {lr!r}")
+    return float(lr)
+
+
+def refine_config(cfg):
+    """The ranking objective the refinement optimises: the experiment's own when it trained with
+    ``rank``, else ``RankObjective()`` defaults."""
+    from attrsearch.config.objectives import RankObjective
+
+    return cfg.objective if isinstance(cfg.objective, RankObjective) else RankObjective()
+
+
+def refined_attribution(
+    attribution: Callable[[Tensor], Tensor], classifier: nn.Module, cfg, steps: int, lr: float | None = None
+) -> Callable[[Tensor], Tensor]:
+    """``attribution`` followed by ``steps`` Adam steps of the ranking objective (Schinagl et al. 2025)
+    on its maps, against ``classifier`` (the frozen Explanandum) with ``refine_config(cfg)``:
+    images (B, 3, H, W) normalised -> maps (B, C, H, W) in [0, 1]. ``steps`` 0: ``attribution`` itself.
+    The wrapper carries ``refine_steps``, ``refine_lr`` and ``rank`` (the objective used)."""
+    from attrsearch.objectives.rank import refine_maps
+
+    lr = check_refine(steps, lr)
+    if steps == 0:
+        return attribution
+    rank = refine_config(cfg)
+
+    def attribute(images: Tensor) -> Tensor:
+        return refine_maps(classifier, images, attribution(images), rank, steps, lr=lr)
+
+    attribute.refine_steps, attribute.refine_lr, attribute.rank = steps, lr, rank  # type: ignore[attr-defined]
+    return attribute
 
 
 def timed(attribution: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -61,11 +113,20 @@ def timed(attribution: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]
 
 
 def score_explainer(
-    checkpoint: Path, suite: str = "full", split: str = "test", cfg=None, device=None, max_images: int | None = None
+    checkpoint: Path,
+    suite: str = "full",
+    split: str = "test",
+    cfg=None,
+    device=None,
+    max_images: int | None = None,
+    refine: int = 0,
+    refine_lr: float | None = None,
 ):
     """Score an Explainer checkpoint; an ``EvaluationResult`` with ``attribution/seconds_per_image``.
     ``cfg``: evaluate under this experiment (e.g. compare's) instead of the checkpoint's own;
-    ``max_images``: the first N images of the split only."""
+    ``max_images``: the first N images of the split only; ``refine``: T steps of test-time refinement
+    after the Explainer (``refined_attribution``; its time counts in ``seconds_per_image``), recorded as
+    ``attribution/refine_steps``."""
     from attrsearch.attribution import explainer_attribution
     from attrsearch.data import build_dataset
     from attrsearch.data.scan import scan_dataset
@@ -77,6 +138,7 @@ def score_explainer(
     from attrsearch.train.runtime import configure_threads, resolve_device
 
     check_suite(suite)
+    check_refine(refine, refine_lr)
     saved, explainer = load_explainer(checkpoint, "cpu")
     cfg = cfg or saved
     configure_threads(cfg.train.num_threads)
@@ -89,12 +151,21 @@ def score_explainer(
         dataset = FirstImages(dataset, max_images)
     explanandum = get_explanandum(cfg, device)
     panel = get_panel(cfg, device) if SUITES[suite].uses("transfer") else []
-    attribute = timed(explainer_attribution(explainer))
+    refined = refined_attribution(explainer_attribution(explainer), explanandum, cfg, refine, refine_lr)
+    attribute = timed(refined)
     result = evaluate(attribute, explanandum, dataset, cfg.evaluation, suite=suite, panel=panel, device=device)
     result.metrics["attribution/seconds_per_image"] = attribute.seconds_per_image
     result.metrics["attribution/images"] = float(len(dataset))
+    result.metrics["attribution/refine_steps"] = float(refine)
     result.params["attribution/method"] = "explainer"
-    result.params["attribution/description"] = f"Explainer {cfg.explainer.arch} ({Path(checkpoint)})"
+    description = f"Explainer {cfg.explainer.arch} ({Path(checkpoint)})"
+    if refine:
+        rank = refined.rank  # type: ignore[attr-defined]
+        description += (
+            f" + {refine} steps of test-time refinement (rank objective, Adam lr {refined.refine_lr:g}, "  # type: ignore[attr-defined]
+            f"grid {rank.grid[0]}, {rank.steps} steps, reference {rank.reference})"
+        )
+    result.params["attribution/description"] = description
     if capped:
         result.notes.append(f"explainer: scored on the first {len(dataset)} images of the {split} split (capped)")
     return result
