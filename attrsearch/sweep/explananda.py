@@ -6,7 +6,15 @@ base and every combination of the discrete values (``choice``/``grid``) of those
 enumerated; each distinct (config, arch, seed) not yet in the cache is trained by one Ray task,
 all in parallel. Trials then only load them. Continuous distributions over those fields cannot be
 enumerated: such trials train on demand (the cache is file-locked, so concurrent trials that need
-the same one train it once). Multi-node clusters need ``cache_dir`` on storage every node sees.
+the same one train it once).
+
+Nodes without a shared disk (``share_explananda``, ``ExplanandaPlan``): the sweep's storage is
+the shared copy (``attrsearch.sweep.shared_cache``). A preparation task fetches an entry that
+storage has, else trains it (or takes its node's cached copy) and publishes it; the driver counts
+an entry as done when storage holds it, and every trial fetches what its node lacks before it
+builds its Explanandum and panel, so a cluster trains each entry once, also across ``--resume``.
+With ``--address`` and no ``cache_dir`` in the base, tasks and trials use their node's own default
+cache (``$ATTRSEARCH_CACHE`` or ``~/.cache/attrsearch`` there) instead of the driver's path.
 """
 
 from __future__ import annotations
@@ -14,11 +22,12 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from attrsearch.cache import CacheEntry
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.sweep.load import Sweep
+from attrsearch.sweep.shared_cache import SharedCache
 
 # Fields whose values change which Explananda a trial needs.
 _PREFIXES = ("data", "explanandum", "evaluation.transfer", "evaluation.final_suite")
@@ -34,11 +43,57 @@ class ExplanandumJob:
     role: str  # explanandum | panel
     data: dict[str, Any]  # the experiment mapping
     overrides: dict[str, Any]
-    cache_path: str
+    entry: CacheEntry  # in the driver's cache (kind, key and version are the same on every node)
+
+    @property
+    def cache_path(self) -> str:
+        return str(self.entry.path)
 
     @property
     def cached(self) -> bool:
-        return (Path(self.cache_path) / "model.pt").is_file()
+        return (self.entry.path / "model.pt").is_file()
+
+
+@dataclass(frozen=True)
+class ExplanandaPlan:
+    """Where a sweep's Explananda live: ``shared`` (a ``SharedCache`` URI) when they go through the
+    sweep's storage; ``node_cache`` when tasks and trials use their node's default cache."""
+
+    shared: str | None = None
+    node_cache: bool = False
+
+    @property
+    def cache(self) -> SharedCache | None:
+        return SharedCache(self.shared) if self.shared else None
+
+    def node_data(self, data: dict[str, Any]) -> dict[str, Any]:
+        """An experiment mapping as a task or trial on a node builds it (its own default cache)."""
+        return {k: v for k, v in data.items() if k != "cache_dir"} if self.node_cache else data
+
+
+def explananda_plan(sweep: Sweep, address: str | None) -> ExplanandaPlan:
+    """``share_explananda``: ``storage`` shares through the sweep's storage, ``off`` does not, ``auto``
+    shares when the sweep joins a cluster (``address``) or its storage is remote (the embedded local
+    Ray's workers share this machine's cache). A base without ``cache_dir`` on a cluster: node caches."""
+    mode = sweep.config.share_explananda
+    shared = mode == "storage" or (mode == "auto" and (bool(address) or not sweep.storage_is_local))
+    return ExplanandaPlan(
+        shared=sweep.experiment_path if shared else None,
+        node_cache=bool(address) and not sweep.cache_dir_given,
+    )
+
+
+def trial_explananda(cfg: ExperimentConfig) -> list[tuple[str, str, dict[str, Any]]]:
+    """(role, label, ``get_explanandum`` overrides) of every cached Explanandum a run of ``cfg`` loads:
+    its Explanandum (unless given as a file) and, with the full final suite, its transfer panel."""
+    from attrsearch.train.explanandum import panel_specs
+
+    wanted: list[tuple[str, str, dict[str, Any]]] = []
+    if cfg.explanandum.checkpoint is None:
+        wanted.append(("explanandum", f"{cfg.explanandum.arch}-s{cfg.explanandum.seed}", {}))
+    if cfg.evaluation.final_suite == "full":  # the trials' own panel, exactly as they build it
+        wanted += [("panel", name, overrides) for name, overrides in panel_specs(cfg)]
+    return wanted
 
 
 def _relevant(path: str) -> bool:
@@ -47,7 +102,7 @@ def _relevant(path: str) -> bool:
 
 def needed_explananda(sweep: Sweep) -> tuple[list[ExplanandumJob], list[str]]:
     """(jobs, notes): the distinct Explananda of the base and of every discrete combination."""
-    from attrsearch.train.explanandum import explanandum_cache_path, panel_specs
+    from attrsearch.train.explanandum import explanandum_entry
 
     notes: list[str] = []
     discrete: dict[str, list[Any]] = {}
@@ -69,43 +124,73 @@ def needed_explananda(sweep: Sweep) -> tuple[list[ExplanandumJob], list[str]]:
     for combo in combos:
         data = sweep.trial_data(dict(zip(discrete, combo)))
         cfg = validate(ExperimentConfig, data, source=f"{sweep.path}: explanandum combination")
-        wanted: list[tuple[str, str, dict[str, Any]]] = []
-        if cfg.explanandum.checkpoint is None:
-            wanted.append(("explanandum", f"{cfg.explanandum.arch}-s{cfg.explanandum.seed}", {}))
-        if cfg.evaluation.final_suite == "full":  # the trials' own panel, exactly as they build it
-            wanted += [("panel", name, overrides) for name, overrides in panel_specs(cfg)]
-        for role, label, overrides in wanted:
-            path = str(explanandum_cache_path(cfg, **overrides))
-            if path not in jobs:
-                jobs[path] = ExplanandumJob(label, role, data, overrides, path)
+        for role, label, overrides in trial_explananda(cfg):
+            entry = explanandum_entry(cfg, **overrides)
+            if str(entry.path) not in jobs:
+                jobs[str(entry.path)] = ExplanandumJob(label, role, data, overrides, entry)
     return list(jobs.values()), notes
 
 
-def _prepare_one(data: dict[str, Any], overrides: dict[str, Any], threads: int) -> float:
-    """Ray task body: train (or load) one Explanandum into the cache; returns the seconds taken."""
+def ensure_explanandum(
+    cfg: ExperimentConfig, overrides: dict[str, Any], shared: SharedCache | None, device: Any = "cpu"
+) -> bool:
+    """Make one Explanandum of ``cfg`` (``get_explanandum`` overrides) ready in this node's cache;
+    with ``shared``, fetch it from storage, else train it (or take the cached copy) and publish it.
+    True when this call trained it."""
+    from attrsearch.train.explanandum import explanandum_entry, get_explanandum
+
+    entry = explanandum_entry(cfg, **overrides)
+    if shared is not None and shared.fetch(entry):
+        return False
+    trained = not entry.exists()
+    if trained:
+        get_explanandum(cfg, device, progress=False, **overrides)
+    if shared is not None:
+        shared.publish(entry)
+    return trained
+
+
+def fetch_trial_explananda(cfg: ExperimentConfig, shared: SharedCache, device: Any = "cpu") -> None:
+    """A trial's step before it builds its Explanandum and panel: every one of them in this node's
+    cache (fetched from storage; one the preparation could not enumerate is trained and published)."""
+    for _, _, overrides in trial_explananda(cfg):
+        ensure_explanandum(cfg, overrides, shared, device)
+
+
+def _prepare_one(data: dict[str, Any], overrides: dict[str, Any], threads: int, shared: str | None = None) -> float:
+    """Ray task body: train (or load, or fetch) one Explanandum into the cache; returns the seconds taken."""
     import torch
 
-    from attrsearch.train.explanandum import get_explanandum
     from attrsearch.train.runtime import resolve_device
 
     torch.set_num_threads(max(1, threads))
     cfg = validate(ExperimentConfig, data, source="explanandum task")
     start = time.perf_counter()
-    get_explanandum(cfg, resolve_device(cfg.train.device), progress=False, **overrides)
+    ensure_explanandum(cfg, overrides, SharedCache(shared) if shared else None, resolve_device(cfg.train.device))
     return time.perf_counter() - start
 
 
-def prepare_explananda(jobs: list[ExplanandumJob], cpus: float, gpus: float) -> list[tuple[ExplanandumJob, float]]:
-    """Train every uncached job as a parallel Ray task (``cpus``/``gpus`` each); returns (job, seconds)."""
+def is_ready(job: ExplanandumJob, plan: ExplanandaPlan | None = None) -> bool:
+    """Whether ``job`` needs no task: in storage when shared, else in the driver's cache."""
+    cache = plan.cache if plan is not None else None
+    return cache.is_published(job.entry) if cache is not None else job.cached
+
+
+def prepare_explananda(
+    jobs: list[ExplanandumJob], cpus: float, gpus: float, plan: ExplanandaPlan | None = None
+) -> list[tuple[ExplanandumJob, float]]:
+    """Train every job not ready (``is_ready``) as a parallel Ray task (``cpus``/``gpus`` each);
+    returns (job, seconds)."""
     import ray
 
     from attrsearch.errors import UserError
 
-    todo = [j for j in jobs if not j.cached]
+    plan = plan or ExplanandaPlan()
+    todo = [j for j in jobs if not is_ready(j, plan)]
     if not todo:
         return []
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_prepare_one)
-    refs = [task.remote(j.data, j.overrides, int(max(1, cpus))) for j in todo]
+    refs = [task.remote(plan.node_data(j.data), j.overrides, int(max(1, cpus)), plan.shared) for j in todo]
     try:
         seconds = ray.get(refs)
     except ray.exceptions.RayTaskError as err:

@@ -50,6 +50,9 @@ class Sweep:
     modes: list[str]
     storage: str  # absolute local path or a URI (s3://...)
     notes: list[str] = field(default_factory=list)
+    # Whether the base names its own cache_dir (pinned for every trial); else trials on a cluster use
+    # their node's default cache (``attrsearch.sweep.explananda.ExplanandaPlan``).
+    cache_dir_given: bool = True
 
     @property
     def name(self) -> str:
@@ -90,7 +93,7 @@ class Sweep:
 
     def identity(self) -> dict[str, Any]:
         """What must not change between a sweep's start and ``--resume`` (JSON-able)."""
-        cfg = self.config.model_dump(mode="json", exclude={"max_concurrent_trials", "description"})
+        cfg = self.config.model_dump(mode="json", exclude={"max_concurrent_trials", "description", "share_explananda"})
         cfg["base"] = self.base
         return json.loads(json.dumps(cfg, sort_keys=True, default=str))
 
@@ -109,6 +112,7 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
         notes.append(f"base evaluation.split={split!r} replaced by 'val': trials are ranked on the val split")
     set_dotted(base, "evaluation.split", "val")
     base.setdefault("name", cfg.name)
+    cache_dir_given = base.get("cache_dir") is not None
     base_cfg = resolve_experiment(validate(ExperimentConfig, base, source=base_src), base_src)
     _absolute_paths(base, base_cfg)
     base_cfg = validate(ExperimentConfig, base, source=base_src)
@@ -136,7 +140,15 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     if "://" not in storage:
         storage = str(Path(storage).expanduser().resolve())
     sweep = Sweep(
-        path=path, config=cfg, base=base, base_cfg=base_cfg, space=space, modes=modes, storage=storage, notes=notes
+        path=path,
+        config=cfg,
+        base=base,
+        base_cfg=base_cfg,
+        space=space,
+        modes=modes,
+        storage=storage,
+        notes=notes,
+        cache_dir_given=cache_dir_given,
     )
     _check_scheduler(sweep, src)
     if cfg.start_from_base:
@@ -165,7 +177,9 @@ def _read_base(cfg: SweepConfig, path: Path) -> tuple[dict[str, Any], str]:
 
 
 def _absolute_paths(base: dict[str, Any], cfg: ExperimentConfig) -> None:
-    """Trials run in Ray's working directories: make every file path absolute (relative to the cwd)."""
+    """Trials run in Ray's working directories: make every file path absolute (relative to the cwd).
+    ``cache_dir`` is pinned to this machine's (the default's when the base has none); a trial on a
+    cluster node drops a default one for its node's (``ExplanandaPlan.node_data``)."""
     base["cache_dir"] = str(Path(cfg.cache_dir).expanduser().resolve())
     candidates = {
         "data.root": cfg.data.root,

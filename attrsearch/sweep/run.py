@@ -381,7 +381,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
             ray.shutdown()
         raise
 
-    from attrsearch.sweep.explananda import needed_explananda, prepare_explananda
+    from attrsearch.sweep.explananda import explananda_plan, needed_explananda, prepare_explananda
     from attrsearch.sweep.results import SWEEP_FILE, format_leaderboard, write_results, write_text
     from attrsearch.sweep.tuner import build_tuner, restore_tuner
 
@@ -390,18 +390,22 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
         if address:
             _check_resources(sweep, address)
         jobs, _ = needed_explananda(sweep)
+        plan = explananda_plan(sweep, address)
         res = sweep.config.resources_per_trial
         t0 = time.perf_counter()
-        done = prepare_explananda(jobs, res.cpu, res.gpu)
+        done = prepare_explananda(jobs, res.cpu, res.gpu, plan)
         if jobs:
             trained = ", ".join(f"{j.label} {s:.0f} s" for j, s in done) or "none"
+            ready = "in storage" if plan.shared else "cached"
             print(
-                f"explananda: {len(jobs)} ready ({len(jobs) - len(done)} cached; trained: {trained}) in {time.perf_counter() - t0:.0f} s"
+                f"explananda: {len(jobs)} ready ({len(jobs) - len(done)} {ready}; trained: {trained}) in {time.perf_counter() - t0:.0f} s"
             )
+            if plan.shared:
+                print(f"  shared through {plan.cache.location(jobs[0].entry).rsplit('/', 1)[0]}/")
         if resume:
-            tuner = restore_tuner(sweep)
+            tuner = restore_tuner(sweep, plan)
         else:
-            tuner = build_tuner(sweep, verbose=verbose)
+            tuner = build_tuner(sweep, verbose=verbose, plan=plan)
             write_text(f"{sweep.experiment_path}/{SWEEP_FILE}", yaml.safe_dump(sweep.identity(), sort_keys=False))
         tuner.fit()
     finally:

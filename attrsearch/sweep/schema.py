@@ -243,6 +243,12 @@ class SweepConfig(StrictModel):
     max_concurrent_trials: int | None = Field(None, ge=1)
     resources_per_trial: Resources = Field(default_factory=Resources)
     storage: str = Field("results", description="results root: a path (relative to the working directory) or s3://...")
+    share_explananda: Literal["auto", "storage", "off"] = Field(
+        "auto",
+        description="trained Explananda published once into <storage>/<name>/explananda/ and fetched by every "
+        "node that lacks them (nodes without a shared disk): storage, off, or auto (storage with --address or "
+        "remote storage, off for the embedded local Ray, whose workers share this machine's cache)",
+    )
     max_failures: int = Field(0, ge=0, description="retries of a failed trial from its last checkpoint")
     time_budget_s: float | None = Field(None, gt=0.0)
     seeds: list[int] | None = Field(

@@ -8,7 +8,8 @@ suite. Before that last report the trial writes its mask gallery (``run/gallery.
 ``run/metrics.json`` and ``run/tables/*.csv`` in its folder of the sweep's storage, for W&B.
 
 Trial folder: ``<storage>/<sweep>/<trial id>/`` (Ray's files, checkpoints, W&B runs) with the
-training outputs in ``run/`` (on remote storage they are written locally and uploaded).
+training outputs in ``run/`` (on remote storage they are written locally and uploaded). With
+shared Explananda (``TrialSpec.shared_explananda``) a trial first fetches the ones its node lacks.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class TrialSpec:
     gallery_images: int
     objectives: tuple[str, ...] = ()  # reported first, so Tune's progress table shows them
     fail_once_at_epoch: int | None = None  # test hook (SweepConfig.testing)
+    shared_explananda: str | None = None  # ExplanandaPlan.shared: fetch the node's missing Explananda from there
 
 
 def trial_config(spec: TrialSpec, values: dict[str, Any], source: str) -> ExperimentConfig:
@@ -159,6 +161,12 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     out = trial_root / RUN_DIR
     cfg = trial_config(spec, trial_values(config), source=f"trial {ctx.get_trial_id()}")
     cap_gpu_memory(spec.gpus)
+    if spec.shared_explananda:  # nodes without a shared disk: this node's copies before training builds them
+        from attrsearch.sweep.explananda import fetch_trial_explananda
+        from attrsearch.sweep.shared_cache import SharedCache
+        from attrsearch.train.runtime import resolve_device
+
+        fetch_trial_explananda(cfg, SharedCache(spec.shared_explananda), resolve_device(cfg.train.device))
     checkpoint, orphans = latest_checkpoint(tune.get_checkpoint(), storage)
     resume = restore_checkpoint(checkpoint, out, cfg)
     state: dict[str, Any] = {"first_epoch": None, "orphans": orphans}

@@ -15,6 +15,7 @@ from typing import Any
 
 from ray import tune
 
+from attrsearch.sweep.explananda import ExplanandaPlan
 from attrsearch.sweep.load import Sweep
 from attrsearch.sweep.trainable import TrialSpec, run_trial
 
@@ -148,17 +149,21 @@ def keep_secrets_out_of_runtime_envs() -> None:
     class_cache.ENV_VARS_TO_PROPAGATE = set(class_cache.ENV_VARS_TO_PROPAGATE) - _SECRET_ENV
 
 
-def build_trainable(sweep: Sweep) -> Any:
+def build_trainable(sweep: Sweep, plan: ExplanandaPlan | None = None) -> Any:
+    """The trial function with its ``TrialSpec``; ``plan``: the base as a node builds it (its own
+    cache on a cluster) and where the shared Explananda are."""
     keep_secrets_out_of_runtime_envs()
+    plan = plan or ExplanandaPlan()
     res = sweep.config.resources_per_trial
     spec = TrialSpec(
-        base=sweep.base,
+        base=plan.node_data(sweep.base),
         seeds=tuple(sweep.config.seeds) if sweep.config.seeds else None,
         cpus=res.cpu,
         gpus=res.gpu,
         gallery_images=sweep.config.wandb.gallery_images if sweep.config.wandb.mode != "disabled" else 0,
         objectives=tuple(sweep.objectives),
         fail_once_at_epoch=sweep.config.testing.fail_once_at_epoch,
+        shared_explananda=plan.shared,
     )
     return tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"cpu": res.cpu, "gpu": res.gpu})
 
@@ -185,7 +190,7 @@ def build_callbacks(sweep: Sweep, console: bool = False) -> list[Any]:
     return callbacks
 
 
-def build_tuner(sweep: Sweep, verbose: int = 1) -> tune.Tuner:
+def build_tuner(sweep: Sweep, verbose: int = 1, plan: ExplanandaPlan | None = None) -> tune.Tuner:
     """A new Tuner for the sweep (results under ``<storage>/<name>``)."""
     metric, mode = tune_metric(sweep)
     search_alg = build_search_alg(sweep)
@@ -213,18 +218,18 @@ def build_tuner(sweep: Sweep, verbose: int = 1) -> tune.Tuner:
         verbose=verbose,
     )
     return tune.Tuner(
-        build_trainable(sweep),
+        build_trainable(sweep, plan),
         param_space={} if own_space else sweep.space.tune_param_space(),
         tune_config=tune_config,
         run_config=run_config,
     )
 
 
-def restore_tuner(sweep: Sweep) -> tune.Tuner:
+def restore_tuner(sweep: Sweep, plan: ExplanandaPlan | None = None) -> tune.Tuner:
     """Continue an interrupted sweep: finished trials stay, unfinished and errored ones resume from checkpoints."""
     return tune.Tuner.restore(
         sweep.experiment_path,
-        trainable=build_trainable(sweep),
+        trainable=build_trainable(sweep, plan),
         resume_unfinished=True,
         resume_errored=True,
     )

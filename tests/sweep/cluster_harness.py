@@ -11,6 +11,9 @@ CPUs/GPUs), ``mode``: ``cli`` submits ``attrsearch sweep FILE --address ADDR`` a
 ``kill_at_epochs`` lists, in order, the epochs whose report removes the node that sent it
 (``allow_graceful=False``, as a lost spot node) and adds a fresh worker with the same resources;
 ``extra_nodes`` adds workers (one per entry) right after the first removal instead.
+A node's arguments may hold ``cache``: that node's ``ATTRSEARCH_CACHE`` (its own cache folder, as a
+node without a shared disk has), set in this process's environment right before the node starts
+(its raylet and workers inherit it); ``driver_cache`` is the driver's.
 Writes ``result`` (JSON): worker node ids, removals done, the driver's exit status.
 """
 
@@ -50,7 +53,7 @@ class NodeKiller:
         self.epochs.pop(0)
         t0 = time.monotonic()
         self.cluster.remove_node(victims[0], allow_graceful=False)
-        new = self.cluster.add_node(**self.worker_args)
+        new = self.cluster.add_node(**node_args(self.worker_args))
         self.log.append(
             {
                 "trial": trial.trial_id,
@@ -62,14 +65,25 @@ class NodeKiller:
         )
 
 
+def node_args(args: dict[str, Any]) -> dict[str, Any]:
+    """``Cluster.add_node`` arguments; a ``cache`` entry becomes ``ATTRSEARCH_CACHE`` for the node about to start."""
+    args = dict(args)
+    cache = args.pop("cache", None)
+    if cache is not None:
+        os.environ["ATTRSEARCH_CACHE"] = str(cache)
+    return args
+
+
 def main(spec_path: str) -> int:
     import ray
     from ray.cluster_utils import Cluster
 
     spec = json.loads(Path(spec_path).read_text())
-    cluster = Cluster(initialize_head=True, head_node_args=spec.get("head", {"num_cpus": 1}))
-    workers = [cluster.add_node(**args) for args in spec.get("workers", [])]
+    cluster = Cluster(initialize_head=True, head_node_args=node_args(spec.get("head", {"num_cpus": 1})))
+    workers = [cluster.add_node(**node_args(args)) for args in spec.get("workers", [])]
     cluster.wait_for_nodes()
+    if spec.get("driver_cache"):
+        os.environ["ATTRSEARCH_CACHE"] = spec["driver_cache"]
     out: dict[str, Any] = {"address": cluster.address, "workers": [w.node_id for w in workers], "removals": []}
     try:
         if spec.get("mode", "cli") == "cli":

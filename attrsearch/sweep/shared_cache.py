@@ -1,0 +1,150 @@
+"""Cache entries shared through a sweep's storage, for clusters whose nodes share no disk.
+
+``SharedCache(uri)`` mirrors local cache entries (``attrsearch.cache.CacheEntry``,
+``<cache_dir>/<kind>/<key>/``) at ``<uri>/<kind>/<key>/``; a sweep's is ``<storage>/<sweep name>``,
+so a trained Explanandum lies at ``<storage>/<sweep name>/explananda/<entry folder>/``. Storage is a
+local folder or a URI pyarrow opens (``s3://...``): credentials come from the environment, read by
+pyarrow's client, and are never written (the source recorded in a fetched copy has none).
+
+``publish`` uploads the payload files first and ``meta.json`` last: in storage, as in a local cache,
+``meta.json`` marks a complete entry, and an entry without it is absent (never fetched). On a local
+folder every file appears by a rename; an S3 object appears whole when its upload ends.
+``fetch`` downloads a complete entry into the private temp folder of ``CacheEntry.build``, which
+publishes it locally under its lock with its atomic rename; the copy holds ``fetched.json`` (where
+it came from), which tells a fetched copy from one trained on this node (and is not published:
+a fetched copy is published into another storage as a plain entry). Two nodes publishing the same entry at once both upload a complete copy (files of
+the same key); the sweep's preparation trains each entry once, so only Explananda trained on
+demand by trials (continuous search fields) can be published twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from attrsearch.cache import META, VERSION_FIELD, CacheEntry
+
+FETCHED = "fetched.json"  # inside a fetched copy: {"source": URI, "fetched_at": unix time}
+
+
+def _filesystem(uri: str) -> tuple[Any, str]:
+    import pyarrow.fs
+
+    if "://" in uri:
+        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+        return fs, path.rstrip("/")
+    return pyarrow.fs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
+
+
+def public_uri(uri: str) -> str:
+    """``uri`` without user info or query (``s3://KEY:SECRET@bucket/x?...`` -> ``s3://bucket/x``)."""
+    if "://" not in uri:
+        return uri
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class SharedCache:
+    """Cache entries under ``uri`` (a folder or a URI); picklable (it holds the URI only)."""
+
+    uri: str
+
+    def location(self, entry: CacheEntry) -> str:
+        """Where ``entry`` lies in storage, without credentials."""
+        return f"{public_uri(self.uri).rstrip('/')}/{entry.kind}/{entry.key}"
+
+    def _remote(self, entry: CacheEntry) -> tuple[Any, str]:
+        fs, root = _filesystem(self.uri)
+        return fs, f"{root}/{entry.kind}/{entry.key}"
+
+    def published_meta(self, entry: CacheEntry) -> dict[str, Any] | None:
+        """The stored ``meta.json`` of a complete entry of ``entry.version``; None when absent."""
+        import pyarrow.fs
+
+        fs, folder = self._remote(entry)
+        if fs.get_file_info(f"{folder}/{META}").type != pyarrow.fs.FileType.File:
+            return None
+        with fs.open_input_stream(f"{folder}/{META}") as fh:
+            try:
+                meta = json.loads(fh.read().decode())
+            except ValueError:
+                return None
+        if not isinstance(meta, dict) or meta.get(VERSION_FIELD, 1) != entry.version:
+            return None
+        return meta
+
+    def is_published(self, entry: CacheEntry) -> bool:
+        return self.published_meta(entry) is not None
+
+    def publish(self, entry: CacheEntry) -> bool:
+        """Upload the complete local ``entry`` unless storage holds it; True when uploaded."""
+        import pyarrow.fs
+
+        if not entry.exists():
+            raise FileNotFoundError(f"{entry.path}: not a complete cache entry")
+        if self.is_published(entry):
+            return False
+        fs, folder = self._remote(entry)
+        local = pyarrow.fs.LocalFileSystem()
+        atomic = isinstance(fs, pyarrow.fs.LocalFileSystem)
+        files = sorted(
+            p.relative_to(entry.path).as_posix()
+            for p in entry.path.rglob("*")
+            if p.is_file() and p.relative_to(entry.path).as_posix() not in (META, FETCHED)
+        )
+        for rel in [*files, META]:  # meta.json last: the completeness marker
+            dest = f"{folder}/{rel}"
+            fs.create_dir(dest.rpartition("/")[0], recursive=True)
+            if not atomic:
+                pyarrow.fs.copy_files(str(entry.path / rel), dest, source_filesystem=local, destination_filesystem=fs)
+                continue
+            tmp = f"{dest.rpartition('/')[0]}/.{dest.rpartition('/')[2]}.tmp-{uuid.uuid4().hex[:8]}"
+            try:
+                pyarrow.fs.copy_files(str(entry.path / rel), tmp, source_filesystem=local, destination_filesystem=fs)
+                fs.move(tmp, dest)
+            finally:
+                if fs.get_file_info(tmp).type != pyarrow.fs.FileType.NotFound:
+                    fs.delete_file(tmp)
+        return True
+
+    def fetch(self, entry: CacheEntry) -> bool:
+        """Copy ``entry`` from storage into the local cache unless the cache has it; True when fetched
+        (False also when storage has no complete copy)."""
+        import pyarrow.fs
+
+        if entry.exists():
+            return False
+        meta = self.published_meta(entry)
+        if meta is None:
+            return False
+        fs, folder = self._remote(entry)
+        fetched: list[bool] = []
+
+        def download(tmp: Path) -> dict[str, Any]:
+            local = pyarrow.fs.LocalFileSystem()
+            for info in fs.get_file_info(pyarrow.fs.FileSelector(folder, recursive=True)):
+                rel = info.path[len(folder) + 1 :]
+                if info.type != pyarrow.fs.FileType.File or rel in (META, FETCHED):
+                    continue
+                if any(part.startswith(".") for part in rel.split("/")):
+                    continue  # another publisher's temp file
+                target = tmp / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                pyarrow.fs.copy_files(info.path, str(target), source_filesystem=fs, destination_filesystem=local)
+            (tmp / FETCHED).write_text(json.dumps({"source": self.location(entry), "fetched_at": time.time()}))
+            fetched.append(True)
+            return meta
+
+        entry.build(download)  # the local lock and atomic rename; a copy built meanwhile wins
+        return bool(fetched)
+
+
+def is_fetched(folder: Path) -> bool:
+    """Whether a local cache entry folder is a copy fetched from storage (not trained here)."""
+    return (Path(folder) / FETCHED).is_file()
