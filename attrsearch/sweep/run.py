@@ -11,8 +11,10 @@ imports neither Ray nor Optuna.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -346,15 +348,83 @@ def _start_ray(address: str | None, verbose: int = 0) -> bool:
         return False
     if address:
         _check_reachable(address)
+        loopback_only = _loopback_only(address)
         try:
-            ray.init(address=address, log_to_driver=verbose > 0)
+            with _keep_loopback(loopback_only):
+                extra = {"_node_ip_address": LOOPBACK} if loopback_only else {}
+                ray.init(address=address, log_to_driver=verbose > 0, **extra)
         except (ConnectionError, RuntimeError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(f"--address {address}: cannot join the Ray cluster ({first})") from None
     else:
-        # address="local": a new Ray even when `ray start` left a cluster on this machine (ray.init() would join it).
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=verbose > 0)
+        start_embedded_ray(os.cpu_count() or 1, log_to_driver=verbose > 0)
     return True
+
+
+LOOPBACK = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def _keep_loopback(active: bool = True) -> Iterator[None]:
+    """While active, Ray keeps a loopback host as given. ``ray.init`` rewrites 127.0.0.1 / localhost
+    (a ``_node_ip_address`` and the host of ``address``) into the machine's routable IP first
+    (``ray._private.services.resolve_ip_for_localhost``, Ray 2.60); its gRPC servers then listen on
+    all interfaces, and a driver cannot reach a Ray that listens on the loopback only."""
+    from ray._private import services
+
+    original = getattr(services, "resolve_ip_for_localhost", None)
+    if not active or original is None:
+        yield
+        return
+    services.resolve_ip_for_localhost = lambda host: host
+    try:
+        yield
+    finally:
+        services.resolve_ip_for_localhost = original
+
+
+def _loopback_only(address: str) -> bool:
+    """Whether ``address`` (HOST:PORT) is a Ray on this machine that listens on the loopback only (an
+    embedded attrsearch Ray): its host is loopback and the port does not answer on the routable IP.
+    A Ray started with ``ray start --head`` listens on every interface and is joined as Ray does."""
+    import ipaddress
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if host != "localhost":
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:
+            return False
+    from ray._private.services import get_node_ip_address
+
+    try:
+        with socket.create_connection((get_node_ip_address(), int(port)), timeout=2.0):
+            return False
+    except OSError:
+        return True
+
+
+def start_embedded_ray(num_cpus: int, log_to_driver: bool = False) -> None:
+    """Start a Ray of this machine only, every server of it (GCS, raylet, object manager, workers)
+    listening on 127.0.0.1 (tests/sweep/test_loopback.py checks every listening socket of the
+    started processes, so a Ray upgrade that changes it fails there).
+
+    ``address="local"``: a new Ray even when `ray start` left a cluster on this machine (``ray.init()``
+    would join it). Ray binds its gRPC servers to the loopback only when the node's IP is 127.0.0.1,
+    which ``_keep_loopback`` lets through. ``--address 127.0.0.1:PORT`` joins such a Ray.
+    """
+    import ray
+
+    with _keep_loopback():
+        ray.init(
+            address="local",
+            _node_ip_address=LOOPBACK,
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=log_to_driver,
+        )
 
 
 def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None, verbose: int = 0) -> int:

@@ -15,6 +15,8 @@ def ray_address() -> str:
     """One local Ray (2 CPUs) for every sweep test of the session; its GCS address."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        from attrsearch.sweep.run import start_embedded_ray
+
+        start_embedded_ray(2)  # as `attrsearch sweep` starts it: loopback only
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
