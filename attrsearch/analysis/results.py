@@ -64,6 +64,9 @@ RAY_KEYS = {
     "trial/finished",
     "trial/resumed_from_epoch",
     "trial/node",
+    "trial/started_at",
+    "trial/reported_at",
+    "trial/report_wait_s",
 }
 _KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from attrsearch.sweep.space import trial_values
 GALLERY_FILE = "gallery.npz"
 RUN_DIR = "run"
 _FAULT_MARKER = ".fault_injected"
+STARTED_KEY, REPORTED_KEY, REPORT_WAIT_KEY = "trial/started_at", "trial/reported_at", "trial/report_wait_s"
 NODE_KEY = "trial/node"  # the Ray node id of the trial's last report (trials.csv column ``node``)
 
 
@@ -153,6 +155,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
 
     from attrsearch.train.run import run_training
 
+    started_at = time.time()  # wall clock (not monotonic): compared across processes by the bookkeeping benchmark
     ctx = tune.get_context()
     node = ray.get_runtime_context().get_node_id()  # hostname and IP are one for every node of one machine
     storage = ctx.get_storage()
@@ -169,7 +172,17 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         fetch_trial_explananda(cfg, SharedCache(spec.shared_explananda), resolve_device(cfg.train.device))
     checkpoint, orphans = latest_checkpoint(tune.get_checkpoint(), storage)
     resume = restore_checkpoint(checkpoint, out, cfg)
-    state: dict[str, Any] = {"first_epoch": None, "orphans": orphans}
+    state: dict[str, Any] = {"first_epoch": None, "orphans": orphans, "report_wait_s": 0.0}
+
+    def send(metrics: dict[str, float], checkpoint_dir: Path) -> None:
+        """``tune.report`` with the trial's clock: its start, this report's time and the seconds spent
+        inside earlier reports (analysis/benchmarks/bench_quickstart_bookkeeping.py reads them)."""
+        metrics[STARTED_KEY] = started_at
+        metrics[REPORTED_KEY] = time.time()
+        metrics[REPORT_WAIT_KEY] = state["report_wait_s"]
+        t0 = time.perf_counter()
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+        state["report_wait_s"] += time.perf_counter() - t0
 
     def finish() -> None:
         if (
@@ -190,7 +203,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         if finished:
             finish()
         write_manifest(checkpoint_dir, epoch, finished)
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+        send(metrics, checkpoint_dir)
         drop_orphans(storage, state.pop("orphans", None))
         if spec.fail_once_at_epoch == epoch and not (trial_root / _FAULT_MARKER).exists():
             (trial_root / _FAULT_MARKER).write_text("injected\n")
@@ -207,5 +220,5 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         metrics[NODE_KEY] = node
         finish()
         write_manifest(out / "checkpoints", int(metrics["epoch"]) if math.isfinite(metrics["epoch"]) else 0, True)
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(out / "checkpoints")))
+        send(metrics, out / "checkpoints")
         drop_orphans(storage, state.pop("orphans", None))
