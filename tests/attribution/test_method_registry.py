@@ -67,6 +67,19 @@ def test_method_attribution_scores_in_inference_mode_and_times(small_cnn, images
     assert method_attribution(small_cnn, "lrp", {}).description.startswith("zennit EpsilonPlusFlat")
 
 
+def test_default_layer_is_named_in_options_and_description(small_cnn, images):
+    from attrsearch.attribution.methods.layers import default_layer
+
+    layer = default_layer(small_cnn)
+    for name in ("gradcam", "gradcam_pp", "gradcam_lib:GradCAM", "captum:LayerGradCam"):
+        attribute = method_attribution(small_cnn, name, {})
+        assert attribute.options["layer"] == layer and f"layer={layer}" in attribute.description, name
+    assert method_attribution(small_cnn, "captum:IntegratedGradients", {}).options["layer"] is None
+    explicit = method_attribution(small_cnn, "gradcam", {"layer": layer})
+    with torch.inference_mode():
+        assert torch.equal(explicit(images), method_attribution(small_cnn, "gradcam", {})(images))
+
+
 def test_method_attribution_rejects_bad_options_before_work(small_cnn):
     with pytest.raises(UserError, match="--option masks"):
         method_attribution(small_cnn, "rise", {"masks": -1})

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from attrsearch.attribution.methods import adapters, center, extremal, gradcam, igos, lrp, rise
 from attrsearch.attribution.methods._common import validate_options
+from attrsearch.attribution.methods.layers import find_layer
 from attrsearch.config.base import StrictModel
 from attrsearch.errors import UserError
 from attrsearch.registry import Registry
@@ -128,6 +129,15 @@ def parse_option_values(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def _reads_a_layer(name: str) -> bool:
+    """Whether the method's ``layer`` option picks the layer it attributes (Grad-CAM and CAM classes,
+    captum's Layer* classes); other captum classes ignore it."""
+    name = canonical_method(name)
+    if name in ("gradcam", "gradcam_pp") or name.startswith("gradcam_lib:"):
+        return True
+    return name.startswith("captum:") and name.split(":", 1)[1].startswith("Layer")
+
+
 def method_attribution(
     model: nn.Module, name: str, options: dict[str, Any] | None = None
 ) -> Callable[[Tensor], Tensor]:
@@ -141,6 +151,9 @@ def method_attribution(
 
     fn, opts = resolve_method(name, options)
     kwargs = opts.model_dump()
+    if kwargs.get("layer", "") is None and _reads_a_layer(name):
+        # The default layer, resolved for this model: the options and the description name it.
+        kwargs["layer"] = find_layer(model, None)[0]
     if canonical_method(name) == "lrp":
         description = lrp.describe(opts, model)
     else:
