@@ -71,3 +71,27 @@ def test_bad_input_is_one_line_before_work(compared, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_data_randomisation_covers_the_explainer(tmp_path, make_tiny_experiment):
+    """--sanity-data: every method, the Explainer included (one trained against the shuffled-label
+    Explanandum), gets the data-randomisation Spearman / SSIM and a pass / fail; the centre baseline,
+    whose maps ignore the model, fails."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(make_tiny_experiment()))
+    out = tmp_path / "out"
+    argv = ["compare", str(cfg), "--methods", "explainer,center", "--out", str(out), "--suite", "fast", "--sanity-data"]
+    assert main(argv) == 0
+    assert (out / "explainer_shuffled_labels" / "checkpoints" / "best.pt").is_file()
+    frame = pd.read_csv(out / "comparison.csv", index_col=0)
+    for name in ("explainer", "center"):
+        assert 0.0 <= frame.at[name, "sanity/data_randomization/ssim"] <= 1.0 + 1e-6
+        assert frame.at[name, "sanity/data_randomization/passed"] in (0.0, 1.0)
+    assert frame.at["center", "sanity/data_randomization/spearman"] == pytest.approx(1.0)
+    assert frame.at["center", "sanity/data_randomization/passed"] == 0.0
+    assert frame.at["explainer", "sanity/data_randomization/spearman"] < 0.999  # a retrained Explainer's maps differ
+    sanity = (out / "comparison.md").read_text().split("## Sanity checks")[1].split("## Table 1")[0]
+    assert (
+        "data rand. check" in sanity
+        and "trained into explainer_shuffled_labels/" in (out / "comparison.md").read_text()
+    )
