@@ -34,7 +34,9 @@ def test_evaluate_method_end_to_end(tiny_file, tmp_path, capsys):
     assert main(["evaluate", "--method", "gradcam", "--config", str(tiny_file), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["attribution/method"] == "gradcam"
-    assert json.loads(metrics["attribution/options"]) == {"layer": None, "strategy": "auto"}
+    # the default layer, resolved for the model (small_cnn: the last conv block of the last stage)
+    assert json.loads(metrics["attribution/options"]) == {"layer": "stages.3.0", "strategy": "auto"}
+    assert "layer=stages.3.0" in metrics["attribution/description"]
     assert metrics["attribution/seconds_per_image"] > 0 and metrics["attribution/images"] == 16
     for key in ("segmentation/iou", "sanity/half/iou", "class_specific/diagonal", "pointing_game/accuracy"):
         assert key in metrics
