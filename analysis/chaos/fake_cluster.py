@@ -1,7 +1,7 @@
 """cluster.yaml on this machine: Ray's autoscaler with the fake multinode provider, and a sweep submitted to it.
 
-    .venv/bin/python analysis/chaos/fake_cluster.py derive [OUT.yaml]     # the derived config only
-    .venv/bin/python analysis/chaos/fake_cluster.py smoke SWEEP.yaml      # start, sweep, scale down, stop
+    .venv/bin/python analysis/chaos/fake_cluster.py derive [OUT.yaml]          # the derived config only
+    .venv/bin/python analysis/chaos/fake_cluster.py smoke [--tiny] [SWEEP.yaml] # start, sweep, scale down, stop
 
 ``derive`` is the one place the local config comes from: cluster.yaml with its provider swapped for
 ``fake_multinode``, the head type renamed to the one that provider expects, docker, file mounts and
@@ -12,17 +12,23 @@ unverified without a cloud: the commands, the image, the AMI, instance types and
 
 ``smoke``: ``RAY_FAKE_CLUSTER=1 ray start --head --autoscaling-config=derived.yaml`` with its own
 ``--temp-dir`` and port (a ``ray start`` cluster in /tmp/ray would be joined by every ``ray.init()`` on
-this shared machine), the sweep submitted as ``attrsearch sweep FILE --address HEAD`` from a shell,
-workers counted every 2 s (scale-up for pending trials, scale-down once idle), then the cluster's
-own processes are ended by pid (never ``ray stop``, which ends every Ray on the machine). Prints the
-wall times. The head gets 1 logical CPU and no GPU, so trials asking for a GPU need workers.
+this shared machine), the sweep (default sweeps/quickstart.yaml; ``--tiny``: a smaller variant of it,
+see ``sweep_variant``) submitted as ``attrsearch sweep FILE --address HEAD`` from a shell, the
+autoscaler's scale events read from its monitor.log and this cluster's raylets counted every 2 s
+(scale-up for pending trials, scale-down once idle), then the cluster's own processes are ended by
+pid (never ``ray stop``, which ends every Ray on the machine). Prints the wall times and exits 0 only
+when every trial finished, ran on an autoscaled worker, and every worker was removed as idle.
+The head gets 1 logical CPU and no GPU, so trials asking for a GPU need workers.
 """
 
 from __future__ import annotations
 
 import copy
+import csv
+import datetime
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -35,7 +41,9 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "sweeps" / "quickstart.yaml"
 FAKE_HEAD_TYPE = "ray.head.default"  # ray.autoscaler._private.fake_multi_node.node_provider.FAKE_HEAD_NODE_TYPE
+FAKE_HEAD_ID = "f" * 51 + "00000"  # ... FAKE_HEAD_NODE_ID: the head's node id under RAY_FAKE_CLUSTER=1
 KEPT = (
     "cluster_name", "max_workers", "upscaling_speed", "auth", "initialization_commands", "setup_commands",
     "cluster_synced_files", "file_mounts_sync_continuously", "rsync_exclude", "rsync_filter",
@@ -51,8 +59,15 @@ def derive(
     out["idle_timeout_minutes"] = idle_timeout_minutes
     # The fake provider starts raylets in-process: no node updater (it would run the setup commands over
     # SSH and mark the node "launch failed"), as on KubeRay; the commands stay in the file, not run.
+    # use_node_id_as_ip: every fake node has this machine's IP, and the fake provider names a node by its
+    # node id (FakeMultiNodeProvider.internal_ip returns the id). Without it the monitor keys LoadMetrics
+    # by the shared real IP (monitor.py update_load_metrics), StandardAutoscaler._update prunes that IP
+    # every round as unknown to the provider ("Removed 1 stale ip mappings"), and
+    # terminate_nodes_to_enforce_config_constraints never finds a worker's id in last_used: idle workers
+    # are never terminated. Ray's own fake_multi_node/example.yaml sets it too.
     out["provider"] = {
         "type": "fake_multinode",
+        "use_node_id_as_ip": True,
         "launch_multiple": True,
         "disable_node_updaters": True,
         "disable_launch_config_check": True,
@@ -79,30 +94,88 @@ def load_cluster_yaml() -> dict[str, Any]:
     return yaml.safe_load((REPO / "cluster.yaml").read_text())
 
 
+def sweep_variant(sweep: dict[str, Any], storage: str, tiny: bool = False) -> dict[str, Any]:
+    """The sweep as submitted to the fake cluster: results under ``storage`` and one GPU per trial.
+
+    cluster.yaml puts the trials on its GPU workers ("each sweep asks for fractional GPUs per trial");
+    the quickstart asks for a CPU only, which cluster.yaml's 8-CPU head would serve without ever
+    scaling, so the trials here ask for 1 GPU each: one worker per running trial (the fake workers'
+    GPU is a logical resource; training runs on the CPU). ``tiny``: the same search, scheduler and
+    objective on 64 images of 32 px, 1-epoch Explananda, 2-epoch trials, 4 samples and W&B off, so that
+    the whole smoke fits a test (the full quickstart trains for minutes on a 2-core machine).
+    """
+    out = copy.deepcopy(sweep)
+    out["storage"] = storage
+    out["resources_per_trial"] = {**out.get("resources_per_trial", {}), "gpu": 1}
+    if tiny:
+        out["name"] = f"{out['name']}_tiny"
+        base = out["base"]
+        base["data"].update(image_size=32, shapes={"num_train": 64, "num_val": 32, "num_test": 32})
+        base["explanandum"]["recipe"].update(epochs=1)
+        base["train"].update(epochs=2)
+        base["evaluation"] = {
+            "fast_subsample": 8,
+            "class_specific_max_images": 8,
+            "faithfulness": {"max_images": 4},
+            "transfer": {"panel": [{**p, "epochs": 1} for p in base["evaluation"]["transfer"]["panel"]]},
+        }
+        out["num_samples"] = 4
+        out["scheduler"] = {**out["scheduler"], "grace_period": 1}
+        out["wandb"] = {"mode": "disabled"}
+    return out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _own_pids(marker: str) -> list[int]:
-    """Processes whose command line names ``marker`` (this cluster's temp dir), this process excluded."""
-    pids = []
+def _own_procs(marker: str) -> dict[int, str]:
+    """pid -> name of the processes whose command line names ``marker`` (this cluster's temp dir), this
+    process excluded: the head's and every worker node's Ray processes, and the sweep driver."""
+    procs = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
             if marker.encode() in (proc / "cmdline").read_bytes():
-                pids.append(int(proc.name))
+                procs[int(proc.name)] = (proc / "comm").read_text().strip()
         except OSError:
             continue
-    return pids
+    return procs
 
 
-def scaling_events(temp: str) -> list[tuple[str, int, str]]:
-    """The autoscaler's own scale events from its monitor log: (time, +added / -removed workers, why)."""
-    import re
+def _raylets(marker: str) -> int:
+    return sum(1 for name in _own_procs(marker).values() if name == "raylet")
 
+
+def _end(marker: str, grace_s: float = 10.0) -> tuple[list[str], int]:
+    """SIGTERM this cluster's processes, SIGKILL what is left after ``grace_s``; returns the names of
+    those killed and how many survive even that."""
+    for pid in _own_procs(marker):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + grace_s
+    while _own_procs(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    killed = _own_procs(marker)
+    for pid in killed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 5.0
+    while _own_procs(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return sorted(killed.values()), len(_own_procs(marker))
+
+
+def scaling_events(temp: str) -> list[tuple[float, int, str, str]]:
+    """The autoscaler's own scale events from its monitor log: (epoch s, +added / -removed workers, their
+    type, why removed)."""
     events = []
     for log in sorted(
         {path.resolve() for path in Path(temp).glob("session_*/logs/monitor.log")}
@@ -112,29 +185,54 @@ def scaling_events(temp: str) -> list[tuple[str, int, str]]:
                 r"^(\S+ \S+).*:event_summary:(Adding|Removing) (\d+) nodes?\S* of type (\S+)( \((.*)\))?", line
             )
             if m and m.group(4).rstrip(".") != FAKE_HEAD_TYPE:
+                stamp = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time
                 sign = 1 if m.group(2) == "Adding" else -1
-                events.append((m.group(1), sign * int(m.group(3)), m.group(6) or ""))
+                events.append((stamp, sign * int(m.group(3)), m.group(4).rstrip("."), m.group(6) or ""))
     return events
 
 
-def smoke(sweep_file: str) -> int:
-    import ray._private.services as services
+def _trials(results: Path) -> list[dict[str, str]]:
+    files = list(results.glob("*/trials.csv"))
+    if not files:
+        return []
+    with files[0].open(newline="") as f:
+        return list(csv.DictReader(f))
 
-    temp = tempfile.mkdtemp(prefix="attrsearch-fakeray-")
-    port = _free_port()
-    ip = services.get_node_ip_address()
-    address = f"{ip}:{port}"
+
+def smoke(sweep_file: str | Path = QUICKSTART, tiny: bool = False, sweep_timeout_s: float = 1800.0) -> dict[str, Any]:
+    """Start the fake cluster, run the sweep on it, wait for the idle workers to go; the figures, with
+    ``ok``. Every process of the cluster is ended before it returns."""
+    import ray._private.services as services
     from ray.autoscaler._private.util import validate_config
 
+    temp = tempfile.mkdtemp(prefix="attrsearch-fakeray-")  # short: Ray's socket paths live under it
+    port = _free_port()
+    address = f"{services.get_node_ip_address()}:{port}"
     # Ray's prepare_config cannot fill defaults for this provider (its example.yaml is not in the wheel):
     # derive() keeps every key the autoscaler reads, and the schema check still runs.
     config = derive(load_cluster_yaml(), gcs_address=address)
     validate_config(config)
     config_path = Path(temp) / "fake_cluster.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    sweep = sweep_variant(yaml.safe_load(Path(sweep_file).read_text()), str(Path(temp) / "results"), tiny)
+    if isinstance(sweep["base"], str):  # a base path is relative to the original sweep file
+        sweep["base"] = str((Path(sweep_file).parent / sweep["base"]).resolve())
+    sweep_path = Path(temp) / f"{sweep['name']}.yaml"
+    sweep_path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(RAY_FAKE_CLUSTER="1", RAY_AUTH_MODE=env.get("RAY_AUTH_MODE", "token"))
+    env.update(
+        RAY_FAKE_CLUSTER="1",
+        RAY_AUTH_MODE=env.get("RAY_AUTH_MODE", "token"),
+        # Autoscaler v1 (StandardAutoscaler), as `ray up` runs it; v2 would need the head's instance id
+        # and launch_multiple wired as in ray.cluster_utils.AutoscalingCluster(autoscaler_v2=True).
+        RAY_enable_autoscaler_v2="0",
+        # The Explananda are trained on the cluster's workers, not taken from this machine's cache.
+        ATTRSEARCH_CACHE=str(Path(temp) / "cache"),
+    )
     bin_dir = Path(sys.executable).parent
+    figures: dict[str, Any] = {"temp_dir": temp, "sweep": sweep["name"], "ok": False}
+    previous_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below
     t0 = time.monotonic()
     try:
         subprocess.run(
@@ -143,65 +241,100 @@ def smoke(sweep_file: str) -> int:
              "--disable-usage-stats"],
             env=env, check=True, capture_output=True, text=True, timeout=180,
         )  # fmt: skip
-        head_s = time.monotonic() - t0
+        figures["head_start_s"] = round(time.monotonic() - t0, 1)
 
+        log_path = Path(temp) / "sweep.log"
+        sweep_start = time.time()
         t1 = time.monotonic()
-        sweep = subprocess.run(
-            [sys.executable, "-m", "attrsearch.cli", "sweep", sweep_file, "--address", address],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        sweep_s = time.monotonic() - t1
-        print(sweep.stdout[-2500:])
-        if sweep.returncode != 0:
-            print(sweep.stderr[-3000:])
-        deadline = time.monotonic() + 180  # idle_timeout_minutes 0.5 + the autoscaler's update period
+        peak_raylets = _raylets(temp)
+        with log_path.open("w") as log:
+            driver = subprocess.Popen(
+                [sys.executable, "-m", "attrsearch.cli", "sweep", str(sweep_path), "--address", address],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            try:
+                while driver.poll() is None and time.monotonic() - t1 < sweep_timeout_s:
+                    peak_raylets = max(peak_raylets, _raylets(temp))
+                    time.sleep(2.0)
+            finally:
+                if driver.poll() is None:
+                    driver.kill()
+                rc = driver.wait()
+        sweep_end = time.time()
+        figures["sweep_s"] = round(time.monotonic() - t1, 1)
+        figures["sweep_rc"] = rc
+        print(log_path.read_text(errors="replace")[-3000:])
+
+        # idle_timeout_minutes 0.5, the autoscaler's 5 s update period and the GCS's idle report
+        deadline = time.monotonic() + 60 * config["idle_timeout_minutes"] + 150
         while time.monotonic() < deadline:
             events = scaling_events(temp)
-            if events and sum(n for _, n, _ in events) == 0 and any(n < 0 for _, n, _ in events):
+            if (
+                any(n < 0 for _, n, _, _ in events)
+                and sum(n for _, n, _, _ in events) == 0
+                and _raylets(temp) == 1  # the head's
+            ):
                 break
             time.sleep(2.0)
         events = scaling_events(temp)
         alive, peak = 0, 0
-        for _, n, _ in events:
+        for _, n, _, _ in events:
             alive += n
             peak = max(peak, alive)
-        down = next((stamp for stamp, n, why in events if n < 0 and "idle" in why), None)
-        print(json.dumps({
-            "head_start_s": round(head_s, 1), "sweep_s": round(sweep_s, 1), "sweep_rc": sweep.returncode,
-            "peak_workers": peak, "workers_left": alive, "scaled_down_idle_at": down,
-            "total_s": round(time.monotonic() - t0, 1), "events": events,
-        }, indent=1))  # fmt: skip
-        return 0 if sweep.returncode == 0 and peak >= 1 and alive == 0 and down is not None else 1
+        removals = [stamp for stamp, n, _, _ in events if n < 0]
+        trials = _trials(Path(temp) / "results")
+        statuses: dict[str, int] = {}
+        for row in trials:
+            statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+        nodes = sorted({row.get("node", "") for row in trials})
+        figures.update(
+            first_worker_added_s=next((round(s - sweep_start, 1) for s, n, _, _ in events if n > 0), None),
+            peak_workers=peak,
+            peak_raylets=peak_raylets,
+            workers_left=alive,
+            raylets_left=_raylets(temp),
+            all_removed_as_idle=bool(removals) and all(why == "idle" for _, n, _, why in events if n < 0),
+            scale_down_s=round(max(removals) - sweep_end, 1) if removals and alive == 0 else None,
+            trials=len(trials),
+            trial_statuses=statuses,
+            trial_nodes=[node[-5:] for node in nodes],
+            events=[f"{s - sweep_start:+.1f} s: {n:+d} {kind} {why}".rstrip() for s, n, kind, why in events],
+        )
+        figures["ok"] = (
+            rc == 0
+            and len(trials) == sweep["num_samples"]
+            and set(statuses) <= {"completed", "stopped"}
+            and FAKE_HEAD_ID not in nodes  # every trial ran on an autoscaled worker
+            and peak >= 1
+            and alive == 0
+            and figures["raylets_left"] == 1
+            and figures["all_removed_as_idle"]
+        )
+        return figures
     finally:
-        for pid in _own_pids(temp):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
-        time.sleep(3)
-        for pid in _own_pids(temp):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        t2 = time.monotonic()
+        figures["sigkilled"], figures["processes_left"] = _end(temp)
+        figures["cleanup_s"] = round(time.monotonic() - t2, 1)
+        figures["total_s"] = round(time.monotonic() - t0, 1)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("derive", "smoke"):
+    args = sys.argv[1:]
+    if not args or args[0] not in ("derive", "smoke"):
         print(__doc__)
         return 2
-    if sys.argv[1] == "derive":
+    if args[0] == "derive":
         text = yaml.safe_dump(derive(load_cluster_yaml()), sort_keys=False)
-        if len(sys.argv) > 2:
-            Path(sys.argv[2]).write_text(text)
+        if len(args) > 1:
+            Path(args[1]).write_text(text)
         else:
             print(text)
         return 0
-    return smoke(sys.argv[2])
+    rest = [a for a in args[1:] if a != "--tiny"]
+    figures = smoke(rest[0] if rest else QUICKSTART, tiny="--tiny" in args)
+    print(json.dumps(figures, indent=1))
+    return 0 if figures["ok"] and figures["processes_left"] == 0 else 1
 
 
 if __name__ == "__main__":
