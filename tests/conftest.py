@@ -50,3 +50,21 @@ def make_tiny_experiment():
     import copy
 
     return lambda: copy.deepcopy(TINY_EXPERIMENT)
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(tmp_path_factory, make_tiny_experiment):
+    """The tiny experiment trained for one epoch (fast final suite), once per session:
+    (config, run folder, best checkpoint). Tests must not write into the run folder."""
+    from pathlib import Path
+
+    from attrsearch.config import ExperimentConfig, validate
+    from attrsearch.train.run import run_training
+
+    data = make_tiny_experiment()
+    data["train"]["epochs"] = 1
+    data["evaluation"]["final_suite"] = "fast"
+    cfg = validate(ExperimentConfig, data)
+    out = tmp_path_factory.mktemp("tiny_run")
+    summary = run_training(cfg, out)
+    return cfg, out, Path(summary["checkpoint_path"])

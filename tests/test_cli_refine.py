@@ -2,26 +2,19 @@
 of the ranking objective; with an exported model, a baseline method or bad values: exit 2, one line."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from attrsearch.cli import main
-from attrsearch.config import ExperimentConfig, validate
-from attrsearch.train.run import run_training
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, make_tiny_experiment):
-    data = make_tiny_experiment()
-    data["train"]["epochs"] = 1
-    data["evaluation"]["final_suite"] = "fast"
-    summary = run_training(validate(ExperimentConfig, data), tmp_path_factory.mktemp("run"))
-    return Path(summary["checkpoint_path"])
+def checkpoint(tiny_trained_run):
+    return tiny_trained_run[2]
 
 
 @pytest.fixture

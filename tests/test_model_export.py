@@ -13,25 +13,17 @@ from PIL import Image
 
 from attrsearch.attribution import explainer_attribution
 from attrsearch.cli import main
-from attrsearch.config import ExperimentConfig, validate
 from attrsearch.data import build_dataset, collate_samples
 from attrsearch.export import CARD_FILE, PROGRAM_FILE, export_explainer, load_exported
 from attrsearch.train.checkpoint import load_explainer
-from attrsearch.train.run import run_training
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, make_tiny_experiment):
-    data = make_tiny_experiment()
-    data["train"]["epochs"] = 1
-    data["evaluation"]["final_suite"] = "fast"
-    cfg = validate(ExperimentConfig, data)
-    out = tmp_path_factory.mktemp("run")
-    summary = run_training(cfg, out)
-    return cfg, out, Path(summary["checkpoint_path"])
+def trained(tiny_trained_run):
+    return tiny_trained_run
 
 
 def test_exported_explainer_gives_the_checkpoint_masks(trained, tmp_path):
