@@ -47,12 +47,10 @@ def reports(trial_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.timeout(420)
-def test_sweep_spreads_over_two_workers_with_fractional_gpus(tmp_path):
-    """Head + two workers (2 CPUs, 1 logical GPU each), four trials at gpu 0.5 submitted with --address:
-    two trials per worker (two on one logical GPU), the node of each trial in trials.csv."""
+def four_fractional_trials(tmp_path: Path, name: str) -> Path:
+    """A sweep file of four one-epoch tiny trials at gpu 0.5 (only GPU workers run them), results under tmp_path."""
     data = sweep_dict(
-        name="spread",
+        name=name,
         base={**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 1}},
         search={"loss.lambda_tv": {"grid": [0.01, 0.03, 0.1, 0.3]}},
         search_alg="grid",
@@ -60,7 +58,14 @@ def test_sweep_spreads_over_two_workers_with_fractional_gpus(tmp_path):
         resources_per_trial={"cpu": 1, "gpu": 0.5},
         storage=str(tmp_path / "results"),
     )
-    path = write_sweep(tmp_path, data)
+    return write_sweep(tmp_path, data)
+
+
+@pytest.mark.timeout(420)
+def test_sweep_spreads_over_two_workers_with_fractional_gpus(tmp_path):
+    """Head + two workers (2 CPUs, 1 logical GPU each), four trials at gpu 0.5 submitted with --address:
+    two trials per worker (two on one logical GPU), the node of each trial in trials.csv."""
+    path = four_fractional_trials(tmp_path, "spread")
     out = run_harness(tmp_path, {"sweep": str(path), "head": {"num_cpus": 1}, "workers": [WORKER, WORKER]}, 400)
     rows = read_rows(tmp_path / "results" / "spread")
     assert len(rows) == 4 and len({r["trial_id"] for r in rows}) == 4

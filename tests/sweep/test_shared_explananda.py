@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from sweep_files import TINY_BASE, sweep_dict, write_sweep
-from test_multinode import WORKER, read_rows, run_harness
+from test_multinode import WORKER, four_fractional_trials, read_rows, run_harness
 from test_s3 import moto_s3, s3fs  # noqa: F401 - the moto S3 server fixture
 
 from attrsearch.cache import META, CacheEntry
@@ -171,16 +171,7 @@ def test_three_nodes_without_a_shared_disk_train_each_explanandum_once(tmp_path)
     Explanandum and the transfer panel's member) is in storage once, trained in exactly one node
     cache and fetched into the other worker's."""
     caches = {name: tmp_path / f"cache-{name}" for name in ("driver", "head", "w1", "w2")}
-    data = sweep_dict(
-        name="shared",
-        base={**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 1}},  # final_suite full: a transfer panel
-        search={"loss.lambda_tv": {"grid": [0.01, 0.03, 0.1, 0.3]}},
-        search_alg="grid",
-        num_samples=1,
-        resources_per_trial={"cpu": 1, "gpu": 0.5},
-        storage=str(tmp_path / "results"),
-    )
-    path = write_sweep(tmp_path, data)
+    path = four_fractional_trials(tmp_path, "shared")  # final_suite full: a transfer panel
     t0 = time.monotonic()
     out = run_harness(
         tmp_path,
