@@ -250,6 +250,11 @@ class SweepConfig(StrictModel):
         "remote storage, off for the embedded local Ray, whose workers share this machine's cache)",
     )
     max_failures: int = Field(0, ge=0, description="retries of a failed trial from its last checkpoint")
+    reuse_actors: bool = Field(
+        True,
+        description="a finished trial's worker process runs the next trial (no new interpreter importing torch "
+        "per trial); false starts a fresh process per trial",
+    )
     time_budget_s: float | None = Field(None, gt=0.0)
     seeds: list[int] | None = Field(
         None, description="train each configuration once per seed (lockstep); report mean and _std"
