@@ -178,7 +178,9 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_a
     assert resumed[-1]["epoch"] == 4.0 and resumed[-1]["trial/resumed_from_epoch"] >= interrupted[0].epochs
     assert sorted(float(r["config/objective.lambda_tv"]) for r in rows) == [0.01, 0.1, 1.0]
     # reuse_actors (the default): after the restore, one worker process ran both remaining trials.
-    third = next(r["trial_id"] for r in rows if r["trial_id"] not in before and r["trial_id"] != interrupted[0].trial_id)
+    third = next(
+        r["trial_id"] for r in rows if r["trial_id"] not in before and r["trial_id"] != interrupted[0].trial_id
+    )
     assert {line["pid"] for line in result_lines(exp / third)} == {resumed[-1]["pid"]}
 
 
