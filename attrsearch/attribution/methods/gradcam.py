@@ -34,14 +34,11 @@ class GradCAMOptions(StrictModel):
     strategy: Strategy = "auto"
 
 
-def layer_gradients(
-    model: nn.Module, images: Tensor, layer: str | None, classes: Tensor, strategy: Strategy = "loop"
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One forward pass; the gradient of each class logit in ``classes`` w.r.t. the layer's output.
+def layer_forward(model: nn.Module, images: Tensor, layer: str | None) -> tuple[Tensor, Tensor]:
+    """One forward pass with the layer's output cut from the graph below it.
 
-    images: (B, 3, H, W); classes: (K,) long class indices.
-    Returns (activations (B, D, h, w), gradients (K, B, D, h, w), logits (B, C)); ViT token layers
-    are returned as grids (class token dropped).
+    images: (B, 3, H, W). Returns (leaf, logits (B, C)): ``leaf`` is the layer's output as a
+    detached tensor that requires grad, so gradients of the logits stop there.
     """
     _, module = find_layer(model, layer)
     store: dict[str, Tensor] = {}
@@ -56,7 +53,17 @@ def layer_gradients(
         logits = model(images)
     finally:
         handle.remove()
-    leaf = store["leaf"]
+    return store["leaf"], logits
+
+
+def class_gradients(
+    images: Tensor, leaf: Tensor, logits: Tensor, classes: Tensor, strategy: Strategy = "loop"
+) -> tuple[Tensor, Tensor]:
+    """The gradient of each class logit in ``classes`` (K,) w.r.t. ``leaf`` (see ``layer_forward``).
+
+    Returns (activations (B, D, h, w), gradients (K, B, D, h, w)); ViT token layers are returned as
+    grids of the image's aspect (class token dropped).
+    """
     if len(classes) == 0:
         grads = leaf.new_zeros(0, *leaf.shape)
     else:
@@ -77,19 +84,19 @@ def layer_gradients(
     acts = as_feature_map(leaf.detach(), hw)
     k, b = grads.shape[:2]
     grads = as_feature_map(grads.reshape(k * b, *grads.shape[2:]), hw)
-    return acts, grads.reshape(k, b, *grads.shape[1:]), logits.detach()
+    return acts, grads.reshape(k, b, *grads.shape[1:])
 
 
 def _cam(model: nn.Module, images: Tensor, targets: Tensor | None, opts: GradCAMOptions, plus: bool) -> Tensor:
     b, _, h, w = images.shape
-    with torch.no_grad():
-        num_classes = model(images[:1]).shape[1]
+    leaf, logits = layer_forward(model, images, opts.layer)  # the one forward pass also gives C
+    num_classes = logits.shape[1]
     selected = check_targets(targets, b, num_classes, images.device)
     classes = selected.any(0).nonzero()[:, 0]
     maps = images.new_zeros(b, num_classes, h, w)
     if len(classes) == 0:
         return maps
-    acts, grads, _ = layer_gradients(model, images, opts.layer, classes, opts.strategy)
+    acts, grads = class_gradients(images, leaf, logits, classes, opts.strategy)
     if plus:
         # Chattopadhay et al. 2018, eq. 19 (the closed form with the exponential of the score):
         # alpha = g^2 / (2 g^2 + sum_ab A * g^3), weights = sum_ab alpha * relu(g).
