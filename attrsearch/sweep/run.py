@@ -319,9 +319,16 @@ def _default_storage(sweep: Sweep) -> str:
     return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
+# HTTP/2's client preface and an empty SETTINGS frame (RFC 9113, 3.4 and 6.5): every gRPC server,
+# Ray's GCS included, answers with a SETTINGS frame of its own.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """A ``host:port`` address must accept a TCP connection within ``timeout_s``: ``ray.init`` would
-    otherwise retry the GCS for about a minute before failing. ``auto`` and ``ray://`` are left to Ray."""
+    """A ``host:port`` address must accept a TCP connection and answer as a gRPC server (Ray's GCS)
+    within ``timeout_s`` each: ``ray.init`` would otherwise retry the GCS for about a minute before
+    failing, or about 30 s on a port that accepts TCP but is not Ray. ``auto`` and ``ray://`` are
+    left to Ray, and so is a cluster with TLS (``RAY_USE_TLS``), whose handshake this check cannot do."""
     import socket
 
     if address in ("auto", "local") or "://" in address:
@@ -330,13 +337,24 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
     if not host or not port.isdigit():
         raise UserError(f"--address {address}: expected HOST:PORT of the head node's GCS (e.g. 10.0.0.5:6379), or auto")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
+        with socket.create_connection((host, int(port)), timeout=timeout_s) as conn:
+            if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+                return
+            conn.sendall(_HTTP2_PREFACE)
+            try:
+                head = conn.recv(9)
+            except TimeoutError:
+                head = b""
     except OSError as err:
         raise UserError(
             f"--address {address}: no Ray head answers there ({err.strerror or type(err).__name__}); "
             "start the cluster (ray up / ray start --head) or check the address"
         ) from None
+    if len(head) < 4 or head[3] != 0x04:  # byte 3 of a frame header is its type; 0x04 = SETTINGS
+        raise UserError(
+            f"--address {address}: no Ray head answers there (the port accepts connections but does not speak "
+            "gRPC); give the head's GCS port (6379 unless `ray start --head --port` chose another)"
+        )
 
 
 def _start_ray(address: str | None, verbose: int = 0) -> bool:
