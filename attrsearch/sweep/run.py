@@ -16,12 +16,15 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from attrsearch.errors import UserError
 from attrsearch.sweep.load import Sweep, load_sweep
+
+if TYPE_CHECKING:
+    from attrsearch.sweep.explananda import ExplanandaPlan, ExplanandumJob
 
 # Ray/Tune settings for the driver (setdefault: the user's environment wins).
 _DRIVER_ENV = {
@@ -37,12 +40,37 @@ _DRIVER_ENV = {
 def run_sweep_command(args: argparse.Namespace) -> int:
     sweep = load_sweep(Path(args.file), results=args.results)
     if args.dry_run:
-        print(describe(sweep))
+        print(describe(sweep, address=args.address))
         if args.sample:
             print(sample_trials(sweep, args.sample, args.seed))
         print("dry run: nothing started")
         return 0
     return run_sweep(sweep, resume=args.resume, address=args.address, verbose=getattr(args, "verbose", 0))
+
+
+def _describe_explananda(jobs: list[ExplanandumJob], plan: ExplanandaPlan) -> list[str]:
+    """One line per Explanandum a run prepares: cached on this machine, or (shared through the
+    sweep's storage) published there; an unreadable storage is said, not raised."""
+    if plan.cache is None:
+        ready = [job.cached for job in jobs]
+        lines = [f"explananda prepared once before the trials: {len(jobs)} ({sum(ready)} cached)"]
+        where = ["cached" if r else "to train" for r in ready]
+    else:
+        try:
+            ready = [plan.cache.is_published(job.entry) for job in jobs]
+        except Exception as err:  # noqa: BLE001 - missing credentials, no network, ...: a dry run reports it
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            ready = [None] * len(jobs)
+            note = f"not checked: the storage cannot be read ({first})"
+        else:
+            note = f"{sum(ready)} in storage"
+        lines = [
+            f"explananda prepared once before the trials, shared through {plan.shared}/explananda: {len(jobs)} ({note})"
+        ]
+        where = ["?" if r is None else "in storage" if r else "to train" for r in ready]
+    for job, status in zip(jobs, where):
+        lines.append(f"  {job.label:24s} {job.role:12s} {status}  {job.cache_path}")
+    return lines
 
 
 def sample_trials(sweep: Sweep, count: int, seed: int) -> str:
@@ -62,9 +90,11 @@ def sample_trials(sweep: Sweep, count: int, seed: int) -> str:
     return "\n".join(lines)
 
 
-def describe(sweep: Sweep) -> str:
-    """The resolved sweep as text: space, trial count, schedule, resources, Explananda, outputs."""
-    from attrsearch.sweep.explananda import needed_explananda
+def describe(sweep: Sweep, address: str | None = None) -> str:
+    """The resolved sweep as text: space, trial count, schedule, resources, Explananda, outputs.
+    ``address``: the cluster a real run would join (Explananda shared through the storage are
+    reported from the storage, which is read, not from this machine's cache)."""
+    from attrsearch.sweep.explananda import explananda_plan, needed_explananda
 
     c = sweep.config
     lines = [f"sweep {sweep.name} ({sweep.path})"]
@@ -110,10 +140,7 @@ def describe(sweep: Sweep) -> str:
     if extras:
         lines.append("  " + ", ".join(extras))
     jobs, notes = needed_explananda(sweep)
-    cached = sum(j.cached for j in jobs)
-    lines.append(f"explananda prepared once before the trials: {len(jobs)} ({cached} cached)")
-    for job in jobs:
-        lines.append(f"  {job.label:24s} {job.role:12s} {'cached' if job.cached else 'to train'}  {job.cache_path}")
+    lines += _describe_explananda(jobs, explananda_plan(sweep, address))
     for note in notes:
         lines.append(f"  note: {note}")
     if b.data.dataset != "shapes":

@@ -20,6 +20,7 @@ from test_s3 import moto_s3, s3fs  # noqa: F401 - the moto S3 server fixture
 from attrsearch.cache import META, CacheEntry
 from attrsearch.sweep.explananda import ExplanandaPlan, explananda_plan, is_ready, needed_explananda
 from attrsearch.sweep.load import load_sweep
+from attrsearch.sweep.run import describe
 from attrsearch.sweep.shared_cache import FETCHED, SharedCache, is_fetched, public_uri
 
 
@@ -143,6 +144,8 @@ def test_a_node_fetches_what_another_node_trained_and_published(tmp_path, monkey
     plan = explananda_plan(sweep, "10.0.0.5:6379")
     jobs, _ = needed_explananda(sweep)
     assert [j.role for j in jobs] == ["explanandum", "panel"] and not any(is_ready(j, plan) for j in jobs)
+    shown = describe(sweep, address="10.0.0.5:6379")  # the dry run reads the storage, not this machine's cache
+    assert "shared through" in shown and "(0 in storage)" in shown and shown.count(" to train ") == 2
     trainings = []
     original = train_explanandum.train_explanandum
     monkeypatch.setattr(
@@ -155,6 +158,10 @@ def test_a_node_fetches_what_another_node_trained_and_published(tmp_path, monkey
         explananda.fetch_trial_explananda(cfg, plan.cache)
     assert len(trainings) == 2  # node a trained the Explanandum and the panel member; node b fetched both
     assert all(is_ready(j, plan) for j in jobs)
+    shown = describe(sweep, address="10.0.0.5:6379")
+    assert "(2 in storage)" in shown and shown.count(" in storage ") == 2
+    monkeypatch.setattr(SharedCache, "is_published", lambda self, entry: (_ for _ in ()).throw(OSError("no route")))
+    assert "not checked: the storage cannot be read (no route)" in describe(sweep, address="10.0.0.5:6379")
     for node, fetched in (("a", False), ("b", True)):
         entries = sorted((tmp_path / node / "explananda").glob("*/meta.json"))
         assert len(entries) == 2 and all(is_fetched(e.parent) == fetched for e in entries)
