@@ -23,6 +23,7 @@ The head gets 1 logical CPU and no GPU, so trials asking for a GPU need workers.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import csv
 import datetime
@@ -320,19 +321,24 @@ def smoke(sweep_file: str | Path = QUICKSTART, tiny: bool = False, sweep_timeout
 
 
 def main() -> int:
-    args = sys.argv[1:]
-    if not args or args[0] not in ("derive", "smoke"):
-        print(__doc__)
-        return 2
-    if args[0] == "derive":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    derive_cmd = commands.add_parser("derive", help="print (or write to OUT) the config derived from cluster.yaml")
+    derive_cmd.add_argument("out", nargs="?", type=Path, help="write the derived config here instead of stdout")
+    smoke_cmd = commands.add_parser("smoke", help="start the fake cluster, run a sweep on it, scale down, stop")
+    smoke_cmd.add_argument("sweep", nargs="?", default=str(QUICKSTART), help="sweep file (default: the quickstart)")
+    smoke_cmd.add_argument("--tiny", action="store_true", help="a smaller variant of the sweep (sweep_variant)")
+    args = parser.parse_args()
+    if args.command == "derive":
         text = yaml.safe_dump(derive(load_cluster_yaml()), sort_keys=False)
-        if len(args) > 1:
-            Path(args[1]).write_text(text)
+        if args.out:
+            args.out.write_text(text)
         else:
             print(text)
         return 0
-    rest = [a for a in args[1:] if a != "--tiny"]
-    figures = smoke(rest[0] if rest else QUICKSTART, tiny="--tiny" in args)
+    if not Path(args.sweep).is_file():
+        parser.error(f"{args.sweep}: no such sweep file")
+    figures = smoke(args.sweep, tiny=args.tiny)
     print(json.dumps(figures, indent=1))
     return 0 if figures["ok"] and figures["processes_left"] == 0 else 1
 
