@@ -8,7 +8,11 @@
    fetched on the driver at the trial's end); "after": ``SweepWandbCallback`` as shipped (fire-and-forget
    put, media read by the logging actor). A timing wrapper around every callback's ``on_trial_result``.
 2. ``--trials`` trials of a no-training trainable (2 reports each, with a checkpoint and its manifest, as
-   the real trainable) on a local Ray (4 logical CPUs), W&B disabled: wall time and driver RSS per block of
+   the real trainable) on a local Ray (4 logical CPUs), W&B disabled, trials reusing their worker
+   processes as sweeps do (``--new-actor-per-trial``: a new process per trial) and one checkpoint kept
+   per trial as sweeps do: Ray then snapshots the whole experiment state (every trial) after each
+   trial checkpoint, so the time per trial grows with the trial count (``--keep-all-checkpoints``:
+   ``num_to_keep=None``, periodic snapshots only): wall time and driver RSS per block of
    100 finished trials (flat = no per-trial growth), the experiment-state file's size, and whether
    trials.csv was written during the sweep (it is written once, at the end).
 Prints the figures; analysis/benchmarks/NOTES.md keeps the ones measured here.
@@ -140,7 +144,7 @@ def per_result(trials: int, epochs: int, storage: str, before: bool) -> tuple[li
     return sink, firsts
 
 
-def thousand(trials: int, storage: str) -> None:
+def thousand(trials: int, storage: str, reuse_actors: bool = True, num_to_keep: int | None = 1) -> None:
     from ray import tune
 
     from attrsearch.sweep.tuner import build_callbacks
@@ -164,20 +168,28 @@ def thousand(trials: int, storage: str) -> None:
         tune.with_resources(no_training, {"cpu": 1}),
         param_space={"x": tune.uniform(0, 1), "epochs": 2},
         tune_config=tune.TuneConfig(
-            num_samples=trials, metric="segmentation/iou", mode="max", trial_dirname_creator=lambda t: t.trial_id
+            num_samples=trials,
+            metric="segmentation/iou",
+            mode="max",
+            trial_dirname_creator=lambda t: t.trial_id,
+            reuse_actors=reuse_actors,  # as a sweep file's ``reuse_actors`` (default true)
         ),
         run_config=tune.RunConfig(
             name="thousand",
             storage_path=storage,
             verbose=0,
             callbacks=[*timed_callbacks(build_callbacks(sweep), sink), Blocks()],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=num_to_keep),
         ),
     )
     tuner.fit()
     wall = time.perf_counter() - t0
     per_trial = 1000 * wall / trials
-    print(f"\n{trials} no-training trials (2 reports each, 4 logical CPUs): {wall:.0f} s, {per_trial:.0f} ms per trial")
+    print(
+        f"\n{trials} no-training trials (2 reports each, 4 logical CPUs, reuse_actors {reuse_actors}, "
+        f"num_to_keep {num_to_keep}): "
+        f"{wall:.0f} s, {per_trial:.0f} ms per trial"
+    )
     print("  finished  elapsed_s  s_per_trial_in_block  driver_rss_MB")
     previous = (0, 0.0)
     for done, elapsed, rss in marks:
@@ -197,6 +209,14 @@ def main() -> None:
     parser.add_argument("--per-result-trials", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--skip-thousand", action="store_true")
+    parser.add_argument(
+        "--new-actor-per-trial", action="store_true", help="the 1,000 trials with reuse_actors false (Tune's default)"
+    )
+    parser.add_argument(
+        "--keep-all-checkpoints",
+        action="store_true",
+        help="the 1,000 trials with CheckpointConfig(num_to_keep=None): no experiment snapshot forced per checkpoint",
+    )
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -214,7 +234,12 @@ def main() -> None:
             f"(first result of a trial: mean {1000 * statistics.mean(first or [0.0]):.1f} ms; {len(times)} results)"
         )
     if not args.skip_thousand:
-        thousand(args.trials, storage)
+        thousand(
+            args.trials,
+            storage,
+            reuse_actors=not args.new_actor_per_trial,
+            num_to_keep=None if args.keep_all_checkpoints else 1,
+        )
     ray.shutdown()
 
 
