@@ -10,3 +10,10 @@ class UserError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name when the message is empty), for a
+    one-line error that quotes the cause."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

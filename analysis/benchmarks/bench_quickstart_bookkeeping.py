@@ -24,18 +24,19 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 from pathlib import Path
 
 import yaml
+
+from attrsearch.analysis.results import read_result_lines
 
 
 def trial_spans(exp: Path) -> tuple[list[dict[str, float]], bool]:
     """Per trial (start, end, report wait, reports) and whether the precise clock was present."""
     spans, precise = [], True
     for result in sorted(exp.glob("*/result.json")):
-        rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        rows = read_result_lines(result.parent)
         if not rows:
             continue
         first, last = rows[0], rows[-1]

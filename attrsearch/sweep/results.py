@@ -137,19 +137,20 @@ def _quiet_ray_analysis() -> Iterator[None]:
         log.setLevel(level)
 
 
-def _filesystem(path: str) -> tuple[Any, str]:
+def storage_filesystem(path: str) -> tuple[Any, str]:
+    """(pyarrow filesystem, path in it) of a local path or a URI pyarrow opens (``s3://...``)."""
     import pyarrow.fs
 
     if "://" in path:
         return pyarrow.fs.FileSystem.from_uri(path)
-    return pyarrow.fs.LocalFileSystem(), str(Path(path).resolve())
+    return pyarrow.fs.LocalFileSystem(), str(Path(path).expanduser().resolve())
 
 
 def read_text(path: str) -> str | None:
     """A file on local or remote storage (None if missing)."""
     import pyarrow.fs
 
-    fs, fs_path = _filesystem(path)
+    fs, fs_path = storage_filesystem(path)
     if fs.get_file_info(fs_path).type != pyarrow.fs.FileType.File:
         return None
     with fs.open_input_stream(fs_path) as fh:
@@ -162,7 +163,7 @@ def write_text(path: str, text: str) -> None:
     import os
     import tempfile
 
-    fs, fs_path = _filesystem(path)
+    fs, fs_path = storage_filesystem(path)
     if "://" not in path:
         folder = Path(fs_path).parent
         folder.mkdir(parents=True, exist_ok=True)
@@ -199,7 +200,7 @@ def _error_line(trial: Any) -> str:
 def has_experiment_state(experiment_path: str) -> bool:
     import pyarrow.fs
 
-    fs, fs_path = _filesystem(experiment_path)
+    fs, fs_path = storage_filesystem(experiment_path)
     if fs.get_file_info(fs_path).type != pyarrow.fs.FileType.Directory:
         return False
     infos = fs.get_file_info(pyarrow.fs.FileSelector(fs_path))

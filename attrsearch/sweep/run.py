@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from attrsearch.errors import UserError
+from attrsearch.errors import UserError, first_line
 from attrsearch.sweep.load import Sweep, load_sweep
 
 if TYPE_CHECKING:
@@ -49,28 +49,24 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
 
 def _describe_explananda(jobs: list[ExplanandumJob], plan: ExplanandaPlan) -> list[str]:
-    """One line per Explanandum a run prepares: cached on this machine, or (shared through the
-    sweep's storage) published there; an unreadable storage is said, not raised."""
-    if plan.cache is None:
-        ready = [job.cached for job in jobs]
-        lines = [f"explananda prepared once before the trials: {len(jobs)} ({sum(ready)} cached)"]
-        where = ["cached" if r else "to train" for r in ready]
+    """One line per Explanandum a run prepares, ready as the run will count it (``is_ready``): cached on
+    this machine, or (shared through the sweep's storage) published there; an unreadable storage is
+    said, not raised."""
+    from attrsearch.sweep.explananda import is_ready
+
+    done = "in storage" if plan.shared else "cached"
+    try:
+        ready: list[bool | None] = [is_ready(job, plan) for job in jobs]
+    except Exception as err:  # noqa: BLE001 - missing credentials, no network, ...: a dry run reports it
+        ready = [None] * len(jobs)
+        count = f"not checked: the storage cannot be read ({first_line(err)})"
     else:
-        try:
-            ready = [plan.cache.is_published(job.entry) for job in jobs]
-        except Exception as err:  # noqa: BLE001 - missing credentials, no network, ...: a dry run reports it
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            ready = [None] * len(jobs)
-            note = f"not checked: the storage cannot be read ({first})"
-        else:
-            note = f"{sum(ready)} in storage"
-        lines = [
-            f"explananda prepared once before the trials, shared through {plan.shared}/explananda: {len(jobs)} ({note})"
-        ]
-        where = ["?" if r is None else "in storage" if r else "to train" for r in ready]
-    for job, status in zip(jobs, where):
-        lines.append(f"  {job.label:24s} {job.role:12s} {status}  {job.cache_path}")
-    return lines
+        count = f"{sum(ready)} {done}"
+    shared = f", shared through {plan.shared}/explananda" if plan.shared else ""
+    status = {None: "?", True: done, False: "to train"}
+    return [f"explananda prepared once before the trials{shared}: {len(jobs)} ({count})"] + [
+        f"  {job.label:24s} {job.role:12s} {status[r]}  {job.cache_path}" for job, r in zip(jobs, ready)
+    ]
 
 
 def sample_trials(sweep: Sweep, count: int, seed: int) -> str:
@@ -220,8 +216,7 @@ def _check_remote_storage(uri: str) -> None:
             raise UserError(f"storage: {uri}: bucket {bucket!r} does not exist (or these credentials cannot see it)")
         fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
     except (OSError, ValueError, pyarrow.ArrowException) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"storage: {uri}: not usable ({first})") from None
+        raise UserError(f"storage: {uri}: not usable ({first_line(err)})") from None
 
 
 def _check_storage(sweep: Sweep) -> None:
@@ -399,8 +394,7 @@ def _start_ray(address: str | None, verbose: int = 0) -> bool:
                 extra = {"_node_ip_address": LOOPBACK} if loopback_only else {}
                 ray.init(address=address, log_to_driver=verbose > 0, **extra)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"--address {address}: cannot join the Ray cluster ({first})") from None
+            raise UserError(f"--address {address}: cannot join the Ray cluster ({first_line(err)})") from None
     else:
         start_embedded_ray(os.cpu_count() or 1, log_to_driver=verbose > 0)
     return True

@@ -28,17 +28,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from attrsearch.cache import META, VERSION_FIELD, CacheEntry
+from attrsearch.sweep.results import storage_filesystem
 
 FETCHED = "fetched.json"  # inside a fetched copy: {"source": URI, "fetched_at": unix time}
-
-
-def _filesystem(uri: str) -> tuple[Any, str]:
-    import pyarrow.fs
-
-    if "://" in uri:
-        fs, path = pyarrow.fs.FileSystem.from_uri(uri)
-        return fs, path.rstrip("/")
-    return pyarrow.fs.LocalFileSystem(), str(Path(uri).expanduser().resolve())
 
 
 def public_uri(uri: str) -> str:
@@ -60,8 +52,8 @@ class SharedCache:
         return f"{public_uri(self.uri).rstrip('/')}/{entry.kind}/{entry.key}"
 
     def _remote(self, entry: CacheEntry) -> tuple[Any, str]:
-        fs, root = _filesystem(self.uri)
-        return fs, f"{root}/{entry.kind}/{entry.key}"
+        fs, root = storage_filesystem(self.uri)
+        return fs, f"{root.rstrip('/')}/{entry.kind}/{entry.key}"
 
     def published_meta(self, entry: CacheEntry) -> dict[str, Any] | None:
         """The stored ``meta.json`` of a complete entry of ``entry.version``; None when absent."""

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attrsearch.errors import UserError
+from attrsearch.errors import UserError, first_line
 
 FORMAT = "attrsearch-explainer/1"
 
@@ -124,10 +124,9 @@ def explainer_from_state(state: dict[str, Any], device: torch.device | str = "cp
     try:
         model.load_state_dict(state["explainer"])
     except (RuntimeError, KeyError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
             f"{state.get('path', 'checkpoint')}: its weights do not fit the recorded Explainer "
-            f"({state['num_classes']} classes): {first[:200]}"
+            f"({state['num_classes']} classes): {first_line(err)[:200]}"
         ) from None
     return model.to(torch.device(device)).eval()
 
