@@ -63,6 +63,7 @@ RAY_KEYS = {
     "experiment_tag",
     "trial/finished",
     "trial/resumed_from_epoch",
+    "trial/replayed",
     "trial/node",
     "trial/started_at",
     "trial/reported_at",

@@ -30,11 +30,27 @@ is only as new as the last driver sync, so lines logged after it vanished (epoch
 node went right after that report). ``result_loggers`` keeps the driver's local file when it has
 one: the driver writes locally first and syncs later, so its copy is never the older one; after a
 driver restart (a new staging folder, no local file) the storage copy is fetched as before.
+
+Retention (why a trial's older checkpoints are emptied here and not by Tune): Tune keeps
+``CheckpointConfig(num_to_keep=N)`` consistent with its experiment state by snapshotting the whole
+state (every trial so far) each time a trial has checkpointed N times since the last snapshot
+(``_ExperimentCheckpointManager.on_trial_checkpoint``, Ray 2.60); with N = 1 that is once per
+checkpoint, so a trial's cost grows with the trial count. Sweeps therefore let Tune keep every
+checkpoint (``num_to_keep=None``: its snapshots stay periodic, at most 5% of the driver's time) and
+keep one themselves: once the driver has logged a checkpoint, ``CheckpointLedger`` empties the trial's
+older folders down to a ``SUPERSEDED`` note. The folder stays, so Tune's restore (which refuses
+a checkpoint that storage no longer holds) accepts the older one a snapshot may still name, and
+``latest_checkpoint`` then takes the ledger's, which is never emptied. The ledger is written only
+after the trial's ``result.json`` / ``progress.csv`` up to that result are in storage, so a driver
+restarted from an older snapshot resumes with every logged line. A restarted trial that re-sends
+its logged final result (``REPLAYED_KEY``) is not logged twice.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +59,9 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 MANIFEST = "attrsearch_checkpoint.json"  # in every reported checkpoint folder
 LEDGER = "attrsearch_logged.json"  # in the trial's folder, written by the driver
+SUPERSEDED = "attrsearch_superseded.json"  # all that is left of a checkpoint folder once a newer one is logged
+RESULT_FILES = ("result.json", "progress.csv")  # Ray's JSON and CSV loggers' files in a trial's folder
+REPLAYED_KEY = "trial/replayed"  # 1: a restarted trial re-sends its final result, which was logged before
 
 
 def write_manifest(checkpoint_dir: Path, epoch: int, finished: bool) -> None:
@@ -109,18 +128,23 @@ def latest_checkpoint(tuned: Any, storage: Any) -> tuple[Any, list[str] | None]:
     if tuned is not None and not str(tuned.path).rstrip("/").startswith(root + "/"):
         return tuned, None  # another trial's checkpoint (PBT exploit)
     tuned_path = None if tuned is None else str(tuned.path).rstrip("/")
-    tuned_index = -1 if tuned_path is None else folders.get(tuned_path, -1)
-    orphans = [path for path, index in folders.items() if index > tuned_index]
+
+    def with_orphans(chosen: Any, path: str | None) -> tuple[Any, list[str] | None]:
+        # Orphans: folders newer than the one resumed from (persisted, never logged).
+        index = -1 if path is None else folders.get(path, -1)
+        return chosen, [p for p, i in folders.items() if i > index] or None
+
     ledger = _read_json(fs, f"{root}/{LEDGER}") or {}
     name = ledger.get("checkpoint_dir_name")
     if not name:
-        return tuned, orphans or None
+        return with_orphans(tuned, tuned_path)
+    # None for a superseded folder (emptied once a newer checkpoint was logged: the ledger's is taken)
     tuned_epoch = -1 if tuned is None else manifest_epoch(tuned.filesystem, tuned_path)
     logged = f"{root}/{name}"
     epoch = manifest_epoch(fs, logged) if logged != tuned_path else None
     if epoch is not None and epoch == ledger.get("epoch") and (tuned_epoch is None or epoch > tuned_epoch):
-        return tune.Checkpoint(path=logged, filesystem=fs), orphans or None
-    return tuned, orphans or None
+        return with_orphans(tune.Checkpoint(path=logged, filesystem=fs), logged)
+    return with_orphans(tuned, tuned_path)
 
 
 def drop_orphans(storage: Any, orphans: list[str] | None) -> None:
@@ -135,7 +159,13 @@ def drop_orphans(storage: Any, orphans: list[str] | None) -> None:
 
 
 class _KeepLocalResults:
-    """Mixin for Ray's logger callbacks: restore a results file from storage only when the driver has none."""
+    """Mixin for Ray's logger callbacks: restore a results file from storage only when the driver has
+    none, and do not log a replayed final result (its line is in the file already)."""
+
+    def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+        if result.get(REPLAYED_KEY):
+            return
+        super().log_trial_result(iteration, trial, result)  # type: ignore[misc]
 
     def _restore_from_remote(self, file_name: str, trial: Any) -> None:
         local = Path(trial.local_path, file_name)
@@ -158,25 +188,114 @@ def result_loggers() -> list[Any]:
     return [JsonResults(), CsvResults()]
 
 
+def _write_whole(fs: Any, path: str, data: bytes) -> None:
+    """A file that readers see whole or not at all: rename on a local disk, one PUT on object storage."""
+    import pyarrow.fs
+
+    if isinstance(fs, pyarrow.fs.LocalFileSystem):
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    else:
+        with fs.open_output_stream(path) as fh:
+            fh.write(data)
+
+
+def supersede(fs: Any, folder: str, successor: str) -> None:
+    """Empty a checkpoint folder down to a ``SUPERSEDED`` note naming ``successor``. The note is written
+    first: on object storage a folder without objects does not exist, and Tune's restore of a
+    checkpoint an older snapshot names must find the folder."""
+    import pyarrow.fs
+
+    _write_whole(fs, f"{folder}/{SUPERSEDED}", json.dumps({"by": successor}).encode())
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True)):
+        if info.base_name == SUPERSEDED:
+            continue
+        if info.type == pyarrow.fs.FileType.Directory:
+            fs.delete_dir(info.path)
+        else:
+            fs.delete_file(info.path)
+
+
+def supersede_older(fs: Any, root: str, name: str, done: set[int]) -> None:
+    """Empty every checkpoint folder of the trial at ``root`` older than ``name`` (indices in ``done``
+    were emptied before, by this driver)."""
+    import pyarrow.fs
+
+    newest = checkpoint_index(name)
+    if newest is None:
+        return
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
+        index = checkpoint_index(info.base_name)
+        if info.type == pyarrow.fs.FileType.Directory and index is not None and index < newest and index not in done:
+            supersede(fs, info.path.rstrip("/"), name)
+            done.add(index)
+
+
+def publish_logged(
+    fs: Any, root: str, local: Path, sizes: dict[str, int], ledger: dict[str, Any], done: set[int] | None
+) -> None:
+    """In order: the results files up to the logged result (their first ``sizes`` bytes: the driver may
+    be appending the next line) into the trial's storage folder, then ``LEDGER``, then (``done`` not
+    None) the older checkpoint folders emptied. A failed step stops there: the ledger never names a
+    checkpoint whose lines storage lacks, and a folder is never emptied before a newer one is named."""
+    try:
+        for file_name, size in sizes.items():
+            with open(local / file_name, "rb") as fh:
+                _write_whole(fs, f"{root}/{file_name}", fh.read(size))
+        _write_whole(fs, f"{root}/{LEDGER}", json.dumps(ledger).encode())
+        if done is not None:
+            supersede_older(fs, root, ledger["checkpoint_dir_name"], done)
+    except OSError:
+        pass  # a missing ledger costs the retry one epoch; a folder left full costs disk only
+
+
 class CheckpointLedger(Callback):
-    """Driver side: after each logged result with a checkpoint, ``LEDGER`` names it in the trial's folder."""
+    """Driver side: after each logged result with a checkpoint, ``publish_logged`` puts the trial's
+    results files into storage, names the checkpoint in ``LEDGER`` and (``retain``) empties the
+    trial's older checkpoint folders. It runs in one background thread, in the order of the results,
+    so the driver's ``on_trial_result`` only queues it. ``retain=False`` for PBT, whose exploits
+    restore other trials' checkpoints as Tune lists them."""
+
+    def __init__(self, retain: bool = True) -> None:
+        self.retain = retain
+        self._pool: ThreadPoolExecutor | None = None
+        self._emptied: dict[str, set[int]] = {}  # trial folder -> checkpoint indices emptied (the thread's)
+
+    def __getstate__(self) -> dict[str, Any]:  # the Tuner pickles its callbacks
+        return {"retain": self.retain}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         name = result.get("checkpoint_dir_name")
         if not name:
             return
         fs, root = trial.storage.storage_filesystem, str(trial.storage.trial_fs_path).rstrip("/")
-        text = json.dumps({"epoch": result.get("epoch"), "checkpoint_dir_name": name}).encode()
+        local = Path(trial.local_path)
+        sizes: dict[str, int] = {}
         try:
-            import pyarrow.fs
-
-            if isinstance(fs, pyarrow.fs.LocalFileSystem):  # whole or not at all
-                tmp = Path(root) / f".{LEDGER}.tmp"
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_bytes(text)
-                tmp.replace(Path(root) / LEDGER)
-            else:  # one PUT: an object appears whole
-                with fs.open_output_stream(f"{root}/{LEDGER}") as fh:
-                    fh.write(text)
+            same = os.path.samefile(local, root)  # a staging folder that is the storage folder needs no copy
         except OSError:
-            pass  # a missing ledger only costs the retry one epoch
+            same = False  # a remote root, or no folder yet
+        if not same:
+            for file_name in RESULT_FILES:
+                if (local / file_name).is_file():
+                    sizes[file_name] = (local / file_name).stat().st_size
+        ledger = {"epoch": result.get("epoch"), "checkpoint_dir_name": name}
+        done = self._emptied.setdefault(root, set()) if self.retain else None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attrsearch-ledger")
+        self._pool.submit(publish_logged, fs, root, local, sizes, ledger, done)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait for every queued ledger write (end of the sweep, and tests)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
 # Ray/Tune settings for the driver (setdefault: the user's environment wins).
 _DRIVER_ENV = {
-    # CheckpointConfig(num_to_keep=1) snapshots the experiment state at every trial checkpoint
-    # (what makes a killed driver resumable without losing epochs); do not warn about it.
+    # PBT's CheckpointConfig(num_to_keep) forces experiment snapshots (tuner.PBT_CHECKPOINTS); do not warn about it.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Tune's per-trial list of checkpoints (tuner.checkpoint_config) holds each one's path without
+    # a copy of its metrics (the latest checkpoint, which restores use, keeps them): a smaller snapshot.
+    "TUNE_ONLY_STORE_CHECKPOINT_SCORE_ATTRIBUTE": "1",
     "RAY_DEDUP_LOGS": "0",
     # The JSON/CSV result loggers are added explicitly (tuner.build_callbacks); no TensorBoard files.
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
@@ -466,10 +468,15 @@ def start_embedded_ray(num_cpus: int, log_to_driver: bool = False) -> None:
         )
 
 
-def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None, verbose: int = 0) -> int:
-    """Run (or ``resume``) a validated sweep; returns the exit status (0 if some trial completed)."""
+def apply_driver_env() -> None:
+    """Ray/Tune settings of a sweep's driver, where the environment does not set them already."""
     for key, value in _DRIVER_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None, verbose: int = 0) -> int:
+    """Run (or ``resume``) a validated sweep; returns the exit status (0 if some trial completed)."""
+    apply_driver_env()
     if address:
         _check_reachable(address)  # first: an unreachable cluster is one line within seconds
     _check_storage(sweep)

@@ -3,9 +3,11 @@
 Ray 2.60 rules followed here (checked against the installed Ray): only ``ray.tune`` names; ``TuneConfig.metric``
 takes one string, so a multi-objective sweep gives the metric lists to ``OptunaSearch`` and the
 first objective to the scheduler; Optuna spaces are define-by-run (conditional area bounds);
-PBT runs with Tune's own generator. ``CheckpointConfig(num_to_keep=1)`` makes Tune save its
-experiment state whenever a trial checkpoints, so a driver killed at any point resumes with every
-reported epoch known (its "excessive snapshot" warning is silenced in ``run``); PBT keeps more.
+PBT runs with Tune's own generator. Outside PBT, Tune deletes no checkpoint and snapshots its
+experiment state periodically; the sweep keeps one checkpoint per trial itself
+(``recovery.CheckpointLedger``), so a driver killed at any point resumes every trial from its last
+logged epoch without Tune's snapshot per checkpoint, whose cost grows with the trial count. PBT
+keeps ``PBT_CHECKPOINTS`` checkpoints the way Tune does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,18 @@ TIME_ATTR = "epoch"
 # PBT clones other trials' checkpoints: keeping only the latest one deletes them under its feet
 # (Ray warns for num_to_keep <= 2). The state snapshot is then forced every PBT_CHECKPOINTS epochs.
 PBT_CHECKPOINTS = 4
+
+
+def checkpoint_config(sweep: Sweep) -> tune.CheckpointConfig:
+    """PBT: Tune keeps the last PBT_CHECKPOINTS. Otherwise ``num_to_keep=None``: Tune never deletes a
+    checkpoint, so every path its state lists exists (after a driver restart from an older snapshot
+    too: with a number, the checkpoints it deleted since that snapshot are listed, and its next
+    deletion of one fails the trial), and never forces a snapshot (it does once a trial has
+    checkpointed ``num_to_keep`` times since the last one). The ledger empties all but the last
+    logged checkpoint; Tune's list costs a path per epoch in its state (about 230 bytes with
+    TUNE_ONLY_STORE_CHECKPOINT_SCORE_ATTRIBUTE, set by ``run``)."""
+    pbt = sweep.config.scheduler.name == "pbt"
+    return tune.CheckpointConfig(num_to_keep=PBT_CHECKPOINTS if pbt else None)
 
 
 def trial_dirname(trial: Any) -> str:
@@ -173,7 +187,7 @@ def build_callbacks(sweep: Sweep, console: bool = False) -> list[Any]:
     person at the terminal (``console``), the progress bar with a line per finished trial."""
     from attrsearch.sweep.recovery import CheckpointLedger, result_loggers
 
-    callbacks: list[Any] = [*result_loggers(), CheckpointLedger()]
+    callbacks: list[Any] = [*result_loggers(), CheckpointLedger(retain=sweep.config.scheduler.name != "pbt")]
     w = sweep.config.wandb
     if w.mode != "disabled":
         from attrsearch.sweep.wandb_log import SweepWandbCallback
@@ -213,7 +227,7 @@ def build_tuner(sweep: Sweep, verbose: int = 1, plan: ExplanandaPlan | None = No
         name=sweep.name,
         storage_path=sweep.storage,
         failure_config=tune.FailureConfig(max_failures=sweep.config.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=PBT_CHECKPOINTS if pbt else 1),
+        checkpoint_config=checkpoint_config(sweep),
         # PBT must not perturb a finished trial (its clone would be finished too and report again):
         # the final report stops the trial before the scheduler sees it.
         stop={"trial/finished": 1.0} if pbt else None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,10 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
+from sweep_files import TINY_BASE, finished_and_interrupted, kill_driver_when, sweep_dict, write_sweep
 
 from attrsearch.sweep.load import load_sweep
-from attrsearch.sweep.results import has_experiment_state, load_trials
 from attrsearch.sweep.run import run_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
@@ -65,30 +63,9 @@ def test_killed_driver_resumes_the_optuna_history_and_wandb_runs(tmp_path, ray_a
     path = write_sweep(tmp_path, data)
     exp = tmp_path / "results" / "optresume"
     journal = exp / "optuna.journal"
-    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
-    finished, interrupted = [], []
-    with open(tmp_path / "driver.log", "w") as log:
-        driver = subprocess.Popen(
-            [sys.executable, "-m", "attrsearch.cli", "sweep", str(path), "--address", ray_address],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and driver.poll() is None:
-                time.sleep(0.5)
-                if has_experiment_state(str(exp)):
-                    trials = load_trials(str(exp))
-                    finished = [t for t in trials if t.status == "completed"]
-                    interrupted = [t for t in trials if t.status == "running" and t.epochs in (1.0, 2.0)]
-                    if finished and interrupted:
-                        break
-            assert finished and interrupted, (tmp_path / "driver.log").read_text()[-3000:]
-        finally:
-            driver.kill()
-            driver.wait()
+    finished, interrupted = kill_driver_when(
+        path, ray_address, lambda: finished_and_interrupted(exp), tmp_path / "driver.log", snapshot_every_s=1
+    )
     assert journal.is_file()  # the study is on disk while the sweep runs (optuna-dashboard can open it)
     before = {t.trial_id: result_lines(Path(t.path)) for t in finished}
     checkpoints_before = {

@@ -8,19 +8,26 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pyarrow.fs
 import pytest
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
+from sweep_files import (
+    TINY_BASE,
+    assert_one_full_checkpoint,
+    finished_and_interrupted,
+    kill_driver_when,
+    sweep_dict,
+    write_sweep,
+)
 
 from attrsearch.config import load_experiment
 from attrsearch.metrics.registry import metric_names
 from attrsearch.sweep.load import load_sweep
-from attrsearch.sweep.results import has_experiment_state, load_trials, print_status
+from attrsearch.sweep.results import load_trials, print_status
 from attrsearch.sweep.run import run_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -123,6 +130,7 @@ def test_failed_trial_is_recorded_and_retries_resume_from_checkpoint(tmp_path, r
     # Resumed, not restarted: epoch 1 was reported once, the retry continued with epoch 2.
     assert [(r["epoch"], r["trial/resumed_from_epoch"]) for r in lines] == [(1.0, 0.0), (2.0, 1.0)]
     assert (exp / good["trial_id"] / ".fault_injected").is_file()
+    assert_one_full_checkpoint(pyarrow.fs.LocalFileSystem(), str(exp / good["trial_id"]))
 
 
 def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_address):
@@ -140,30 +148,9 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_a
     )
     path = write_sweep(tmp_path, data)
     exp = tmp_path / "results" / "resume"
-    env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
-    finished, interrupted = [], []
-    with open(tmp_path / "driver.log", "w") as log:
-        driver = subprocess.Popen(
-            [sys.executable, "-m", "attrsearch.cli", "sweep", str(path), "--address", ray_address],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and driver.poll() is None:
-                time.sleep(0.5)
-                if has_experiment_state(str(exp)):
-                    trials = load_trials(str(exp))
-                    finished = [t for t in trials if t.status == "completed"]
-                    interrupted = [t for t in trials if t.status == "running" and t.epochs in (1.0, 2.0)]
-                    if finished and interrupted:
-                        break
-            assert finished and interrupted, (tmp_path / "driver.log").read_text()[-3000:]
-        finally:
-            driver.kill()
-            driver.wait()
+    finished, interrupted = kill_driver_when(
+        path, ray_address, lambda: finished_and_interrupted(exp), tmp_path / "driver.log", snapshot_every_s=1
+    )
     before = {t.trial_id: result_lines(Path(t.path)) for t in finished}
     time.sleep(2.0)  # Ray releases the dead driver's trial actors
 
@@ -182,6 +169,51 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(tmp_path, ray_a
         r["trial_id"] for r in rows if r["trial_id"] not in before and r["trial_id"] != interrupted[0].trial_id
     )
     assert {line["pid"] for line in result_lines(exp / third)} == {resumed[-1]["pid"]}
+
+
+def test_a_trial_that_finished_after_the_last_snapshot_is_not_rerun_or_logged_twice(tmp_path, ray_address):
+    """Tune snapshots the experiment periodically, not per checkpoint (here: a 600 s period, so the
+    only snapshot is the first one, taken before the trial reported), so a driver killed after a trial's
+    final result leaves a snapshot that knows nothing of its epochs. The resume restores the trial
+    from the ledger's final checkpoint and replays its final result without training: each epoch
+    once in result.json, every line there although no snapshot synced one, one whole checkpoint."""
+    from attrsearch.sweep.recovery import LEDGER
+
+    epochs = 3
+    data = sweep_dict(
+        name="window",
+        base={**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": epochs}},
+        search={"loss.lambda_tv": {"grid": [0.1, 1.0]}},  # the second trial keeps the sweep going
+        search_alg="grid",
+        num_samples=1,
+        max_concurrent_trials=1,
+        storage=str(tmp_path / "results"),
+    )
+    path = write_sweep(tmp_path, data)
+    exp = tmp_path / "results" / "window"
+
+    def final_logged() -> bool:
+        for file in exp.glob(f"*/{LEDGER}"):
+            try:
+                if json.loads(file.read_text()).get("epoch") == epochs:
+                    return True
+            except ValueError:
+                pass
+        return False
+
+    kill_driver_when(path, ray_address, final_logged, tmp_path / "driver.log", snapshot_every_s=600, poll_s=0.1)
+    trial = next(t for t in load_trials(str(exp)) if (Path(t.path) / LEDGER).is_file())
+    assert trial.status in ("pending", "running") and trial.epochs is None  # the snapshot's view: not one report
+    before = result_lines(Path(trial.path))
+    assert [r["epoch"] for r in before] == list(range(1, epochs + 1))  # published by the ledger, not the snapshot
+    time.sleep(2.0)
+
+    assert run_sweep(load_sweep(path), resume=True, address=ray_address, verbose=0) == 0
+    rows = {r["trial_id"]: r for r in read_rows(exp)}
+    assert len(rows) == 2 and all(r["status"] == "completed" and float(r["epochs"]) == epochs for r in rows.values())
+    assert result_lines(exp / trial.trial_id) == before  # the replayed final result is not a new line
+    for record in load_trials(str(exp)):  # (the other trial had started: Ray gives its rerun a new folder)
+        assert_one_full_checkpoint(pyarrow.fs.LocalFileSystem(), record.path)
 
 
 def test_pbt_exploits_through_checkpoints(tmp_path, ray_address):

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
+from sweep_files import REPO, TINY_BASE, assert_one_full_checkpoint, sweep_dict, write_sweep
 
 SECRET = "attrsearchS3secret" + "9d41c7" * 4
 
@@ -133,6 +133,7 @@ def test_sweep_on_s3_with_a_retry_restored_from_s3_and_no_secret_written(tmp_pat
             lines = [json.loads(x) for x in fh.read().decode().splitlines() if x.strip()]
         assert [(r["epoch"], r["trial/resumed_from_epoch"]) for r in lines] == [(1.0, 0.0), (2.0, 1.0)]
         assert fs.get_file_info(f"{exp}/{row['trial_id']}/run/metrics.json").size > 0
+        assert_one_full_checkpoint(fs, f"{exp}/{row['trial_id']}")  # retention on object storage
 
     import pyarrow.fs
 
