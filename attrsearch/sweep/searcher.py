@@ -73,6 +73,20 @@ class JournalOptunaSearch(OptunaSearch):
             if trial._trial_id not in known:
                 self._ot_study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """Intermediate values at step = epoch: Tune's ``training_iteration`` restarts from the
+        checkpoint Tune registered when a trial resumes from the ledger's newer one, and Optuna
+        drops a value at a step it has. A replayed final result (logged before) is not reported."""
+        from ray.air.constants import TRAINING_ITERATION
+
+        from attrsearch.sweep.recovery import REPLAYED_KEY
+
+        if result.get(REPLAYED_KEY):
+            return
+        if "epoch" in result:
+            result = {**result, TRAINING_ITERATION: int(result["epoch"])}
+        super().on_trial_result(trial_id, result)
+
     def history(self) -> list[Any]:
         """Every trial of the study (for tests and reports)."""
         return self._ot_study.get_trials(deepcopy=False)
