@@ -8,13 +8,15 @@
    fetched on the driver at the trial's end); "after": ``SweepWandbCallback`` as shipped (fire-and-forget
    put, media read by the logging actor). A timing wrapper around every callback's ``on_trial_result``.
 2. ``--trials`` trials of a no-training trainable (2 reports each, with a checkpoint and its manifest, as
-   the real trainable) on a local Ray (4 logical CPUs), W&B disabled, trials reusing their worker
-   processes as sweeps do (``--new-actor-per-trial``: a new process per trial) and one checkpoint kept
-   per trial as sweeps do: Ray then snapshots the whole experiment state (every trial) after each
-   trial checkpoint, so the time per trial grows with the trial count (``--keep-all-checkpoints``:
-   ``num_to_keep=None``, periodic snapshots only): wall time and driver RSS per block of
-   100 finished trials (flat = no per-trial growth), the experiment-state file's size, and whether
-   trials.csv was written during the sweep (it is written once, at the end).
+   the real trainable) on a local Ray (4 logical CPUs), W&B disabled, with the sweep's driver settings,
+   callbacks and checkpoint config: trials reuse their worker processes, Tune lists several checkpoints
+   per trial and snapshots its experiment state periodically, and the checkpoint ledger keeps one
+   checkpoint per trial. ``--snapshot-per-checkpoint``: ``CheckpointConfig(num_to_keep=1)`` as sweeps
+   had it before, where Tune snapshots the whole experiment state (every trial) after each trial
+   checkpoint, so the time per trial grows with the trial count. ``--new-actor-per-trial``: a new
+   process per trial. Prints wall time and driver RSS per block of 100 finished trials (flat = no
+   per-trial growth), the experiment-state file's size, whether trials.csv was written during the
+   sweep (it is written once, at the end) and the checkpoint folders left in storage.
 Prints the figures; analysis/benchmarks/NOTES.md keeps the ones measured here.
 """
 
@@ -104,7 +106,7 @@ def per_result(trials: int, epochs: int, storage: str, before: bool) -> tuple[li
     from ray import tune
 
     from attrsearch.sweep import wandb_log
-    from attrsearch.sweep.tuner import build_callbacks
+    from attrsearch.sweep.tuner import build_callbacks, checkpoint_config
 
     sweep = sweep_object(storage, "before" if before else "after", "offline")
     sink: list[float] = []
@@ -135,7 +137,7 @@ def per_result(trials: int, epochs: int, storage: str, before: bool) -> tuple[li
                 storage_path=storage,
                 verbose=0,
                 callbacks=timed_callbacks(build_callbacks(sweep), sink, firsts),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                checkpoint_config=checkpoint_config(sweep),
             ),
         )
         tuner.fit()
@@ -144,12 +146,28 @@ def per_result(trials: int, epochs: int, storage: str, before: bool) -> tuple[li
     return sink, firsts
 
 
-def thousand(trials: int, storage: str, reuse_actors: bool = True, num_to_keep: int | None = 1) -> None:
+def checkpoint_folders(exp: Path) -> tuple[int, int, int]:
+    """(whole checkpoint folders, superseded notes, bytes under checkpoint folders) in the experiment's storage."""
+    from attrsearch.sweep.recovery import SUPERSEDED
+
+    whole = notes = size = 0
+    for folder in exp.glob("*/checkpoint_*"):
+        files = [f for f in folder.rglob("*") if f.is_file()]
+        size += sum(f.stat().st_size for f in files)
+        if [f.name for f in files] == [SUPERSEDED]:
+            notes += 1
+        else:
+            whole += 1
+    return whole, notes, size
+
+
+def thousand(trials: int, storage: str, reuse_actors: bool = True, snapshot_per_checkpoint: bool = False) -> None:
     from ray import tune
 
-    from attrsearch.sweep.tuner import build_callbacks
+    from attrsearch.sweep.tuner import build_callbacks, checkpoint_config
 
     sweep = sweep_object(storage, "thousand", "disabled")
+    checkpoints = tune.CheckpointConfig(num_to_keep=1) if snapshot_per_checkpoint else checkpoint_config(sweep)
     exp = Path(storage) / "thousand"
     marks: list[tuple[int, float, float]] = []
     t0 = time.perf_counter()
@@ -179,7 +197,7 @@ def thousand(trials: int, storage: str, reuse_actors: bool = True, num_to_keep: 
             storage_path=storage,
             verbose=0,
             callbacks=[*timed_callbacks(build_callbacks(sweep), sink), Blocks()],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=num_to_keep),
+            checkpoint_config=checkpoints,
         ),
     )
     tuner.fit()
@@ -187,7 +205,7 @@ def thousand(trials: int, storage: str, reuse_actors: bool = True, num_to_keep: 
     per_trial = 1000 * wall / trials
     print(
         f"\n{trials} no-training trials (2 reports each, 4 logical CPUs, reuse_actors {reuse_actors}, "
-        f"num_to_keep {num_to_keep}): "
+        f"Tune's num_to_keep {checkpoints.num_to_keep}): "
         f"{wall:.0f} s, {per_trial:.0f} ms per trial"
     )
     print("  finished  elapsed_s  s_per_trial_in_block  driver_rss_MB")
@@ -201,6 +219,8 @@ def thousand(trials: int, storage: str, reuse_actors: bool = True, num_to_keep: 
     print(f"  on_trial_result per result: median {1000 * statistics.median(sink):.1f} ms, p99 {1000 * p99:.1f} ms")
     written = (exp / "trials.csv").exists()
     print(f"  experiment state (Ray's, rewritten per snapshot): {size:.2f} MB; trials.csv mid-sweep: {written}")
+    whole, notes, nbytes = checkpoint_folders(exp)
+    print(f"  checkpoint folders left: {whole} whole, {notes} superseded notes, {nbytes / 1e6:.2f} MB in all")
 
 
 def main() -> None:
@@ -213,14 +233,15 @@ def main() -> None:
         "--new-actor-per-trial", action="store_true", help="the 1,000 trials with reuse_actors false (Tune's default)"
     )
     parser.add_argument(
-        "--keep-all-checkpoints",
+        "--snapshot-per-checkpoint",
         action="store_true",
-        help="the 1,000 trials with CheckpointConfig(num_to_keep=None): no experiment snapshot forced per checkpoint",
+        help="the 1,000 trials with CheckpointConfig(num_to_keep=1), as sweeps had it: a forced snapshot per checkpoint",
     )
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    from attrsearch.sweep.run import apply_driver_env
+
+    apply_driver_env()  # the sweep driver's Ray/Tune settings
     import ray
 
     os.environ.pop("RAY_ADDRESS", None)  # a local Ray of its own, whatever the shell points at
@@ -238,7 +259,7 @@ def main() -> None:
             args.trials,
             storage,
             reuse_actors=not args.new_actor_per_trial,
-            num_to_keep=None if args.keep_all_checkpoints else 1,
+            snapshot_per_checkpoint=args.snapshot_per_checkpoint,
         )
     ray.shutdown()
 
