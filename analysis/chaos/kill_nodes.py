@@ -78,7 +78,9 @@ def main() -> int:
     from attrsearch.sweep.run import run_sweep
 
     sweep = load_sweep(Path(args.sweep))
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    # The killer thread adds nodes: with shutdown_at_exit (the default) each new node installs a
+    # SIGTERM handler, which Python allows in the main thread only. `finally` shuts the cluster down.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False)
     for _ in range(args.workers):
         cluster.add_node(**WORKER)
     cluster.wait_for_nodes()
@@ -99,6 +101,8 @@ def main() -> int:
         cluster.shutdown()
     print(f"[kill_nodes] {len(log)} removals in {time.monotonic() - t0:.0f} s")
     problems = check(Path(sweep.experiment_path), sweep.max_epochs, sweep.num_trials())
+    if len(log) < args.kills:
+        problems.append(f"{len(log)} of {args.kills} removals happened (the sweep ended first: lower --every)")
     for p in problems:
         print(f"[kill_nodes] FAIL {p}")
     print("[kill_nodes] PASS" if not problems else "[kill_nodes] FAILED")
