@@ -57,6 +57,8 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+from attrsearch.sweep.results import write_whole
+
 MANIFEST = "attrsearch_checkpoint.json"  # in every reported checkpoint folder
 LEDGER = "attrsearch_logged.json"  # in the trial's folder, written by the driver
 SUPERSEDED = "attrsearch_superseded.json"  # all that is left of a checkpoint folder once a newer one is logged
@@ -108,6 +110,12 @@ def checkpoint_index(name: str) -> int | None:
     return int(rest) if name.startswith(prefix) and rest.isdigit() else None
 
 
+def own_checkpoint(checkpoint: Any, storage: Any) -> bool:
+    """Whether ``checkpoint`` lies in the trial's own folder (not another trial's: a PBT exploit)."""
+    root = str(storage.trial_fs_path).rstrip("/")
+    return checkpoint is not None and str(checkpoint.path).rstrip("/").startswith(root + "/")
+
+
 def latest_checkpoint(tuned: Any, storage: Any) -> tuple[Any, list[str] | None]:
     """(the checkpoint a (re)started trial resumes from, the unregistered folders to drop after its next report)."""
     import pyarrow.fs
@@ -125,7 +133,7 @@ def latest_checkpoint(tuned: Any, storage: Any) -> tuple[Any, list[str] | None]:
     }
     if folders:  # the next report goes to a new folder, never over one this trial resumes from
         storage.current_checkpoint_index = max(storage.current_checkpoint_index, max(folders.values()))
-    if tuned is not None and not str(tuned.path).rstrip("/").startswith(root + "/"):
+    if tuned is not None and not own_checkpoint(tuned, storage):
         return tuned, None  # another trial's checkpoint (PBT exploit)
     tuned_path = None if tuned is None else str(tuned.path).rstrip("/")
 
@@ -188,28 +196,13 @@ def result_loggers() -> list[Any]:
     return [JsonResults(), CsvResults()]
 
 
-def _write_whole(fs: Any, path: str, data: bytes) -> None:
-    """A file that readers see whole or not at all: rename on a local disk, one PUT on object storage."""
-    import pyarrow.fs
-
-    if isinstance(fs, pyarrow.fs.LocalFileSystem):
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    else:
-        with fs.open_output_stream(path) as fh:
-            fh.write(data)
-
-
 def supersede(fs: Any, folder: str, successor: str) -> None:
     """Empty a checkpoint folder down to a ``SUPERSEDED`` note naming ``successor``. The note is written
     first: on object storage a folder without objects does not exist, and Tune's restore of a
     checkpoint an older snapshot names must find the folder."""
     import pyarrow.fs
 
-    _write_whole(fs, f"{folder}/{SUPERSEDED}", json.dumps({"by": successor}).encode())
+    write_whole(fs, f"{folder}/{SUPERSEDED}", json.dumps({"by": successor}).encode())
     for info in fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True)):
         if info.base_name == SUPERSEDED:
             continue
@@ -244,8 +237,8 @@ def publish_logged(
     try:
         for file_name, size in sizes.items():
             with open(local / file_name, "rb") as fh:
-                _write_whole(fs, f"{root}/{file_name}", fh.read(size))
-        _write_whole(fs, f"{root}/{LEDGER}", json.dumps(ledger).encode())
+                write_whole(fs, f"{root}/{file_name}", fh.read(size))
+        write_whole(fs, f"{root}/{LEDGER}", json.dumps(ledger).encode())
         if done is not None:
             supersede_older(fs, root, ledger["checkpoint_dir_name"], done)
     except OSError:

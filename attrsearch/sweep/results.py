@@ -158,19 +158,26 @@ def read_text(path: str) -> str | None:
 
 
 def write_text(path: str, text: str) -> None:
-    """Write a results file whole or not at all: a local file through a temp file and a rename (an
-    interrupt mid-write leaves the previous version), a remote object in one put."""
+    """Write a results file (local path or URI) whole or not at all (``write_whole``)."""
+    fs, fs_path = storage_filesystem(path)
+    write_whole(fs, fs_path, text.encode())
+
+
+def write_whole(fs: Any, fs_path: str, data: bytes) -> None:
+    """Write a file on a pyarrow filesystem whole or not at all: a local file through a temp file and
+    a rename (an interrupt mid-write leaves the previous version), a remote object in one put."""
     import os
     import tempfile
 
-    fs, fs_path = storage_filesystem(path)
-    if "://" not in path:
+    import pyarrow.fs
+
+    if isinstance(fs, pyarrow.fs.LocalFileSystem):
         folder = Path(fs_path).parent
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{Path(fs_path).name}-")
         try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
             os.replace(tmp, fs_path)
         finally:
             if os.path.exists(tmp):
@@ -178,7 +185,7 @@ def write_text(path: str, text: str) -> None:
         return
     fs.create_dir(fs_path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(fs_path) as fh:
-        fh.write(text.encode())
+        fh.write(data)
 
 
 def _error_line(trial: Any) -> str:

@@ -23,7 +23,10 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from ray.air.constants import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
+
+from attrsearch.sweep.recovery import REPLAYED_KEY
 
 JOURNAL_FILE = "optuna.journal"
 
@@ -77,10 +80,6 @@ class JournalOptunaSearch(OptunaSearch):
         """Intermediate values at step = epoch: Tune's ``training_iteration`` restarts from the
         checkpoint Tune registered when a trial resumes from the ledger's newer one, and Optuna
         drops a value at a step it has. A replayed final result (logged before) is not reported."""
-        from ray.air.constants import TRAINING_ITERATION
-
-        from attrsearch.sweep.recovery import REPLAYED_KEY
-
         if result.get(REPLAYED_KEY):
             return
         if "epoch" in result:

@@ -24,7 +24,7 @@ from typing import Any
 from attrsearch.config import ExperimentConfig
 from attrsearch.errors import UserError
 from attrsearch.sweep.experiment import trial_experiment
-from attrsearch.sweep.recovery import REPLAYED_KEY, drop_orphans, latest_checkpoint, write_manifest
+from attrsearch.sweep.recovery import REPLAYED_KEY, drop_orphans, latest_checkpoint, own_checkpoint, write_manifest
 from attrsearch.sweep.space import trial_values
 
 GALLERY_FILE = "gallery.npz"
@@ -217,8 +217,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         metrics["trial/finished"] = 1.0
         # Its own final checkpoint was logged with its final result (the ledger or Tune named it):
         # the results files have that line already. A PBT clone's final result is new to this trial.
-        own = checkpoint is not None and str(checkpoint.path).startswith(str(storage.trial_fs_path).rstrip("/") + "/")
-        metrics[REPLAYED_KEY] = float(own)
+        metrics[REPLAYED_KEY] = float(own_checkpoint(checkpoint, storage))
         metrics["trial/resumed_from_epoch"] = metrics.get("train/epochs", math.nan)
         metrics.setdefault("epoch", metrics.get("train/epochs", math.nan))
         metrics[NODE_KEY] = node

@@ -187,7 +187,9 @@ def build_callbacks(sweep: Sweep, console: bool = False) -> list[Any]:
     person at the terminal (``console``), the progress bar with a line per finished trial."""
     from attrsearch.sweep.recovery import CheckpointLedger, result_loggers
 
-    callbacks: list[Any] = [*result_loggers(), CheckpointLedger(retain=sweep.config.scheduler.name != "pbt")]
+    # The ledger keeps one checkpoint per trial where Tune keeps them all (everything but PBT).
+    retain = checkpoint_config(sweep).num_to_keep is None
+    callbacks: list[Any] = [*result_loggers(), CheckpointLedger(retain=retain)]
     w = sweep.config.wandb
     if w.mode != "disabled":
         from attrsearch.sweep.wandb_log import SweepWandbCallback
