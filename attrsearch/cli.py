@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from attrsearch import log
 from attrsearch.errors import UserError
 
 
@@ -347,6 +348,7 @@ def check_out_folder(out: str | Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    log.console()
     try:
         if args.command in OUT_FOLDERS and getattr(args, "out", None) is not None:
             check_out_folder(args.out)  # before any work

@@ -7,7 +7,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -44,6 +44,10 @@ class StrictModel(BaseModel):
     a diverged training run, so it is refused where it is read, naming the field."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
+
+    # Field pairs (lo, hi) of this model that must satisfy lo < hi (e.g. area bounds a < b): a search
+    # space over both samples them jointly instead of drawing invalid pairs.
+    ORDERED_PAIRS: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @field_validator("*", mode="after")
     @classmethod

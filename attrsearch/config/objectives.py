@@ -8,7 +8,7 @@ name ``loss.<field>``, the key the file used.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -22,6 +22,8 @@ DEFAULT_OBJECTIVE = "wysiwyc"
 
 class AreaBounds(StrictModel):
     """Area bounds a < b: each present class's mask should cover at least a and at most b of the image."""
+
+    ORDERED_PAIRS: ClassVar[tuple[tuple[str, str], ...]] = (("min_area", "max_area"),)
 
     min_area: float = Field(0.05, gt=0.0, lt=1.0, description="a: lower area bound per present class")
     max_area: float = Field(0.3, gt=0.0, le=1.0, description="b: upper area bound per present class")
