@@ -170,18 +170,18 @@ class RankObjective(StrictModel):
         return grid
 
 
-OBJECTIVE_CONFIGS: dict[str, type[StrictModel]] = {
-    "wysiwyc": WysiwycObjective,
-    "casm": CasmObjective,
-    "rtis": RtisObjective,
-    "rank": RankObjective,
-}
+def objective_name(config: type[StrictModel]) -> str:
+    """The ``name`` an objective config class is chosen by: the one value of its ``name: Literal[...]``."""
+    return config.model_fields["name"].default
+
+
+# The objectives' configs; an objective's name is written once, in its config's ``name`` field. Each
+# objective's loss (``attrsearch.objectives``) registers itself against its config class.
+CONFIG_CLASSES: tuple[type[StrictModel], ...] = (WysiwycObjective, CasmObjective, RtisObjective, RankObjective)
+OBJECTIVE_CONFIGS: dict[str, type[StrictModel]] = {objective_name(c): c for c in CONFIG_CLASSES}
 register_union_tags(OBJECTIVE_CONFIGS)
 
-ObjectiveConfig = Annotated[
-    Union[WysiwycObjective, CasmObjective, RtisObjective, RankObjective],  # noqa: UP007
-    Field(discriminator="name"),
-]
+ObjectiveConfig = Annotated[Union[CONFIG_CLASSES], Field(discriminator="name")]  # noqa: UP007
 
 
 def objective_mapping(value: Any) -> Any:

@@ -28,9 +28,9 @@ import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 
 from attrsearch.config import DataConfig
-from attrsearch.data import DATASETS, FINGERPRINTS, SCANNERS, ScanTarget
 from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, file_stamp, normalization_stats
 from attrsearch.data.images import file_sample, read_rgb, resize_nearest
+from attrsearch.data.registry import ScanTarget, register_dataset
 from attrsearch.errors import UserError
 
 VAL_PERMUTATION_SEED = 0  # the train/val partition of the train JSON never changes
@@ -171,9 +171,6 @@ def fingerprint(cfg: DataConfig) -> dict[str, Any]:
     }
 
 
-FINGERPRINTS["coco2014"] = fingerprint
-
-
 @functools.lru_cache(maxsize=2)
 def _annotated(ann_path: str, image_dir: str, stamp: tuple[int, ...]) -> tuple[list[COCORecord], tuple[str, ...]]:
     """All annotated records of one instances file and its category names. Kept for the process,
@@ -217,11 +214,10 @@ def scan_targets(cfg: DataConfig, split: str) -> list[ScanTarget]:
     return [ScanTarget(r.image_path, size=(r.width, r.height)) for r in records]
 
 
-SCANNERS["coco2014"] = scan_targets
-
-
-@DATASETS.register(
+@register_dataset(
     "coco2014",
+    fingerprint=fingerprint,
+    scan=scan_targets,
     doc="MS COCO-2014 through pycocotools (80 classes; train minus 10% = train, that 10% = val, val2014 = test)",
 )
 def build_coco(cfg: DataConfig, split: str, cache_dir: Path) -> COCODataset:

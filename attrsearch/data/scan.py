@@ -2,7 +2,7 @@
 anything is trained, cached or written, so that a bad file is one line at the start and not a traceback
 in the first epoch (or, for a COCO image, after the Explanandum was trained and cached).
 
-What is checked, per image (``ScanTarget``, listed by the dataset's scanner in ``attrsearch.data.SCANNERS``):
+What is checked, per image (``ScanTarget``, listed by the ``scan`` of the dataset's ``DatasetSpec``):
 
 - the image exists and PIL reads its header, within ``PIL.Image.MAX_IMAGE_PIXELS`` (``open_image``),
   in a mode ``read_rgb`` converts (``check_rgb_mode``: a float image is refused);
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from attrsearch.cache import CacheEntry
 from attrsearch.config.base import stable_hash
-from attrsearch.data import SCANNERS, SPLITS, ScanTarget, fingerprint
+from attrsearch.data import DATASETS, SPLITS, ScanTarget, fingerprint
 from attrsearch.data.images import check_label_image, check_rgb_mode, decode, open_image
 from attrsearch.errors import UserError
 
@@ -58,7 +58,7 @@ def scan_key(cfg) -> str:
 def scan_dataset(cfg, cache_dir: Path | str, splits: Iterable[str] = SPLITS) -> None:
     """Check every file the ``splits`` of ``cfg`` (a ``DataConfig``) read; ``UserError`` naming the first bad
     file. Datasets without a scanner (the generated ``shapes``) need none. Runs once per dataset version."""
-    scanner = SCANNERS.get(cfg.dataset)
+    scanner = DATASETS.get(cfg.dataset).scan if cfg.dataset in DATASETS else None
     if scanner is None:
         return
     key = scan_key(cfg)

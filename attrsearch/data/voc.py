@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from attrsearch.config import DataConfig
-from attrsearch.data import DATASETS, FINGERPRINTS, SCANNERS, ScanTarget
 from attrsearch.data.base import VOID, AttributionDataset, DatasetInfo, file_stamp, normalization_stats
 from attrsearch.data.images import file_sample, read_label_png, read_rgb
+from attrsearch.data.registry import ScanTarget, register_dataset
 from attrsearch.errors import UserError
 
 VOC_CLASSES = (
@@ -193,9 +193,6 @@ def fingerprint(cfg: DataConfig) -> dict[str, Any]:
     }
 
 
-FINGERPRINTS["voc2007"] = fingerprint
-
-
 def split_records(cfg: DataConfig, split: str) -> tuple[list[VOCRecord], tuple[str, ...]]:
     """The records ``split`` reads (``max_<split>`` applied) and the class names."""
     voc_root = find_voc_root(cfg.root)
@@ -212,10 +209,12 @@ def scan_targets(cfg: DataConfig, split: str) -> list[ScanTarget]:
     return [ScanTarget(r.image_path, r.mask_path, len(classes)) for r in records]
 
 
-SCANNERS["voc2007"] = scan_targets
-
-
-@DATASETS.register("voc2007", doc="PASCAL VOC-2007 from a VOCdevkit folder (20 classes, segmented subset has masks)")
+@register_dataset(
+    "voc2007",
+    fingerprint=fingerprint,
+    scan=scan_targets,
+    doc="PASCAL VOC-2007 from a VOCdevkit folder (20 classes, segmented subset has masks)",
+)
 def build_voc(cfg: DataConfig, split: str, cache_dir: Path) -> VOCDataset:
     """Split ``split`` (mapped through ``cfg.voc.<split>_split``) of the VOC folder ``cfg.root``."""
     records, classes = split_records(cfg, split)

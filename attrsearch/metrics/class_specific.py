@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, per_class_frame
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, per_class_frame, register_family
 
 Classify = Callable[[Tensor], Tensor]  # images (N, 3, H, W) -> logits (N, C)
 
@@ -151,6 +151,7 @@ def class_specific_summary(table: pd.DataFrame) -> dict[str, float]:
     }
 
 
+@register_family("class_specific")
 class ClassSpecificScorer(Scorer):
     """The class-specific table and its summary. Images at dataset positions >= the limit are not
     scored: ``cfg.class_specific_max_images`` (None: all), or ``cfg.fast_subsample`` with ``subsample``."""
@@ -190,6 +191,3 @@ class ClassSpecificScorer(Scorer):
         per_class["class_specific_diagonal"] = [table.loc[c, c] for c in names]
         per_class["class_specific_images"] = table["images"].to_numpy()
         return metrics, {"class_specific": table, "per_class": per_class}
-
-
-SCORER = ClassSpecificScorer

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, register_family
 
 
 def average_precision(scores: Tensor, labels: Tensor) -> Tensor:
@@ -68,6 +68,7 @@ def multilabel_f1(probs: Tensor, labels: Tensor, threshold: float = 0.5, average
     raise ValueError(f"unknown average {average!r}")
 
 
+@register_family("classification")
 class ClassificationScorer(Scorer):
     """The Explanandum's sample-averaged F1 on masked images m*x (``masked_f1``), on the clean images
     (``clean_f1``, reference) and on inverted masks (1-m)*x (``inverted_f1``).
@@ -87,6 +88,3 @@ class ClassificationScorer(Scorer):
         inverted = ctx.classifier(ctx.images * (1.0 - ctx.m[:, None]))
         self.values.add("classification/clean_f1", f1_per_image(torch.sigmoid(ctx.clean_logits), ctx.labels))
         self.values.add("classification/inverted_f1", f1_per_image(torch.sigmoid(inverted), ctx.labels))
-
-
-SCORER = ClassificationScorer

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, per_class_frame
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, per_class_frame, register_family
 
 
 def attribution_shares(maps: Tensor, region: Tensor) -> Tensor:
@@ -26,6 +26,7 @@ def attribution_shares(maps: Tensor, region: Tensor) -> Tensor:
     return inside / total.clamp_min(1e-12)
 
 
+@register_family("context")
 class ContextScorer(Scorer):
     """``context/reliance`` and ``context/object_mass`` of the biased classes on annotated images whose
     cue is present; nothing (and a note) when the dataset has no planted cues."""
@@ -78,6 +79,3 @@ class ContextScorer(Scorer):
                     f"context/{k}", "_context/class", self.setup.info.num_classes
                 ).numpy()
         return metrics, {"per_class": per_class}
-
-
-SCORER = ContextScorer

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
-from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, register_family
 
 Classify = Callable[[Tensor], Tensor]
 Mode = Literal["deletion", "insertion"]
@@ -144,6 +144,7 @@ def scored_classes(clean_logits: Tensor, labels: Tensor, rule: Literal["label", 
     return clean_logits.masked_fill(~present, float("-inf")).argmax(dim=1), present.any(dim=1)
 
 
+@register_family("faithfulness")
 class FaithfulnessScorer(Scorer):
     """Deletion and insertion AUC of each image's scored class (images at dataset positions below
     ``cfg.faithfulness.max_images``, None: all), with the substrates, pixels per step, steps and
@@ -189,6 +190,3 @@ class FaithfulnessScorer(Scorer):
         metrics["faithfulness/pixels_per_step"] = float(self.pixels_per_step)
         metrics["faithfulness/steps"] = float(num_steps(self.setup.info.image_size**2, self.pixels_per_step))
         return metrics, {}
-
-
-SCORER = FaithfulnessScorer

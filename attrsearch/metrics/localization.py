@@ -24,7 +24,7 @@ from torch import Tensor
 from torchvision.ops import box_iou
 
 from attrsearch.metrics.common import box_masks
-from attrsearch.metrics.scorer import BatchContext, Scorer, Tables, per_class_frame
+from attrsearch.metrics.scorer import BatchContext, Scorer, Tables, per_class_frame, register_family
 
 
 def mean_fraction_binarize(maps: Tensor) -> Tensor:
@@ -96,6 +96,7 @@ def localization_scores(maps: Tensor, gt_boxes: Tensor, box_case: Tensor, predic
     }
 
 
+@register_family("localization")
 class LocalizationScorer(Scorer):
     """``localization/le``, ``om``, ``f1`` of every (image, present class) case with a box of its class."""
 
@@ -131,6 +132,3 @@ class LocalizationScorer(Scorer):
                 f"localization/{k}", "_loc/class", self.setup.info.num_classes
             ).numpy()
         return metrics, {"per_class": per_class}
-
-
-SCORER = LocalizationScorer

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, register_family
 
 
 def mask_area(m: Tensor) -> Tensor:
@@ -27,6 +27,7 @@ def mask_entropy(m: Tensor) -> Tensor:
     )
 
 
+@register_family("mask_stats")
 class MaskStatsScorer(Scorer):
     """``mask/area``, ``mask/nontarget_area`` and ``mask/entropy`` per image; ``area_only``: area alone (fast suite)."""
 
@@ -41,6 +42,3 @@ class MaskStatsScorer(Scorer):
         if not self.area_only:
             self.values.add("mask/nontarget_area", mask_area(ctx.n))
             self.values.add("mask/entropy", mask_entropy(ctx.m))
-
-
-SCORER = MaskStatsScorer

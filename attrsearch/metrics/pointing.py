@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from attrsearch.metrics.common import box_masks
-from attrsearch.metrics.scorer import BatchContext, Scorer, Tables, per_class_frame
+from attrsearch.metrics.scorer import BatchContext, Scorer, Tables, per_class_frame, register_family
 
 REFERENCE_TOLERANCE = 15  # px, at REFERENCE_SIDE (TorchRay)
 REFERENCE_SIDE = 224
@@ -76,6 +76,7 @@ def pointing_accuracy(hits: Tensor, classes: Tensor, num_classes: int) -> tuple[
     return (per_class[seen].mean().item() if seen.any() else float("nan")), per_class
 
 
+@register_family("pointing")
 class PointingScorer(Scorer):
     """``pointing_game/accuracy`` (and ``/difficult``) over the (image, present class) cases with ground truth."""
 
@@ -125,6 +126,3 @@ class PointingScorer(Scorer):
         per_class = per_class_frame(self.setup.info.class_names)
         per_class["pointing_game"] = per_class_pg.numpy()
         return metrics, {"per_class": per_class}
-
-
-SCORER = PointingScorer

@@ -3,13 +3,16 @@
 A scorer is built once per evaluation (``Scorer(setup, **options)``), sees every batch through
 ``update(ctx)`` and returns ``compute() -> (metrics, tables)`` at the end. Per-item values are kept
 per name and averaged at the end (``Values``), so a result never depends on the batch size.
+
+A family registers its scorer class in its own file with ``@register_family(name)``; suites
+(``metrics.suites``) name families by that name, and ``metrics.families`` imports the built-in ones.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -19,6 +22,7 @@ import torch
 from torch import Tensor
 
 from attrsearch.metrics.common import Classifier, class_boxes, class_pairs
+from attrsearch.registry import Registry
 
 Tables = dict[str, pd.DataFrame]
 
@@ -144,6 +148,15 @@ class Scorer:
 
     def compute(self) -> tuple[dict[str, float], Tables]:
         return self.values.means(), {}
+
+
+# Metric family name (as suites name it) -> its scorer class.
+FAMILIES: Registry[type[Scorer]] = Registry("metric family")
+
+
+def register_family(name: str, doc: str | None = None) -> Callable[[type[Scorer]], type[Scorer]]:
+    """Decorator: register a ``Scorer`` subclass as the metric family ``name``."""
+    return FAMILIES.register(name, doc)
 
 
 def per_class_frame(class_names: Sequence[str]) -> pd.DataFrame:

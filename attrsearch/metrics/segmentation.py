@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import roi_align
 
-from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, register_family
 
 SANITY_ROWS = ("zero", "half", "one", "gt")
 AREA_FLOOR = 0.05  # Dabkowski & Gal's lower bound on the area term
@@ -128,6 +128,7 @@ def _logits_or_zero(classify, images: Tensor, empty: Tensor, zero_logits: Tensor
     return out
 
 
+@register_family("segmentation")
 class SegmentationScorer(Scorer):
     """``segmentation/*`` of the target mask and the ``sanity/*`` rows, on annotated images only.
 
@@ -184,6 +185,3 @@ class SegmentationScorer(Scorer):
         if not self.iou_only:
             metrics["segmentation/images"] = float(self.values.all("segmentation/images").numel())
         return metrics, {}
-
-
-SCORER = SegmentationScorer

@@ -1,41 +1,41 @@
-"""The metric suites, each declared once: which family scorers run, with which options.
+"""The metric suites, each declared once: which metric families run, with which options.
 
 A family is a module of ``attrsearch.metrics`` that holds its formulas and its scorer (a
-``metrics.scorer.Scorer`` subclass exposed as the module's ``SCORER``). Adding a family means one
-new file and one line in a suite, e.g. for ``attrsearch/metrics/sparsity.py``::
+``metrics.scorer.Scorer`` subclass registered with ``@register_family(name)``). Adding a family means
+one new file and one line in a suite, e.g. for ``attrsearch/metrics/sparsity.py``::
 
+    @register_family("sparsity")
     class SparsityScorer(Scorer):
         family = "sparsity"
 
         def update(self, ctx):                   # ctx: metrics.scorer.BatchContext
             self.values.add("sparsity/gini", gini(ctx.m))
 
-    SCORER = SparsityScorer
-
     # here, in "full":
     Family("sparsity"),
 
-(and its metric names with their directions in ``metrics.registry``, so sweeps know their mode).
-This module imports nothing heavy (configs validate suite names against it); the scorers are
-imported when an evaluation builds them.
+plus its module in ``metrics.families`` (the built-in list) and its metric names with their directions
+in ``metrics.registry``, so sweeps know their mode. This module imports nothing heavy (configs
+validate suite names against it); the scorers are imported when an evaluation builds them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Any
 
 
 @dataclass(frozen=True)
 class Family:
-    """A family module of ``attrsearch.metrics`` and the options of its scorer."""
+    """A registered metric family (its name) and the options of its scorer."""
 
-    module: str
+    name: str
     options: dict[str, Any] = field(default_factory=dict)
 
     def scorer_class(self) -> type:
-        return import_module(f"attrsearch.metrics.{self.module}").SCORER
+        from attrsearch.metrics.families import scorer_class
+
+        return scorer_class(self.name)
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class Suite:
     families: tuple[Family, ...]
     per_class_table: bool = False
 
-    def uses(self, module: str) -> bool:
-        return any(f.module == module for f in self.families)
+    def uses(self, family: str) -> bool:
+        return any(f.name == family for f in self.families)
 
 
 SUITES: dict[str, Suite] = {

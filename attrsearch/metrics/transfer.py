@@ -25,7 +25,7 @@ from torch import Tensor
 
 from attrsearch.data.base import denormalize, normalize
 from attrsearch.metrics.classification import f1_per_image
-from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables
+from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, Tables, register_family
 
 VARIANTS = ("masked_in", "masked_out", "inpainted_out")
 
@@ -70,6 +70,7 @@ def normalized_entropy(logits: Tensor) -> Tensor:
     return ent / math.log(logits.shape[1]) if logits.shape[1] > 1 else ent
 
 
+@register_family("transfer")
 class TransferScorer(Scorer):
     """F1 and entropy of the Explanandum and of every panel classifier on the clean images and the
     three CASM image sets; panel means as the headline ``transfer/*`` numbers (Explanandum itself
@@ -116,6 +117,3 @@ class TransferScorer(Scorer):
             metrics[f"transfer/{v}_entropy"] = float(table.loc[scored, f"{v}_entropy"].mean())
         metrics["transfer/panel_size"] = float(len(self.setup.panel))
         return metrics, {"transfer": table}
-
-
-SCORER = TransferScorer

@@ -60,7 +60,7 @@ def create_explainer(
     a weights file (a whole Explainer, or a backbone: whichever it matches best).
     freeze_encoder: only for encoders copied from the Explanandum.
     """
-    construct = EXPLAINERS.get(name, field=f"{FIELD}.arch")
+    construct = EXPLAINERS.get(name, field=f"{FIELD}.arch").construct
     int_option("num_classes", num_classes, 1)
     bool_option(f"{FIELD}.freeze_encoder", freeze_encoder)
     check_options(construct, options, RESERVED, f"{FIELD}.options", name)

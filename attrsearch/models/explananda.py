@@ -48,7 +48,7 @@ def create_explanandum(
     weights: None (random init), "imagenet" (torchvision's checkpoint from the local torch hub
     cache only) or a weights file (the backbone is loaded; a head of another shape is kept new).
     """
-    construct = EXPLANANDA.get(name, field=f"{FIELD}.arch")
+    construct = EXPLANANDA.get(name, field=f"{FIELD}.arch").construct
     int_option("num_classes", num_classes, 1)
     int_option("data.image_size", image_size, 1)
     check_options(construct, options, RESERVED, f"{FIELD}.options", name)

@@ -1,6 +1,7 @@
 """The two model registries and their one builder path: read weights -> construct -> load.
 
-A registry entry only constructs the module (``construct(num_classes, ..., **options) -> nn.Module``)
+A registry entry is one ``ModelSpec``, registered by ``@register(registry, name, **weights)`` on its
+constructor in the architecture's own file. It only constructs the module (``construct(num_classes, ..., **options) -> nn.Module``)
 and declares how it takes weights (``WeightsSpec``: its torchvision ImageNet checkpoint, the new head
 never loaded from ImageNet, a state-dict transform, the submodules a file may match). ``build_model``
 does the rest the same way for every architecture, like timm's ``build_model_with_cfg``: weights are
@@ -19,9 +20,6 @@ from torch import Tensor, nn
 from attrsearch.models.layers import check_options
 from attrsearch.models.weights import load_into_best, resolve_weights
 from attrsearch.registry import Registry
-
-EXPLANANDA: Registry = Registry("explanandum")
-EXPLAINERS: Registry = Registry("explainer")
 
 Transform = Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]]
 
@@ -46,24 +44,31 @@ class WeightsSpec:
     label: str | None = None
 
 
-_SPECS: dict[tuple[str, str], WeightsSpec] = {}
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered architecture: its constructor and how it takes weights."""
+
+    construct: Callable[..., nn.Module]
+    weights: WeightsSpec = WeightsSpec()
+
+
+def _model_spec(construct: Callable[..., nn.Module], **weights: Any) -> ModelSpec:
+    return ModelSpec(construct, WeightsSpec(**weights))
+
+
+EXPLANANDA: Registry[ModelSpec] = Registry("explanandum", _model_spec)
+EXPLAINERS: Registry[ModelSpec] = Registry("explainer", _model_spec)
 
 
 def register(
-    registry: Registry, name: str, doc: str | None = None, **spec: Any
+    registry: Registry[ModelSpec], name: str, doc: str | None = None, **weights: Any
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: register ``construct`` under ``name`` in ``registry`` with its ``WeightsSpec(**spec)``."""
-
-    def decorator(construct: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        registry.register(name, doc)(construct)
-        _SPECS[(registry.kind, name)] = WeightsSpec(**spec)
-        return construct
-
-    return decorator
+    """Decorator: register ``construct`` under ``name`` in ``registry`` with its ``WeightsSpec(**weights)``."""
+    return registry.register(name, doc, **weights)
 
 
-def weights_spec(registry: Registry, name: str) -> WeightsSpec:
-    return _SPECS.get((registry.kind, name), WeightsSpec())
+def weights_spec(registry: Registry[ModelSpec], name: str) -> WeightsSpec:
+    return registry.get(name).weights
 
 
 def check_entry(
@@ -71,7 +76,7 @@ def check_entry(
 ) -> Callable[..., nn.Module]:
     """The registered constructor of ``name`` after checking the name and the option keys (``UserError``
     naming ``field.arch`` or ``field.options``)."""
-    construct = registry.get(name, field=f"{field}.arch")
+    construct = registry.get(name, field=f"{field}.arch").construct
     check_options(construct, options, reserved, f"{field}.options", name)
     return construct
 

@@ -1,5 +1,11 @@
 """What every training objective provides, and the registry that names them.
 
+An objective is registered in its own file, against its config class (``attrsearch.config.objectives``),
+whose ``name`` field gives the name it is chosen by::
+
+    @register_objective(RtisObjective)
+    def rtis_loss(explanandum, images, labels, mask_logits, cfg) -> LossOutput: ...
+
 An objective is a loss over one batch, ``loss(explanandum, images, labels, mask_logits, cfg) ->
 LossOutput``, plus, for objectives that also train a classifier (CASM, Zolna et al. 2020), a
 ``step_hook``: built once per run, it chooses the classifier the Explainer is scored against at
@@ -15,6 +21,8 @@ from typing import Any, NamedTuple, Protocol
 
 from torch import Tensor, nn
 
+from attrsearch.config.base import StrictModel
+from attrsearch.config.objectives import objective_name
 from attrsearch.registry import Registry
 
 
@@ -46,17 +54,16 @@ HookFactory = Callable[..., StepHook]
 
 @dataclass(frozen=True)
 class Objective:
-    """A registered objective: its loss and, optionally, the factory of its step hook."""
+    """A registered objective: its loss, optionally the factory of its step hook, and its config class."""
 
     loss: LossFn
     step_hook: HookFactory | None = None
+    config: type[StrictModel] | None = None
 
 
-OBJECTIVES: Registry[Objective] = Registry("objective")
+OBJECTIVES: Registry[Objective] = Registry("objective", Objective)
 
 
-def register_objective(name: str, loss: LossFn, step_hook: HookFactory | None = None) -> Objective:
-    """Register ``loss`` (and a step hook) under ``name``, the ``objective.name`` of a config."""
-    objective = Objective(loss, step_hook)
-    OBJECTIVES.register(name, doc=((loss.__doc__ or "").strip().splitlines() or [""])[0])(objective)
-    return objective
+def register_objective(config: type[StrictModel], step_hook: HookFactory | None = None) -> Callable[[LossFn], LossFn]:
+    """Decorator: register the loss (and ``step_hook``) under the ``objective.name`` of ``config``."""
+    return OBJECTIVES.register(objective_name(config), step_hook=step_hook, config=config)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from attrsearch.config.objectives import CasmObjective
 from attrsearch.objectives.base import LossOutput, register_objective
 
 
@@ -248,4 +249,5 @@ def casm_hook(cfg, explanandum: nn.Module, device: Any, explainer: nn.Module | N
     return CasmHook(cfg, explanandum, device, explainer=explainer, seed=seed)
 
 
-register_objective("casm", casm_loss, step_hook=casm_hook)
+# Registered here, below its step hook: the decorator of ``casm_loss``, applied once both exist.
+register_objective(CasmObjective, step_hook=casm_hook)(casm_loss)

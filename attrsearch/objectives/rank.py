@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attrsearch.attribution import masks_from_logits
+from attrsearch.config.objectives import RankObjective
 from attrsearch.objectives.base import LossOutput, register_objective
 from attrsearch.objectives.rtis import gaussian_blur
 
@@ -176,6 +177,7 @@ def scored_classes(classifier: nn.Module, images: Tensor, labels: Tensor, target
     return torch.where(has, drawn, top)
 
 
+@register_objective(RankObjective)
 def rank_loss(classifier: nn.Module, images: Tensor, labels: Tensor, mask_logits: Tensor, cfg) -> LossOutput:
     """Soft deletion AUC - soft insertion AUC (Schinagl et al. 2025) + lambda_area * mean(s), for a batch.
 
@@ -334,6 +336,3 @@ def refine_maps(
                 optimiser.step()
             out[b, c] = torch.sigmoid(logits.detach())
     return out
-
-
-register_objective("rank", rank_loss)

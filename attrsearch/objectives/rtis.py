@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from attrsearch.config.objectives import RtisObjective
 from attrsearch.objectives.base import LossOutput, register_objective
 
 AREA_EPS = 5e-4  # keeps the gradient of AV^0.3 finite at an empty mask
@@ -105,6 +106,7 @@ def rtis_terms(
     }
 
 
+@register_objective(RtisObjective)
 def rtis_loss(classifier: nn.Module, images: Tensor, labels: Tensor, mask_logits: Tensor, cfg) -> LossOutput:
     """Dabkowski & Gal 2017, eq. 5, for a batch (one scored class per image, see the module docstring).
 
@@ -123,6 +125,3 @@ def rtis_loss(classifier: nn.Module, images: Tensor, labels: Tensor, mask_logits
     )
     terms["fake_share"] = (~real).float().mean()
     return LossOutput(loss, {k: v.detach() for k, v in terms.items()}, masks, logits)
-
-
-register_objective("rtis", rtis_loss)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attrsearch.attribution import masks_from_logits
+from attrsearch.config.objectives import WysiwycObjective
 from attrsearch.masks import aggregate_masks
 from attrsearch.objectives.base import LossOutput, register_objective
 
@@ -84,6 +85,7 @@ def total_variation(mask: Tensor) -> Tensor:
     return ((dv + dh) / (h * w)).mean()
 
 
+@register_objective(WysiwycObjective)
 def wysiwyc_loss(explanandum: nn.Module, images: Tensor, labels: Tensor, mask_logits: Tensor, cfg) -> LossOutput:
     """Stalder et al. 2022, eq. 1, for a batch.
 
@@ -115,6 +117,3 @@ def wysiwyc_loss(explanandum: nn.Module, images: Tensor, labels: Tensor, mask_lo
         + cfg.lambda_tv * terms["tv"]
     )
     return LossOutput(loss, {k: v.detach() for k, v in terms.items()}, masks, logits_in)
-
-
-register_objective("wysiwyc", wysiwyc_loss)

@@ -11,6 +11,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from attrsearch.attribution.methods._common import attribution_method, check_targets, num_classes_of, validate_options
+from attrsearch.attribution.methods.base import register_method
 from attrsearch.config.base import StrictModel
 
 
@@ -29,6 +30,7 @@ def center_map(size: tuple[int, int], sigma: float, device: torch.device | str =
     return torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * s * s))
 
 
+@register_method("center", CenterOptions, doc="centre baseline: one centred Gaussian for every class")
 @attribution_method
 def center(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
     """images (B, 3, H, W) -> maps (B, C, H, W) in (0, 1], identical for every image and class

@@ -41,6 +41,7 @@ from attrsearch.attribution.methods._common import (
     upsample,
     validate_options,
 )
+from attrsearch.attribution.methods.base import register_method
 from attrsearch.config.base import StrictModel
 
 
@@ -143,6 +144,11 @@ def optimize_rows(
         return smooth_mask(params, sigma_cells, opts.smoothing, (h, w))
 
 
+@register_method(
+    "extremal",
+    ExtremalOptions,
+    doc="Extremal perturbations (Fong et al. 2019), preservation, blur, mean over areas",
+)
 @attribution_method
 def extremal(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
     """Extremal-perturbation masks, the mean over ``areas``, for every selected (image, class).

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attrsearch.attribution.methods._common import attribution_method, check_targets, upsample, validate_options
+from attrsearch.attribution.methods.base import register_method
 from attrsearch.attribution.methods.layers import as_feature_map, find_layer
 from attrsearch.config.base import StrictModel
 
@@ -111,6 +112,7 @@ def _cam(model: nn.Module, images: Tensor, targets: Tensor | None, opts: GradCAM
     return maps * selected[:, :, None, None]
 
 
+@register_method("gradcam", GradCAMOptions, doc="Grad-CAM (Selvaraju et al. 2017), all classes from one forward pass")
 @attribution_method
 def gradcam(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
     """Grad-CAM maps for every class from one forward pass.
@@ -122,6 +124,7 @@ def gradcam(model: nn.Module, images: Tensor, targets: Tensor | None = None, **o
     return _cam(model, images, targets, validate_options(GradCAMOptions, options, "gradcam"), plus=False)
 
 
+@register_method("gradcam_pp", GradCAMOptions, doc="Grad-CAM++ (Chattopadhay et al. 2018), all classes at once")
 @attribution_method
 def gradcam_pp(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
     """Grad-CAM++ maps for every class from one forward pass; same shapes and range as ``gradcam``."""

@@ -41,6 +41,7 @@ from attrsearch.attribution.methods._common import (
     upsample,
     validate_options,
 )
+from attrsearch.attribution.methods.base import register_method
 from attrsearch.config.base import StrictModel
 
 _LINE_SEARCH_STEPS = 8
@@ -159,6 +160,11 @@ def igos_rows(
     return d, i
 
 
+@register_method(
+    "igos",
+    IGOSOptions,
+    doc="iGOS++ (Khorram et al. 2021): deletion+insertion masks, integrated gradients, bilateral TV",
+)
 @attribution_method
 def igos(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
     """iGOS++ saliency I * D for every selected (image, class).

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from attrsearch.attribution.methods._common import attribution_method, check_targets, num_classes_of, validate_options
+from attrsearch.attribution.methods.base import register_method
 from attrsearch.config.base import StrictModel
 from attrsearch.data.base import IMAGENET_MEAN, IMAGENET_STD
 from attrsearch.errors import UserError
@@ -123,6 +124,11 @@ def check_supported(model: nn.Module, opts: LRPOptions) -> None:
             )
 
 
+@register_method(
+    "lrp",
+    LRPOptions,
+    doc="LRP through zennit composites (epsilon-plus-flat default) with BatchNorm/ResNet canonizers",
+)
 @attribution_method
 def lrp(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
     """LRP relevance for every selected class.

@@ -1,4 +1,5 @@
-"""The attribution-method registry: name -> (batched tensor function, pydantic options model).
+"""The attribution methods resolved by name: the registry (``methods.base.METHODS``) with the
+built-in methods, which register themselves where they are defined, and the library adapters.
 
 ``resolve_method(name, options)`` is the one entry point for user input: built-in names come from
 ``METHODS``; ``captum:<Class>``, ``gradcam_lib:<CAMClass>`` and ``zennit:<Attributor>`` are
@@ -10,69 +11,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from torch import Tensor, nn
 
-from attrsearch.attribution.methods import adapters, center, extremal, gradcam, igos, lrp, rise
+# Importing the built-in method modules registers their specs in METHODS.
+from attrsearch.attribution.methods import adapters, center, extremal, gradcam, igos, lrp, rise  # noqa: F401
 from attrsearch.attribution.methods._common import validate_options
+from attrsearch.attribution.methods.base import METHODS, MethodSpec
 from attrsearch.attribution.methods.layers import find_layer
 from attrsearch.config.base import StrictModel
 from attrsearch.errors import UserError
-from attrsearch.registry import Registry
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A registered method: ``fn(model, images, targets=None, **options) -> maps (B, C, H, W)`` and its options."""
-
-    fn: Callable[..., Tensor]
-    options: type[StrictModel]
-
-    def __call__(self, model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: Any) -> Tensor:
-        return self.fn(model, images, targets, **options)
-
-
-METHODS: Registry = Registry("attribution method")
-
-for _name, _fn, _opts, _doc in [
-    (
-        "gradcam",
-        gradcam.gradcam,
-        gradcam.GradCAMOptions,
-        "Grad-CAM (Selvaraju et al. 2017), all classes from one forward pass",
-    ),
-    (
-        "gradcam_pp",
-        gradcam.gradcam_pp,
-        gradcam.GradCAMOptions,
-        "Grad-CAM++ (Chattopadhay et al. 2018), all classes at once",
-    ),
-    ("rise", rise.rise, rise.RISEOptions, "RISE (Petsiuk et al. 2018): 8000 random 7x7 masks, p=0.5, sigmoid scores"),
-    (
-        "extremal",
-        extremal.extremal,
-        extremal.ExtremalOptions,
-        "Extremal perturbations (Fong et al. 2019), preservation, blur, mean over areas",
-    ),
-    (
-        "igos",
-        igos.igos,
-        igos.IGOSOptions,
-        "iGOS++ (Khorram et al. 2021): deletion+insertion masks, integrated gradients, bilateral TV",
-    ),
-    (
-        "lrp",
-        lrp.lrp,
-        lrp.LRPOptions,
-        "LRP through zennit composites (epsilon-plus-flat default) with BatchNorm/ResNet canonizers",
-    ),
-    ("center", center.center, center.CenterOptions, "centre baseline: one centred Gaussian for every class"),
-]:
-    METHODS.register(_name, _doc)(MethodSpec(_fn, _opts))
-
 
 # The names the tables of Stalder et al. 2022 use for the two optimisation methods.
 ALIASES = {"extremal_perturbation": "extremal", "igos_pp": "igos"}

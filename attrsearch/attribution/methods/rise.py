@@ -21,6 +21,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from attrsearch.attribution.methods._common import attribution_method, check_targets, validate_options
+from attrsearch.attribution.methods.base import register_method
 from attrsearch.config.base import StrictModel
 
 
@@ -67,6 +68,7 @@ def rise_masks(
     return render_masks(grids.to(device), shifts.to(device), size)
 
 
+@register_method("rise", RISEOptions, doc="RISE (Petsiuk et al. 2018): 8000 random 7x7 masks, p=0.5, sigmoid scores")
 @attribution_method
 def rise(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:
     """RISE saliency for every class.
