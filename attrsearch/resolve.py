@@ -54,10 +54,15 @@ def _at(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+# The models an experiment names: (its field, the registry of their specs, the option keys the builder reserves).
+_MODELS = (("explanandum", EXPLANANDA, EXPLANANDUM_RESERVED), ("explainer", EXPLAINERS, EXPLAINER_RESERVED))
+
+
 def _check_experiment(cfg: ExperimentConfig) -> None:
     check_data_config(cfg.data, "data")
-    check_entry(EXPLANANDA, "explanandum", cfg.explanandum.arch, cfg.explanandum.options, EXPLANANDUM_RESERVED)
-    check_entry(EXPLAINERS, "explainer", cfg.explainer.arch, cfg.explainer.options, EXPLAINER_RESERVED)
+    for field, registry, reserved in _MODELS:
+        entry = getattr(cfg, field)
+        check_entry(registry, field, entry.arch, entry.options, reserved)
     OBJECTIVES.get(cfg.objective.name, field="objective.name")
     metric = cfg.train.early_stopping.metric
     if metric != "loss":
