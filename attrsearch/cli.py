@@ -15,11 +15,11 @@ from attrsearch.errors import UserError
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from attrsearch.config import load_experiment
+    from attrsearch.evaluate.experiment import run_experiment
     from attrsearch.resolve import resolve_experiment
-    from attrsearch.train.run import run_training
 
     cfg = resolve_experiment(load_experiment(args.config, overrides=dict(args.set or [])), args.config)
-    summary = run_training(cfg, Path(args.out), resume=not args.restart)
+    summary = run_experiment(cfg, Path(args.out), resume=not args.restart)
     m = summary["metrics"]
     shown = ("segmentation/iou", "class_specific/selectivity", "context/reliance", "mask/area", "explanandum/test_map")
     print(
@@ -64,7 +64,8 @@ def _check_refine_lr(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from attrsearch.train.evaluate import evaluate_checkpoint, evaluate_method, method_from_options
+    from attrsearch.evaluate.checks import method_from_options
+    from attrsearch.evaluate.pipeline import evaluate_checkpoint, evaluate_method
 
     _check_refine_lr(args)
     if args.method is not None and args.refine:
@@ -109,8 +110,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from attrsearch.config import load_experiment
+    from attrsearch.evaluate.compare import compare, parse_caps, parse_method_options, parse_methods
+    from attrsearch.evaluate.comparison import comparison_summary
     from attrsearch.resolve import resolve_experiment
-    from attrsearch.train.compare import compare, comparison_summary, parse_caps, parse_method_options, parse_methods
 
     methods = parse_methods(args.methods)
     caps = parse_caps(args.max_images, methods)

@@ -60,8 +60,8 @@ def refining(attribute, checkpoint: Path, device: str, steps: int, lr: float | N
     """``attribute`` followed by ``steps`` of test-time refinement against the checkpoint's Explanandum
     (``get_explanandum`` of its config, as ``attrsearch evaluate``: the cached one)."""
     from attrsearch.data.scan import scan_dataset
+    from attrsearch.evaluate.refine import refined_attribution
     from attrsearch.train.checkpoint import checkpoint_config, load_checkpoint
-    from attrsearch.train.evaluate import refined_attribution
     from attrsearch.train.explanandum import get_explanandum
 
     cfg = checkpoint_config(load_checkpoint(checkpoint))
@@ -84,8 +84,8 @@ def explain_images(
     per image, each labelled with its class name and mask score. The Explainer comes from a training
     ``checkpoint`` or from an exported ``model_dir`` (``attrsearch export``; no training config or cache
     needed). ``refine``: T steps of test-time refinement of the masks (needs ``checkpoint``)."""
+    from attrsearch.evaluate.refine import check_refine
     from attrsearch.export import load_checkpoint_explainer, load_exported
-    from attrsearch.train.evaluate import check_refine
 
     if top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {top_k}")

@@ -7,7 +7,7 @@ transfer panel, the objective, the metric suites and the early-stopping metric. 
 ``UserError`` with one line, ``SOURCE: dotted.field: message``, like a pydantic error.
 
 Call ``resolve_experiment`` wherever an experiment is loaded for work (``attrsearch train``, a sweep's
-base and probe values, ``run_training``). It opens no file and builds nothing.
+base and probe values, ``run_experiment``). It opens no file and builds nothing.
 """
 
 from __future__ import annotations

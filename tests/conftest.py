@@ -59,7 +59,7 @@ def tiny_trained_run(tmp_path_factory, make_tiny_experiment):
     from pathlib import Path
 
     from attrsearch.config import ExperimentConfig, validate
-    from attrsearch.train.run import run_training
+    from attrsearch.evaluate.experiment import run_experiment as run_training
 
     data = make_tiny_experiment()
     data["train"]["epochs"] = 1

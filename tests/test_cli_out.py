@@ -44,7 +44,7 @@ def test_run_training_refuses_a_file_as_its_folder(tmp_path, tiny_experiment):
     """Programmatic callers (sweep trials) get the same one line from ``run_training``, before any data."""
     from attrsearch.config import ExperimentConfig, validate
     from attrsearch.errors import UserError
-    from attrsearch.train.run import run_training
+    from attrsearch.evaluate.experiment import run_experiment as run_training
 
     tiny_experiment["cache_dir"] = str(tmp_path / "cache")
     afile = tmp_path / "afile"

@@ -20,8 +20,8 @@ Which images count:
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -39,6 +39,8 @@ from attrsearch.metrics.registry import check_suite
 from attrsearch.metrics.results import EvaluationResult, write_results  # noqa: F401  (re-exported)
 from attrsearch.metrics.scorer import BatchContext, EvaluationSetup, Scorer, per_class_frame
 from attrsearch.metrics.suites import SUITES
+
+log = logging.getLogger(__name__)
 
 
 def _named_panel(panel: Sequence[Any], chunk: int) -> list[tuple[str, Classifier]]:
@@ -169,5 +171,5 @@ def evaluate(
     for name, model in [("explanandum", clf), *panel_items]:
         timings[f"images_classified/{name}"] = float(model.images_seen)
     for note in notes:
-        print(f"attrsearch: note: {note}", file=sys.stderr)
+        log.warning("attrsearch: note: %s", note)
     return EvaluationResult(metrics, tables, params, notes, timings)

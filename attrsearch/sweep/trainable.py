@@ -153,7 +153,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     import ray
     from ray import tune
 
-    from attrsearch.train.run import run_training
+    from attrsearch.evaluate.experiment import run_experiment
 
     started_at = time.time()  # wall clock (not monotonic): compared across processes by the bookkeeping benchmark
     ctx = tune.get_context()
@@ -209,7 +209,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
             (trial_root / _FAULT_MARKER).write_text("injected\n")
             raise RuntimeError(f"injected fault after epoch {epoch} (sweep testing hook)")
 
-    summary = run_training(cfg, out, resume=resume, seeds=list(spec.seeds) if spec.seeds else None, report=report)
+    summary = run_experiment(cfg, out, resume=resume, seeds=list(spec.seeds) if spec.seeds else None, report=report)
     if state["first_epoch"] is None:
         # Restored from a final checkpoint: a trial whose end Tune had not recorded (the driver died
         # in between) or a PBT clone of a finished trial. Report its final metrics, do not train again.

@@ -8,6 +8,7 @@ per epoch, so a run resumed from ``last.pt`` is bit-for-bit the run that was int
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from attrsearch.data import AttributionDataset
 from attrsearch.objectives import OBJECTIVES, LossOutput
 from attrsearch.train.checkpoint import build_explainer, load_checkpoint, save_checkpoint
 from attrsearch.train.runtime import autocast, make_loader, make_optimizer, seed_everything, use_channels_last
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
@@ -201,7 +204,7 @@ class ExplainerRun:
             from attrsearch.metrics.registry import is_score
 
             shown = {k: v for k, v in record.items() if k in ("train/loss", "val/loss") or is_score(k)}
-            print(
+            log.info(
                 f"epoch {self.epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()) + (" *" if better else "")
             )
         return record

@@ -8,6 +8,7 @@ handed out is frozen: eval mode and ``requires_grad=False`` on every weight.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from attrsearch.models import create_explanandum
 from attrsearch.train.augment import occlude, random_hflip
 from attrsearch.train.checkpoint import read_torch_file
 from attrsearch.train.runtime import keep_freed_memory, make_loader, make_optimizer, seed_everything
+
+log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 
@@ -226,7 +229,7 @@ def get_explanandum(
 
     def train(folder: Path) -> dict[str, Any]:
         meta = train_explanandum(cfg, folder, key=key, device=device, progress=progress)
-        print(
+        log.info(
             f"explanandum {meta['arch']} (seed {meta['seed']}): test mAP {meta['test_map']:.3f}, F1 {meta['test_f1']:.3f}, "
             f"{meta['train_seconds']:.0f} s -> {entry.path}"
         )

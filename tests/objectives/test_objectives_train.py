@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from attrsearch.config import ExperimentConfig, validate
+from attrsearch.evaluate.experiment import run_experiment as run_training
 from attrsearch.train.checkpoint import load_checkpoint
-from attrsearch.train.run import run_training
 
 
 @pytest.mark.slow

@@ -76,6 +76,8 @@ def no_work(monkeypatch):
 
     monkeypatch.setattr("attrsearch.data.build_dataset", boom)
     monkeypatch.setattr("attrsearch.train.explanandum.get_explanandum", boom)
+    monkeypatch.setattr("attrsearch.evaluate.pipeline.build_dataset", boom)
+    monkeypatch.setattr("attrsearch.evaluate.pipeline.get_explanandum", boom)
 
 
 def test_unknown_method_and_option(tiny_file, tmp_path, capsys, no_work):
@@ -125,7 +127,7 @@ def test_method_config_is_resolved(make_tiny_experiment):
 
 
 def test_run_training_with_a_method_trains_nothing_and_reports_once(make_tiny_experiment, tmp_path):
-    from attrsearch.train.run import run_training
+    from attrsearch.evaluate.experiment import run_experiment as run_training
 
     data = make_tiny_experiment()
     data["method"] = {"name": "center", "max_images": 6}

@@ -8,8 +8,8 @@ import pytest
 
 from attrsearch.cli import main
 from attrsearch.config import ExperimentConfig
+from attrsearch.evaluate.pipeline import evaluate_checkpoint
 from attrsearch.train.checkpoint import build_explainer, save_checkpoint
-from attrsearch.train.evaluate import evaluate_checkpoint
 from attrsearch.train.explanandum import get_explanandum
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "metrics"))
