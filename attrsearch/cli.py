@@ -180,7 +180,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from attrsearch.sweep.results import print_status
+    if "://" in args.results:  # remote storage: read through Ray's experiment state
+        from attrsearch.sweep.results import print_status as print_remote_status
+
+        return print_remote_status(args.results)
+    from attrsearch.analysis.status import print_status
 
     return print_status(Path(args.results))
 

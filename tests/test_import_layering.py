@@ -42,7 +42,8 @@ ALLOWED: dict[str, set[str]] = {
         "export",
         "evaluate",
     },
-    "analysis": {"config", "metrics"},
+    "results": {"config"},
+    "analysis": {"config", "metrics", "results"},
     "sweep": {
         "config",
         "data",
@@ -53,6 +54,7 @@ ALLOWED: dict[str, set[str]] = {
         "resolve",
         "train",
         "evaluate",
+        "results",
         "analysis",
     },
     "cli": {
@@ -68,6 +70,7 @@ ALLOWED: dict[str, set[str]] = {
         "evaluate",
         "explain",
         "sweep",
+        "results",
         "analysis",
     },
 }

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from attrsearch.analysis.results import Dimension, Results, Trial, finite
+from attrsearch.analysis.results import Results, Trial, finite
+from attrsearch.config.search import Dimension
 
 METHODS = ("ped_anova", "fanova")
 _PRIMITIVE = (type(None), bool, int, float, str)

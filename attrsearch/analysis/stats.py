@@ -1,47 +1,34 @@
 """Statistics over a sweep's trials: leaderboard with seed confidence intervals, ANOVA over factors,
 Pareto sets, rank agreement between metrics, and the recommended configuration.
 
+Ranking, the Pareto front, confidence intervals and the recommended pick are the results
+contract's (``attrsearch.results.choice``): ``best.yaml``, ``pareto.csv`` and the report agree.
 Seeds: with ``seeds: [s1, ..., sn]`` a trial's ``<metric>`` is the mean over its n seeds and
-``<metric>_std`` their population standard deviation (ddof 0). The 95% confidence interval of the
-mean is ``mean +- t(0.975, n-1) * std / sqrt(n-1)`` (Student's t; the sample std is
-``std * sqrt(n / (n-1))``). One seed gives no interval.
+``<metric>_std`` their population standard deviation (ddof 0). One seed gives no interval.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from attrsearch.analysis.results import BEST_FILE, Results, Trial, finite, metric_direction
+from attrsearch.analysis.results import Results, Trial, finite, metric_direction
+from attrsearch.config.search import label
+from attrsearch.results import choice
+from attrsearch.results.choice import confidence_interval, pareto_mask, ranked
+from attrsearch.results.layout import BEST_FILE, best_header_trial
+
+__all__ = ["confidence_interval", "pareto_mask", "ranked"]
 
 ARCH_FACTORS = ("explanandum.arch", "explainer.arch")
 
 
 # ----------------------------------------------------------------------------------- leaderboard
-
-
-def confidence_interval(mean: float, std: float | None, n: int, level: float = 0.95) -> tuple[float, float]:
-    """The t-interval of a mean over ``n`` seeds from its population std; (nan, nan) for n < 2 or no std."""
-    if n < 2 or std is None or not finite(std) or not finite(mean):
-        return math.nan, math.nan
-    from scipy.stats import t
-
-    half = float(t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n - 1)
-    return mean - half, mean + half
-
-
-def ranked(trials: list[Trial], metric: str, mode: str) -> list[Trial]:
-    """Trials with a finite ``metric``, best first (ties: trial id)."""
-    sign = -1.0 if mode == "max" else 1.0
-    return sorted(
-        [t for t in trials if finite(t.metrics.get(metric))], key=lambda t: (sign * t.metrics[metric], t.trial_id)
-    )
 
 
 @dataclass
@@ -84,11 +71,7 @@ def categorical_factors(results: Results, trials: list[Trial]) -> list[str]:
     """Categorical searched fields that vary among ``trials``: the two architectures first, then the others."""
     cats = [p for p, d in results.sweep.space.items() if d.categorical]
     order = [p for p in ARCH_FACTORS if p in cats] + [p for p in cats if p not in ARCH_FACTORS]
-    return [p for p in order if len({_key(t.values.get(p)) for t in trials}) > 1]
-
-
-def _key(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    return [p for p in order if len({label(t.values.get(p)) for t in trials}) > 1]
 
 
 def _dummies(labels: list[str]) -> np.ndarray:
@@ -133,7 +116,7 @@ def anova(
         return None
     n = results.sweep.seed_count
     y = np.array([t.metrics[metric] for t in trials])
-    labels = {f: [_key(t.values.get(f)) for t in trials] for f in factors}
+    labels = {f: [label(t.values.get(f)) for t in trials] for f in factors}
     X = np.ones((len(trials), 1))
     rss = _rss(X, y)
     ss: dict[str, float] = {}
@@ -182,22 +165,6 @@ def cell_table(
 # ----------------------------------------------------------------------------------- Pareto
 
 
-def pareto_mask(points: np.ndarray, signs: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows of ``points`` (trials x objectives) that no other row dominates.
-
-    ``signs``: +1 for maximised, -1 for minimised objectives. A row dominates another when it is at
-    least as good on every objective and better on one.
-    """
-    s = points * signs
-    n = len(s)
-    keep = np.ones(n, dtype=bool)
-    for i in range(n):
-        ge = (s >= s[i]).all(axis=1)
-        gt = (s > s[i]).any(axis=1)
-        keep[i] = not (ge & gt).any()
-    return keep
-
-
 @dataclass
 class Pareto:
     objectives: list[str]
@@ -209,17 +176,10 @@ class Pareto:
 def pareto(results: Results, objectives: list[str] | None = None) -> Pareto:
     """Non-dominated completed trials over up to 3 objectives (directions from the metric registry)."""
     objectives = list(objectives or results.sweep.objectives)[:3]
-    signs = np.array([1.0 if metric_direction(o) == "max" else -1.0 for o in objectives])
-
-    def full(t: Trial) -> bool:
-        return all(finite(t.metrics.get(o)) for o in objectives)
-
-    pool = [t for t in results.by_status("completed") if full(t)]
-    stopped = [t for t in results.by_status("stopped") if full(t)]
-    if not pool:
-        return Pareto(objectives, [], [], stopped)
-    mask = pareto_mask(np.array([[t.metrics[o] for o in objectives] for t in pool]), signs)
-    return Pareto(objectives, [t for t, k in zip(pool, mask) if k], [t for t, k in zip(pool, mask) if not k], stopped)
+    modes = ["max" if metric_direction(o) == "max" else "min" for o in objectives]
+    stopped = [t for t in results.by_status("stopped") if all(finite(t.metrics.get(o)) for o in objectives)]
+    front, dominated = choice.pareto_split(results.trials, objectives, modes)
+    return Pareto(objectives, front, dominated, stopped)
 
 
 # ----------------------------------------------------------------------------------- agreement
@@ -250,40 +210,9 @@ def spearman(trials: list[Trial], metrics: list[str]) -> np.ndarray:
 # ----------------------------------------------------------------------------------- recommendation
 
 
-def _coordinates(results: Results, trials: list[Trial]) -> np.ndarray:
-    """Trials as points in [0, 1]^d of the searched space (log where the range is log; categories one-hot)."""
-    cols = []
-    for path, dim in results.sweep.space.items():
-        if dim.categorical:
-            for v in dim.values:
-                cols.append([1.0 if _key(t.values.get(path)) == _key(v) else 0.0 for t in trials])
-            continue
-        use_log = dim.log and dim.low > 0
-        lo, hi = (math.log(dim.low), math.log(dim.high)) if use_log else (float(dim.low), float(dim.high))
-        span = (hi - lo) or 1.0
-        col = []
-        for t in trials:
-            v = t.values.get(path)
-            ok = finite(v) and (v > 0 or not use_log)
-            col.append(((math.log(v) if use_log else float(v)) - lo) / span if ok else 0.5)
-        cols.append(col)
-    return np.array(cols, dtype=float).T if cols else np.zeros((len(trials), 0))
-
-
 def sensitivity(results: Results, trials: list[Trial], metric: str, k: int = 5) -> dict[str, float]:
-    """Per trial: mean |metric difference| to its ``k`` nearest trials in the normalised search space.
-
-    Small = the metric barely changes around this configuration (it is not a lucky spike).
-    """
-    if len(trials) < 2:
-        return {t.trial_id: math.nan for t in trials}
-    x = _coordinates(results, trials)
-    y = np.array([t.metrics[metric] for t in trials])
-    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
-    np.fill_diagonal(d, np.inf)
-    k = min(k, len(trials) - 1)
-    near = np.argsort(d, axis=1)[:, :k]
-    return {t.trial_id: float(np.abs(y[near[i]] - y[i]).mean()) for i, t in enumerate(trials)}
+    """``attrsearch.results.choice.sensitivity`` over the sweep's searched space."""
+    return choice.sensitivity(results.sweep.space, trials, metric, k)
 
 
 @dataclass
@@ -333,10 +262,7 @@ def ranges_near_best(
 def best_yaml_trial(results: Results) -> str | None:
     """The trial id named in ``best.yaml``'s header (None without the file)."""
     path = results.root / BEST_FILE
-    if not path.is_file():
-        return None
-    match = re.search(r"^# Best of sweep .*?: trial (\S+),", path.read_text(), flags=re.MULTILINE)
-    return match.group(1) if match else None
+    return best_header_trial(path.read_text()) if path.is_file() else None
 
 
 def train_command(results: Results, trial: Trial) -> str:
@@ -362,70 +288,24 @@ def train_command(results: Results, trial: Trial) -> str:
 
 
 def recommend(results: Results, objective: str | None = None) -> Recommendation:
-    """The configuration to train for production, judged on ``objective`` (default: the first).
-
-    The trial with the best mean over seeds, unless other trials' 95% intervals overlap its own:
-    then, among those, the one with the best robust score, in the metric's own units: the mean
-    minus one seed std minus its neighbourhood sensitivity (``sensitivity``) for a maximised metric
-    (plus both for a minimised one), i.e. what an unlucky seed with a slightly different setting
-    would still score. Ties: the better mean.
-    """
+    """The configuration to train for production, judged on ``objective`` (default: the first): the
+    contract's robust pick (``attrsearch.results.choice.recommend``), with the ranges of the searched
+    fields near the best and the command that trains it."""
     objective = objective or results.sweep.objectives[0]
     mode = metric_direction(objective) or "max"
-    pool = ranked(results.by_status("completed"), objective, mode)
-    if not pool:
+    trials = results.by_status("completed")
+    pick = choice.recommend(trials, objective, mode, results.sweep.space, results.sweep.seed_count)
+    if pick is None:
         return Recommendation(objective, mode, None, None, f"no completed trial reports {objective} yet.")
-    n = results.sweep.seed_count
-    sens = sensitivity(results, pool, objective)
-    sign = 1.0 if mode == "max" else -1.0
-
-    def info(t: Trial) -> dict[str, Any]:
-        mean, std = t.metrics[objective], t.metrics.get(f"{objective}_std", math.nan)
-        lo, hi = confidence_interval(mean, std, n)
-        pess = mean - sign * std if finite(std) else mean
-        robust = pess - sign * sens[t.trial_id] if finite(sens[t.trial_id]) else pess
-        return {
-            "trial": t,
-            "mean": mean,
-            "std": std,
-            "ci": (lo, hi),
-            "pessimistic": pess,
-            "sensitivity": sens[t.trial_id],
-            "robust": robust,
-        }
-
-    top = info(pool[0])
-    if n < 2 or not finite(top["ci"][0]):
-        chosen, cands = pool[0], [top]
-        reason = f"best mean {objective} of {len(pool)} completed trials (one seed per trial: no confidence interval)."
-    else:
-        cands = [top] + [
-            c
-            for c in (info(t) for t in pool[1:])
-            if finite(c["ci"][0]) and c["ci"][1] >= top["ci"][0] and c["ci"][0] <= top["ci"][1]
-        ]
-        if len(cands) == 1:
-            chosen = pool[0]
-            reason = f"best mean {objective} over {n} seeds; no other trial's 95% interval overlaps it."
-        else:
-            pick = max(cands, key=lambda c: (sign * c["robust"], sign * c["mean"]))
-            chosen = pick["trial"]
-            worst = "mean - std - sensitivity" if sign > 0 else "mean + std + sensitivity"
-            reason = (
-                f"{len(cands)} trials have 95% intervals overlapping the best mean's, so {objective} cannot tell "
-                "them apart; "
-                f"{chosen.trial_id} has the best robust score ({worst}: what an unlucky seed with a slightly different "
-                "setting would still score)."
-            )
-    ranges, near = ranges_near_best(results, pool, objective, mode)
+    ranges, near = ranges_near_best(results, ranked(trials, objective, mode), objective, mode)
     return Recommendation(
         objective,
         mode,
-        chosen,
-        pool[0],
-        reason,
-        candidates=[{**c, "trial": c["trial"].trial_id} for c in cands],
+        pick.trial,
+        pick.best,
+        pick.reason,
+        candidates=[{**c, "trial": c["trial"].trial_id} for c in pick.candidates],
         ranges=ranges,
         near_best=near,
-        command=train_command(results, chosen),
+        command=train_command(results, pick.trial),
     )

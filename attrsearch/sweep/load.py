@@ -128,10 +128,7 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
         raise UserError(
             f"{src}: search: the area bounds cannot be searched together with {NAME_PATH} (fix them in the base)"
         )
-    objective = base_cfg.objective
-    space = build_space(
-        cfg.search, getattr(objective, "min_area", 0.0), getattr(objective, "max_area", 1.0), src, gates
-    )
+    space = build_space(cfg.search, base_cfg.model_dump(mode="json"), src, gates)
     notes += space.notes
     _check_combination(cfg, space, src)
     modes = _check_objective(cfg, base_cfg, space, src)

@@ -13,14 +13,13 @@
   the scheduler never ran the final suite and are not counted as complete.
 
 Trials are ranked on the validation split; only ``best.yaml``'s production run sees the test split.
+The layout, the trial record, ranking, the Pareto front and the best trial are the results contract's
+(``attrsearch.results``): this module converts Ray's state into trial records and writes through it.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
-import math
 import re
 import time
 from collections.abc import Iterator
@@ -31,110 +30,47 @@ from typing import Any
 
 import yaml
 
-from attrsearch.analysis.results import RAY_KEYS
+from attrsearch.config.search import trial_values
 from attrsearch.errors import UserError
+from attrsearch.results.choice import TrialTable, format_leaderboard  # noqa: F401 (sweep.run imports it here)
+from attrsearch.results.layout import (
+    BEST_FILE,
+    PARETO_FILE,
+    RAY_KEYS,
+    REPORT_FILE,
+    SWEEP_FILE,
+    TRIALS_FILE,
+    best_header,
+)
+from attrsearch.results.trial import Trial, trials_csv
 
-TRIALS_FILE = "trials.csv"
-BEST_FILE = "best.yaml"
-PARETO_FILE = "pareto.csv"
-SWEEP_FILE = "sweep.yaml"
+log = logging.getLogger(__name__)
 
 _STATUS = {"TERMINATED": "completed", "ERROR": "error", "RUNNING": "running", "PENDING": "pending", "PAUSED": "paused"}
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Diverged|Interrupt|Exit)\w*)(: .*)?$")
 
 
 @dataclass
-class TrialRecord:
-    trial_id: str
-    status: str
-    error: str
-    values: dict[str, Any]
-    metrics: dict[str, float]
-    epochs: float | None
-    failures: int
-    path: str
-    node: str = ""  # the Ray node id of the last report (or its host/IP for trials of older sweeps)
+class SweepResults(TrialTable):
+    """The trials of a sweep (``attrsearch.results.choice.TrialTable``) and the files written from them."""
 
-    def row(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "trial_id": self.trial_id,
-            "status": self.status,
-            "error": self.error,
-            "epochs": self.epochs,
-            "failures": self.failures,
-            "node": self.node,
-        }
-        for key, value in self.values.items():
-            out[f"config/{key}"] = (
-                value if isinstance(value, (int, float, str, bool, type(None))) else json.dumps(value)
-            )
-        out.update(self.metrics)
-        return out
-
-
-@dataclass
-class SweepResults:
-    trials: list[TrialRecord]
-    objectives: list[str]
-    modes: list[str]
     written: list[str] = field(default_factory=list)
-
-    def completed(self) -> list[TrialRecord]:
-        return [t for t in self.trials if t.status == "completed"]
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.trials:
-            out[t.status] = out.get(t.status, 0) + 1
-        return out
-
-    def ranked(self, pool: list[TrialRecord] | None = None) -> list[TrialRecord]:
-        """Trials with a finite first objective, best first (ties: earlier trial id first)."""
-        name, mode = self.objectives[0], self.modes[0]
-        pool = self.completed() if pool is None else pool
-        scored = [t for t in pool if _finite(t.metrics.get(name))]
-        sign = -1.0 if mode == "max" else 1.0
-        return sorted(scored, key=lambda t: (sign * t.metrics[name], t.trial_id))
-
-    def best(self) -> TrialRecord | None:
-        ranked = self.ranked()
-        return ranked[0] if ranked else None
-
-    def pareto(self) -> list[TrialRecord]:
-        """Completed trials that no other completed trial dominates on every objective."""
-        pool = [t for t in self.completed() if all(_finite(t.metrics.get(o)) for o in self.objectives)]
-        signs = [1.0 if m == "max" else -1.0 for m in self.modes]
-
-        def score(t: TrialRecord) -> list[float]:
-            return [s * t.metrics[o] for s, o in zip(signs, self.objectives)]
-
-        front = []
-        for t in pool:
-            st = score(t)
-            dominated = any(
-                all(x >= y for x, y in zip(score(u), st)) and any(x > y for x, y in zip(score(u), st))
-                for u in pool
-                if u is not t
-            )
-            if not dominated:
-                front.append(t)
-        return front
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @contextmanager
 def _quiet_ray_analysis() -> Iterator[None]:
     """ExperimentAnalysis warns about trials that have not reported yet; that is normal here."""
-    log = logging.getLogger("ray.tune.analysis.experiment_analysis")
-    level = log.level
-    log.setLevel(logging.ERROR)
+    ray_log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = ray_log.level
+    ray_log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        log.setLevel(level)
+        ray_log.setLevel(level)
+
+
+# ------------------------------------------------------------------------------------------------
+# Storage (local path or URI): the lead switches this block to the sweep's Storage object at merge.
 
 
 def storage_filesystem(path: str) -> tuple[Any, str]:
@@ -188,6 +124,10 @@ def write_whole(fs: Any, fs_path: str, data: bytes) -> None:
         fh.write(data)
 
 
+# ------------------------------------------------------------------------------------------------
+# Ray's experiment state -> trial records
+
+
 def _error_line(trial: Any) -> str:
     """The exception line of the trial's error file (Ray writes the whole traceback)."""
     text = None
@@ -214,11 +154,9 @@ def has_experiment_state(experiment_path: str) -> bool:
     return any(Path(i.path).name.startswith("experiment_state-") for i in infos)
 
 
-def load_trials(experiment_path: str) -> list[TrialRecord]:
+def load_trials(experiment_path: str) -> list[Trial]:
     """Every trial of Ray's experiment state (works while the sweep runs)."""
     from ray.tune import ExperimentAnalysis
-
-    from attrsearch.sweep.space import trial_values
 
     for attempt in range(5):
         try:
@@ -243,7 +181,7 @@ def load_trials(experiment_path: str) -> list[TrialRecord]:
             if k not in RAY_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
         }
         records.append(
-            TrialRecord(
+            Trial(
                 trial_id=trial.trial_id,
                 status=status,
                 error=_error_line(trial) if trial.status == "ERROR" else "",
@@ -273,20 +211,7 @@ def collect(experiment_path: str, objectives: list[str], modes: list[str]) -> Sw
     return SweepResults(load_trials(experiment_path), objectives, modes)
 
 
-def _csv(rows: list[dict[str, Any]], first: list[str]) -> str:
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return ",".join(first) + "\n"
-    config = sorted(c for c in df.columns if c.startswith("config/"))
-    rest = sorted(c for c in df.columns if c not in first and c not in config)
-    buf = io.StringIO()
-    df[[c for c in first if c in df.columns] + config + rest].to_csv(buf, index=False)
-    return buf.getvalue()
-
-
-def best_config(sweep: Any, best: TrialRecord) -> dict[str, Any]:
+def best_config(sweep: Any, best: Trial) -> dict[str, Any]:
     """The production experiment: base + the best trial's values, scored on the test split."""
     from attrsearch.sweep.experiment import trial_data, trial_experiment
 
@@ -299,72 +224,34 @@ def write_results(sweep: Any) -> SweepResults:
     """(Re)write trials.csv, best.yaml and pareto.csv of ``sweep`` from Ray's experiment state."""
     exp = sweep.experiment_path
     results = collect(exp, sweep.objectives, sweep.modes)
-    lead = ["trial_id", "status", "error", "epochs", "failures", "node"]
-    write_text(f"{exp}/{TRIALS_FILE}", _csv([t.row() for t in results.trials], lead + sweep.objectives))
+    write_text(f"{exp}/{TRIALS_FILE}", trials_csv(results.trials, sweep.objectives))
     results.written.append(f"{exp}/{TRIALS_FILE}")
     best = results.best()
     if best is not None:
         objective = sweep.objectives[0]
-        header = (
-            f"# Best of sweep {sweep.name}: trial {best.trial_id}, {objective} = {best.metrics[objective]:.6g} "
-            f"({sweep.modes[0]}) on the val split.\n"
-            f"# Production run, scored on the test split: attrsearch train {BEST_FILE} --out runs/{sweep.name}-best\n"
-        )
+        header = best_header(sweep.name, best.trial_id, objective, best.metrics[objective], sweep.modes[0])
         write_text(f"{exp}/{BEST_FILE}", header + yaml.safe_dump(best_config(sweep, best), sort_keys=False))
         results.written.append(f"{exp}/{BEST_FILE}")
     if sweep.config.multi_objective:
         front = results.pareto()
-        write_text(f"{exp}/{PARETO_FILE}", _csv([t.row() for t in front], lead + sweep.objectives))
+        write_text(f"{exp}/{PARETO_FILE}", trials_csv(front, sweep.objectives))
         results.written.append(f"{exp}/{PARETO_FILE}")
     return results
 
 
-def format_leaderboard(results: SweepResults, top: int = 10) -> str:
-    """The top completed trials by the first objective (other objectives and searched values beside)."""
-    import pandas as pd
+def print_status(path: str) -> int:
+    """``attrsearch status s3://...``: the status of a sweep in remote storage, read through Ray's
+    experiment state (a local folder is read without Ray: ``attrsearch.analysis.status``)."""
+    from attrsearch.analysis.status import format_status
 
-    ranked = results.ranked()
-    label = "completed"
-    if not ranked:  # nothing completed yet: rank whatever has reported the objective
-        ranked = results.ranked(results.trials)
-        label = "reported so far"
-    if not ranked:
-        return f"no trial has reported {results.objectives[0]} yet"
-    rows = []
-    for i, t in enumerate(ranked[:top], 1):
-        row: dict[str, Any] = {"rank": i, "trial": t.trial_id, "status": t.status, "epochs": t.epochs}
-        for o in results.objectives:
-            row[o] = t.metrics.get(o)
-        for key, value in t.values.items():
-            row[key] = value if isinstance(value, (int, float, str)) else json.dumps(value)
-        rows.append(row)
-    table = pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}")
-    direction = "higher" if results.modes[0] == "max" else "lower"
-    return f"top {min(top, len(ranked))} of {len(ranked)} {label} trials by {results.objectives[0]} ({direction} is better, val split):\n{table}"
-
-
-def print_status(path: Path | str) -> int:
-    """``attrsearch status results/<name>``: trial counts by status and the best so far (also mid-sweep)."""
-    exp = str(path)
-    if "://" not in exp:
-        if not Path(exp).is_dir():
-            raise UserError(f"{exp}: no such results folder")
-        exp = str(Path(exp).resolve())
-    if not has_experiment_state(exp):
+    if not has_experiment_state(path):
         raise UserError(
-            f"{exp}: no Ray experiment state (experiment_state-*.json) in this folder; is it results/<sweep name>?"
+            f"{path}: no Ray experiment state (experiment_state-*.json) in this folder; is it results/<sweep name>?"
         )
-    objectives, modes = saved_objectives(exp)
-    results = collect(exp, objectives, modes)
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(results.counts().items()))
-    print(f"{exp}: {len(results.trials)} trials ({counts or 'none yet'})")
-    errors = [t for t in results.trials if t.status == "error"]
-    for t in errors[:5]:
-        print(f"  error {t.trial_id}: {t.error}")
-    print(format_leaderboard(results, top=5))
-    report = f"{exp}/report.html"
-    if "://" not in exp and Path(report).is_file():
-        print(f"report: {report}")
-    else:
-        print(f"report: attrsearch report {exp}  (writes {report})")
+    objectives, modes = saved_objectives(path)
+    report = f"{path}/{REPORT_FILE}"
+    for line in format_status(
+        path, collect(path, objectives, modes), f"report: attrsearch report {path}  (writes {report})"
+    ):
+        log.info(line)
     return 0

@@ -19,91 +19,13 @@ experiment schema (every search path exists, every sampled value validates, a < 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from attrsearch.config.base import StrictModel
-
-DIST_KINDS = ("uniform", "loguniform", "int", "choice", "grid")
-
-
-class Distribution(StrictModel):
-    """One search dimension; exactly one of the kinds is given.
-
-    ``uniform``/``loguniform``: floats in [lo, hi]; ``int``: integers in [lo, hi] (both included),
-    log-spaced with ``log: true``; ``choice``: one of the values, sampled; ``grid``: every value.
-    """
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
-
-    uniform: tuple[float, float] | None = None
-    loguniform: tuple[float, float] | None = None
-    int_: tuple[int, int] | None = Field(None, alias="int")
-    log: bool = Field(False, description="int only: sample log-uniformly")
-    choice: list[Any] | None = None
-    grid: list[Any] | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Distribution:
-        given = [k for k in DIST_KINDS if self._raw(k) is not None]
-        if len(given) != 1:
-            raise ValueError(f"give exactly one of {', '.join(DIST_KINDS)} (got {', '.join(given) or 'none'})")
-        kind = given[0]
-        if self.log and kind != "int":
-            raise ValueError("log: true is for int ranges; use loguniform for floats")
-        if kind in ("uniform", "loguniform", "int"):
-            lo, hi = self._raw(kind)
-            if not lo < hi:
-                raise ValueError(f"{kind}: the low end must be below the high end (got [{lo}, {hi}])")
-            if kind == "loguniform" and lo <= 0:
-                raise ValueError(f"loguniform: the low end must be > 0 (got {lo})")
-            if kind == "int" and self.log and lo < 1:
-                raise ValueError(f"int with log: true needs a low end >= 1 (got {lo})")
-        else:
-            values = self._raw(kind)
-            if not values:
-                raise ValueError(f"{kind}: give at least one value")
-            keys = [json.dumps(v, sort_keys=True, default=str) for v in values]
-            if len(set(keys)) != len(keys):
-                raise ValueError(f"{kind}: values must be distinct")
-        return self
-
-    def _raw(self, kind: str) -> Any:
-        return self.int_ if kind == "int" else getattr(self, kind)
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in DIST_KINDS if self._raw(k) is not None)
-
-    @property
-    def discrete(self) -> bool:
-        return self.kind in ("choice", "grid")
-
-    @property
-    def low(self) -> float:
-        return self._raw(self.kind)[0]
-
-    @property
-    def high(self) -> float:
-        return self._raw(self.kind)[1]
-
-    @property
-    def values(self) -> list[Any]:
-        return list(self._raw(self.kind))
-
-    @property
-    def is_log(self) -> bool:
-        return self.kind == "loguniform" or (self.kind == "int" and self.log)
-
-    def describe(self) -> str:
-        if self.discrete:
-            return f"{self.kind} {json.dumps(self.values, default=str)}"
-        log = " (log)" if self.kind == "int" and self.log else ""
-        return f"{self.kind} [{self.low:g}, {self.high:g}]{log}"
-
+from attrsearch.config.search import Distribution
 
 # ----------------------------------------------------------------------------- search algorithms
 

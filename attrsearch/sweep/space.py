@@ -1,16 +1,18 @@
 """The search space: distributions over dotted experiment fields, as Ray Tune domains or an Optuna
-define-by-run function, with the area bounds sampled so that a < b always holds.
+define-by-run function, with every ordered pair lo < hi that a config class declares
+(``ORDERED_PAIRS``, e.g. the area bounds a = ``objective.min_area`` < b = ``objective.max_area`` of
+Stalder et al. 2022, eq. 4-6) sampled so that it always holds (``plan_pair``):
 
-Trial configs are flat: ``{"objective.lambda_tv": 0.3, ...}``; ``trial_values`` turns one back into
-``{dotted path: value}``. The area bounds of Stalder et al. 2022 (eq. 4-6) need a = ``objective.min_area``
-< b = ``objective.max_area``:
-
-- one bound searched, the other fixed: the range is clipped (or the values filtered) to the valid side;
+- one side searched, the other fixed: the range is clipped (or the values filtered) to the valid side;
 - both continuous: b is drawn first from the part of its range above a's low end, then a from
   [a_lo, min(a_hi, b)) (so a's distribution is skewed where the ranges overlap);
 - one discrete, one continuous: the discrete one first (values without a valid partner dropped),
   then the other clipped by it;
-- both discrete (both ``choice`` or both ``grid``): one joint dimension over the valid (a, b) pairs.
+- both discrete (both ``choice`` or both ``grid``): one joint dimension over the valid (a, b) pairs,
+  stored in the trial config under ``attrsearch.config.search.joint_key`` (``_area_bounds``).
+
+Trial configs are flat: ``{"objective.lambda_tv": 0.3, ...}``; ``trial_values`` turns one back into
+``{dotted path: value}``.
 
 When ``objective.name`` is searched, an objective's own weights are conditional: a path gated on a
 set of objective names (``objective.casm.lambda_r``, or ``objective.lambda_area`` which only some
@@ -23,43 +25,43 @@ Nothing here imports Ray or Optuna at module level: the dry run describes the sp
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from attrsearch.config.search import (
+    INACTIVE,
+    Dimension,
+    Distribution,
+    field_path,
+    is_number,
+    joint_key,
+    label,
+    ordered_pairs,
+    trial_values,
+)
 from attrsearch.errors import UserError
-from attrsearch.sweep.schema import Distribution
 
-AREA_A = "objective.min_area"
+__all__ = ["INACTIVE", "field_path", "trial_values"]  # planned here, decoded by attrsearch.config.search
+
+AREA_A = "objective.min_area"  # the area bounds a < b (sweep.load's checks name them)
 AREA_B = "objective.max_area"
-JOINT_KEY = "_area_bounds"  # a joint dimension over valid (a, b) pairs
+JOINT_KEY = joint_key((AREA_A, AREA_B))  # "_area_bounds"
 NAME_PATH = "objective.name"
-INACTIVE = "<inactive>"  # the value of a gated dimension whose objective the trial did not choose
 
 _PRIMITIVE = (type(None), bool, int, float, str)
+Pairs = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
-class Dim:
-    """One effective search dimension (a ``Distribution`` after clipping/filtering)."""
-
-    kind: str  # uniform | loguniform | int | choice | grid
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    values: tuple[Any, ...] = ()
+class Dim(Dimension):
+    """One effective search dimension (a ``Distribution`` after clipping/filtering) that can be drawn."""
 
     @classmethod
     def of(cls, dist: Distribution) -> Dim:
-        if dist.discrete:
-            return cls(dist.kind, values=tuple(dist.values))
-        return cls(dist.kind, low=dist.low, high=dist.high, log=dist.kind == "int" and dist.log)
-
-    @property
-    def discrete(self) -> bool:
-        return self.kind in ("choice", "grid")
+        d = dist.dimension()
+        return cls(d.kind, d.low, d.high, d.log, d.values)
 
     def below(self, bound: float) -> Dim | None:
         """The part of this dimension strictly below ``bound`` (None if empty)."""
@@ -104,7 +106,7 @@ class Dim:
             return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
         if all(isinstance(v, _PRIMITIVE) for v in self.values):
             return trial.suggest_categorical(name, list(self.values))
-        labels = {_label(v): v for v in self.values}
+        labels = {label(v): v for v in self.values}
         return labels[trial.suggest_categorical(name, list(labels))]
 
     def sample(self, rng: random.Random) -> Any:
@@ -127,21 +129,11 @@ class Dim:
             return [int(self.low), int(self.high)]
         return [self.low, self.high]
 
-    def describe(self) -> str:
-        if self.discrete:
-            return f"{self.kind} {json.dumps(list(self.values), default=str)}"
-        log = " (log)" if self.log else ""
-        return f"{self.kind} [{self.low:.6g}, {self.high:.6g}]{log}"
-
 
 def _num(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise UserError(f"area bounds must be numbers (got {value!r})")
     return float(value)
-
-
-def _label(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -173,25 +165,20 @@ class GatedDim:
         return self.dim.sample(random.Random())
 
 
-def field_path(path: str) -> str:
-    """``objective.casm.lambda_r`` (qualified by an objective name) -> ``objective.lambda_r``."""
-    from attrsearch.config.objectives import OBJECTIVE_CONFIGS
-
-    parts = path.split(".")
-    if len(parts) == 3 and parts[0] == "objective" and parts[1] in OBJECTIVE_CONFIGS:
-        return f"objective.{parts[2]}"
-    return path
-
-
 @dataclass
 class SearchSpace:
-    """Dimensions over dotted paths, plus the coupling of the area bounds."""
+    """Dimensions over dotted paths, plus the coupling of each declared ordered pair lo < hi."""
 
     dims: dict[str, Dim] = field(default_factory=dict)  # sampled independently (in this order)
     conditional: dict[str, tuple[Dim, str, bool]] = field(default_factory=dict)  # path -> (dim, partner, below)
-    joint: tuple[str, tuple[tuple[float, float], ...]] | None = None  # (choice|grid, valid (a, b) pairs)
+    joints: dict[tuple[str, str], tuple[str, Pairs]] = field(default_factory=dict)  # (lo, hi) -> (kind, pairs)
     gated: dict[str, tuple[Dim, frozenset[str]]] = field(default_factory=dict)  # path -> (dim, objective names)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def joint(self) -> tuple[str, Pairs] | None:
+        """The area bounds' joint dimension (choice|grid, valid (a, b) pairs), if they are drawn jointly."""
+        return self.joints.get((AREA_A, AREA_B))
 
     def _dim(self, path: str) -> Dim | None:
         if path in self.dims:
@@ -202,10 +189,7 @@ class SearchSpace:
 
     @property
     def paths(self) -> list[str]:
-        out = list(self.dims) + list(self.conditional) + list(self.gated)
-        if self.joint:
-            out += [AREA_A, AREA_B]
-        return out
+        return list(self.dims) + list(self.conditional) + list(self.gated) + [p for pair in self.joints for p in pair]
 
     def grid_size(self) -> int:
         """Combinations Tune's generator enumerates per sample (product of the grid dimensions)."""
@@ -213,29 +197,30 @@ class SearchSpace:
         for dim in self.dims.values():
             if dim.kind == "grid":
                 size *= len(dim.values)
-        if self.joint and self.joint[0] == "grid":
-            size *= len(self.joint[1])
+        for kind, pairs in self.joints.values():
+            if kind == "grid":
+                size *= len(pairs)
         return size
 
     def has_grid(self) -> bool:
-        return any(d.kind == "grid" for d in self.dims.values()) or bool(self.joint and self.joint[0] == "grid")
+        return any(d.kind == "grid" for d in self.dims.values()) or any(k == "grid" for k, _ in self.joints.values())
 
     def discrete_values(self, path: str) -> list[Any] | None:
         """Every value ``path`` can take when it is discrete (None: continuous or not searched)."""
-        if self.joint and path in (AREA_A, AREA_B):
-            i = 0 if path == AREA_A else 1
-            return sorted({p[i] for p in self.joint[1]})
+        for pair, (_, pairs) in self.joints.items():
+            if path in pair:
+                return sorted({p[pair.index(path)] for p in pairs})
         dim = self._dim(path)
         return list(dim.values) if dim is not None and dim.discrete else None
 
     def contains(self, path: str, value: Any) -> bool:
-        """Whether ``value`` is a value ``path`` can take (ignoring the coupling of the area bounds)."""
+        """Whether ``value`` is a value ``path`` can take (ignoring the coupling of ordered pairs)."""
         dim = self._dim(path)
         if dim is None:
             return False
         if dim.discrete:
-            return _label(value) in {_label(v) for v in dim.values}
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and dim.low <= value <= dim.high
+            return label(value) in {label(v) for v in dim.values}
+        return is_number(value) and dim.low <= value <= dim.high
 
     def start_point(self, values: dict[str, Any], optuna: bool) -> dict[str, Any]:
         """A first trial with the given values (``points_to_evaluate`` of Tune's generator or Optuna)."""
@@ -244,10 +229,10 @@ class SearchSpace:
             for path, value in point.items():
                 dim = self.dims.get(path)
                 if dim is not None and dim.discrete and not all(isinstance(v, _PRIMITIVE) for v in dim.values):
-                    point[path] = _label(value)
-        if self.joint:
-            a, b = values[AREA_A], values[AREA_B]
-            point[JOINT_KEY] = f"{a!r},{b!r}" if optuna else [a, b]
+                    point[path] = label(value)
+        for lo, hi in self.joints:
+            a, b = values[lo], values[hi]
+            point[joint_key((lo, hi))] = f"{a!r},{b!r}" if optuna else [a, b]
         return point
 
     def tune_param_space(self) -> dict[str, Any]:
@@ -259,29 +244,28 @@ class SearchSpace:
             space[path] = tune.sample_from(ConditionalBound(partner, dim, below))
         for path, (dim, names) in self.gated.items():
             space[path] = tune.sample_from(GatedDim(dim, names))
-        if self.joint:
-            kind, pairs = self.joint
+        for pair, (kind, pairs) in self.joints.items():
             values = [list(p) for p in pairs]
-            space[JOINT_KEY] = tune.grid_search(values) if kind == "grid" else tune.choice(values)
+            space[joint_key(pair)] = tune.grid_search(values) if kind == "grid" else tune.choice(values)
         return space
 
     def sample(self, rng: random.Random) -> dict[str, Any]:
         """One trial's ``{dotted path: value}`` drawn with ``rng`` (plain random search; the dry run's
-        ``--sample``): the same coupling of the area bounds as Tune's generator and Optuna."""
+        ``--sample``): the same coupling of ordered pairs as Tune's generator and Optuna."""
         values: dict[str, Any] = {path: dim.sample(rng) for path, dim in self.dims.items()}
         for path, (dim, partner, below) in self.conditional.items():
             bound = float(values[partner])
             clipped = dim.below(bound) if below else dim.above(bound)
             values[path] = clipped.sample(rng)  # type: ignore[union-attr]
-        if self.joint:
-            values[AREA_A], values[AREA_B] = rng.choice(list(self.joint[1]))
+        for (lo, hi), (_, pairs) in self.joints.items():
+            values[lo], values[hi] = rng.choice(list(pairs))
         for path, (dim, names) in self.gated.items():
             if values[NAME_PATH] in names:
                 values[path] = dim.sample(rng)
         return {field_path(path): value for path, value in values.items()}
 
     def optuna_space(self) -> OptunaSpace:
-        return OptunaSpace(dict(self.dims), dict(self.conditional), self.joint, dict(self.gated))
+        return OptunaSpace(dict(self.dims), dict(self.conditional), dict(self.joints), dict(self.gated))
 
     def describe(self) -> list[str]:
         lines = []
@@ -291,10 +275,9 @@ class SearchSpace:
         for path, (dim, partner, below) in self.conditional.items():
             side = "below" if below else "above"
             lines.append(f"  {path:{width}s}  {dim.describe()}, drawn {side} the trial's {partner}")
-        if self.joint:
-            kind, pairs = self.joint
+        for (lo, hi), (kind, pairs) in self.joints.items():
             shown = ", ".join(f"({a:g}, {b:g})" for a, b in pairs)
-            lines.append(f"  {AREA_A + ', ' + AREA_B:{width}s}  {kind} over {len(pairs)} valid (a, b) pairs: {shown}")
+            lines.append(f"  {lo + ', ' + hi:{width}s}  {kind} over {len(pairs)} valid (a, b) pairs: {shown}")
         for path, (dim, names) in self.gated.items():
             lines.append(f"  {path:{width}s}  {dim.describe()}, only when {NAME_PATH} is {' or '.join(sorted(names))}")
         return lines
@@ -306,7 +289,7 @@ class OptunaSpace:
 
     dims: dict[str, Dim]
     conditional: dict[str, tuple[Dim, str, bool]]
-    joint: tuple[str, tuple[tuple[float, float], ...]] | None
+    joints: dict[tuple[str, str], tuple[str, Pairs]]
     gated: dict[str, tuple[Dim, frozenset[str]]] = field(default_factory=dict)
 
     def __call__(self, trial: Any) -> dict[str, Any]:
@@ -315,44 +298,38 @@ class OptunaSpace:
             bound = float(out[partner])
             clipped = dim.below(bound) if below else dim.above(bound)
             out[path] = clipped.suggest(trial, path)  # type: ignore[union-attr]
-        if self.joint:
-            pairs = {f"{a!r},{b!r}": [a, b] for a, b in self.joint[1]}
-            out[JOINT_KEY] = pairs[trial.suggest_categorical(JOINT_KEY, list(pairs))]
+        for pair, (_, pairs) in self.joints.items():
+            key = joint_key(pair)
+            labels = {f"{a!r},{b!r}": [a, b] for a, b in pairs}
+            out[key] = labels[trial.suggest_categorical(key, list(labels))]
         for path, (dim, names) in self.gated.items():  # define-by-run: only the chosen objective's weights
             if out[NAME_PATH] in names:
                 out[path] = dim.suggest(trial, path)
         return out
 
 
-def trial_values(config: dict[str, Any]) -> dict[str, Any]:
-    """A trial's flat config -> ``{dotted path: value}`` (the joint area dimension unpacked, gated
-    dimensions of objectives the trial did not choose dropped, ``objective.<name>.<field>`` written
-    as ``objective.<field>``)."""
-    values: dict[str, Any] = {}
-    for key, value in config.items():
-        if key == JOINT_KEY:
-            values[AREA_A], values[AREA_B] = value
-        elif not key.startswith("_") and not (isinstance(value, str) and value == INACTIVE):
-            values[field_path(key)] = value
-    return values
+# ------------------------------------------------------------------------------------- planning
 
 
 def build_space(
     search: dict[str, Distribution],
-    fixed_a: float,
-    fixed_b: float,
+    base: dict[str, Any],
     source: str,
     gates: dict[str, frozenset[str]] | None = None,
 ) -> SearchSpace:
-    """Plan the space; ``fixed_a``/``fixed_b`` are the base's bounds (used when a bound is not searched);
-    ``gates``: path -> the objective names it is drawn for (``objective.name`` must be searched).
+    """Plan the space; ``base``: the base experiment as a mapping (its values bound an ordered pair
+    of which one side is searched); ``gates``: path -> the objective names it is drawn for
+    (``objective.name`` must be searched).
 
-    A ``UserError`` names the sweep file when the bounds can never satisfy a < b. Paths are taken in
+    Each ordered pair lo < hi that a config class declares (``ORDERED_PAIRS``) is planned by
+    ``plan_pair``; a ``UserError`` names the sweep file when a pair can never hold. Paths are taken in
     their current spelling (``loss.*`` is ``objective.*``).
     """
     from attrsearch.sweep.experiment import canonical_path
 
     search = {canonical_path(path): dist for path, dist in search.items()}
+    pairs = [pair for pair in ordered_pairs() if pair[0] in search or pair[1] in search]
+    paired = {path for pair in pairs for path in pair}
     space = SearchSpace()
     gates = gates or {}
     for path, dist in search.items():
@@ -362,64 +339,74 @@ def build_space(
                     f"{source}: search.{path}: drawn only for some objectives; use choice or a range, not grid"
                 )
             space.gated[path] = (Dim.of(dist), gates[path])
-        elif path not in (AREA_A, AREA_B):
+        elif path not in paired:
             space.dims[path] = Dim.of(dist)
-    a = Dim.of(search[AREA_A]) if AREA_A in search else None
-    b = Dim.of(search[AREA_B]) if AREA_B in search else None
-    where = f"{source}: search"
-    if a is None and b is None:
-        return space
-    if b is None:  # only a searched: keep it below the fixed b
-        kept = a.below(fixed_b)
-        if kept is None:
-            raise UserError(
-                f"{where}.{AREA_A}: every value is >= loss.max_area ({fixed_b:g}) of the base; a < b can never hold"
-            )
-        _note_change(space, AREA_A, a, kept, f"kept below the base's loss.max_area={fixed_b:g}")
-        space.dims[AREA_A] = kept
-        return space
-    if a is None:  # only b searched: keep it above the fixed a
-        kept = b.above(fixed_a)
-        if kept is None:
-            raise UserError(
-                f"{where}.{AREA_B}: every value is <= loss.min_area ({fixed_a:g}) of the base; a < b can never hold"
-            )
-        _note_change(space, AREA_B, b, kept, f"kept above the base's loss.min_area={fixed_a:g}")
-        space.dims[AREA_B] = kept
-        return space
-    if a.discrete and b.discrete:
-        if a.kind != b.kind:
-            raise UserError(
-                f"{where}: {AREA_A} is {a.kind} and {AREA_B} is {b.kind}; use grid for both or choice for both"
-            )
-        pairs = tuple((_num(x), _num(y)) for x in a.values for y in b.values if _num(x) < _num(y))
-        if not pairs:
-            raise UserError(f"{where}: no pair of {AREA_A} and {AREA_B} values has a < b")
-        dropped = len(a.values) * len(b.values) - len(pairs)
-        if dropped:
-            space.notes.append(
-                f"{dropped} of {len(a.values) * len(b.values)} (a, b) combinations dropped because a >= b"
-            )
-        space.joint = (a.kind, pairs)
-        return space
-    if a.discrete:  # a first (values that leave room for b), then b above it
+    for lo, hi in pairs:
+        a = Dim.of(search[lo]) if lo in search else None
+        b = Dim.of(search[hi]) if hi in search else None
+        plan_pair(space, (lo, hi), a, b, base, f"{source}: search")
+    return space
+
+
+def plan_pair(space: SearchSpace, pair: tuple[str, str], a: Dim | None, b: Dim | None, base: dict, where: str) -> None:
+    """Add the ordered pair lo < hi to ``space`` (``a``/``b``: their searched dimensions, None if fixed):
+
+    - one side searched, the other fixed by ``base``: the range is clipped (or the values filtered);
+    - both continuous: hi first, from the part of its range above lo's low end, then lo below it;
+    - one discrete, one continuous: the discrete one first (values without a valid partner dropped);
+    - both discrete (both ``choice`` or both ``grid``): one joint dimension over the valid pairs.
+    """
+    lo, hi = pair
+    if b is None:
+        _clip_one(space, lo, a, hi, _fixed(base, hi), below=True, where=where)
+    elif a is None:
+        _clip_one(space, hi, b, lo, _fixed(base, lo), below=False, where=where)
+    elif a.discrete and b.discrete:
+        _joint(space, pair, a, b, where)
+    elif a.discrete:  # a first (values that leave room for b), then b above it
         kept = a.below(b.high)
         if kept is None:
-            raise UserError(
-                f"{where}.{AREA_A}: every value is >= the largest {AREA_B} ({b.high:g}); a < b can never hold"
-            )
-        _note_change(space, AREA_A, a, kept, f"values >= the largest {AREA_B} dropped")
-        space.dims[AREA_A] = kept
-        space.conditional[AREA_B] = (b, AREA_A, False)
-        return space
-    # b first (the part of its range above a's low end), then a below it
-    kept = b.above(a.low)
+            raise UserError(f"{where}.{lo}: every value is >= the largest {hi} ({b.high:g}); a < b can never hold")
+        _note_change(space, lo, a, kept, f"values >= the largest {hi} dropped")
+        space.dims[lo] = kept
+        space.conditional[hi] = (b, lo, False)
+    else:  # b first (the part of its range above a's low end), then a below it
+        kept = b.above(a.low)
+        if kept is None:
+            raise UserError(f"{where}: every {hi} is <= the smallest {lo} ({a.low:g}); a < b can never hold")
+        _note_change(space, hi, b, kept, f"kept above the smallest {lo}")
+        space.dims[hi] = kept
+        space.conditional[lo] = (a, hi, True)
+
+
+def _fixed(base: dict[str, Any], path: str) -> float:
+    from attrsearch.config.base import get_dotted
+
+    return _num(get_dotted(base, path))
+
+
+def _clip_one(space: SearchSpace, path: str, dim: Dim, other: str, bound: float, below: bool, where: str) -> None:
+    """One side of a pair searched: keep it on the valid side of the base's value of the other."""
+    kept = dim.below(bound) if below else dim.above(bound)
     if kept is None:
-        raise UserError(f"{where}: every {AREA_B} is <= the smallest {AREA_A} ({a.low:g}); a < b can never hold")
-    _note_change(space, AREA_B, b, kept, f"kept above the smallest {AREA_A}")
-    space.dims[AREA_B] = kept
-    space.conditional[AREA_A] = (a, AREA_B, True)
-    return space
+        sign = ">=" if below else "<="
+        raise UserError(f"{where}.{path}: every value is {sign} {other} ({bound:g}) of the base; a < b can never hold")
+    _note_change(space, path, dim, kept, f"kept {'below' if below else 'above'} the base's {other}={bound:g}")
+    space.dims[path] = kept
+
+
+def _joint(space: SearchSpace, pair: tuple[str, str], a: Dim, b: Dim, where: str) -> None:
+    """Both sides discrete: one joint dimension over the valid (a, b) pairs."""
+    lo, hi = pair
+    if a.kind != b.kind:
+        raise UserError(f"{where}: {lo} is {a.kind} and {hi} is {b.kind}; use grid for both or choice for both")
+    pairs = tuple((_num(x), _num(y)) for x in a.values for y in b.values if _num(x) < _num(y))
+    if not pairs:
+        raise UserError(f"{where}: no pair of {lo} and {hi} values has a < b")
+    dropped = len(a.values) * len(b.values) - len(pairs)
+    if dropped:
+        space.notes.append(f"{dropped} of {len(a.values) * len(b.values)} (a, b) combinations dropped because a >= b")
+    space.joints[pair] = (a.kind, pairs)
 
 
 def _note_change(space: SearchSpace, path: str, before: Dim, after: Dim, why: str) -> None:

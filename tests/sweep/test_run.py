@@ -24,10 +24,12 @@ from sweep_files import (
     write_sweep,
 )
 
+from attrsearch.analysis.status import print_status
 from attrsearch.config import load_experiment
+from attrsearch.log import console
 from attrsearch.metrics.registry import metric_names
 from attrsearch.sweep.load import load_sweep
-from attrsearch.sweep.results import load_trials, print_status
+from attrsearch.sweep.results import load_trials
 from attrsearch.sweep.run import run_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -102,6 +104,7 @@ def test_tiny_sweep_end_to_end(tmp_path, ray_address, capsys):
         "tables/class_specific",
     } <= keys
 
+    console()  # status logs its lines; the CLI routes them to stdout
     capsys.readouterr()
     assert print_status(exp) == 0
     out = capsys.readouterr().out
