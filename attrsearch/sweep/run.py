@@ -22,6 +22,7 @@ import yaml
 
 from attrsearch.errors import UserError, first_line
 from attrsearch.sweep.load import Sweep, load_sweep
+from attrsearch.sweep.storage import Storage
 
 if TYPE_CHECKING:
     from attrsearch.sweep.explananda import ExplanandaPlan, ExplanandumJob
@@ -199,7 +200,7 @@ def _check_remote_storage(uri: str) -> None:
     moto or MinIO); credentials are read by pyarrow's client and never written by attrsearch."""
     import pyarrow.fs
 
-    scheme = uri.split("://", 1)[0]
+    scheme = uri.partition(":")[0]
     if scheme in ("s3", "s3a") and not (
         (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))
         or os.environ.get("AWS_PROFILE")
@@ -223,10 +224,10 @@ def _check_remote_storage(uri: str) -> None:
 
 def _check_storage(sweep: Sweep) -> None:
     """Local storage must be a folder this process can write; remote storage reachable with a bucket."""
-    if not sweep.storage_is_local:
-        _check_remote_storage(sweep.storage)
+    if not sweep.storage.is_local:
+        _check_remote_storage(sweep.storage.root)
         return
-    root = Path(sweep.storage)
+    root = Path(sweep.storage.root)
     if root.exists() and not root.is_dir():
         raise UserError(f"storage: {root} is a file, not a folder")
     try:
@@ -333,14 +334,9 @@ def resume_command(sweep: Sweep, address: str | None) -> str:
     parts = ["attrsearch", "sweep", str(sweep.path), "--resume"]
     if address:
         parts += ["--address", address]
-    if sweep.storage != _default_storage(sweep):
-        parts += ["--results", sweep.storage]
+    if sweep.storage != Storage.at(sweep.config.storage):
+        parts += ["--results", sweep.storage.root]
     return " ".join(parts)
-
-
-def _default_storage(sweep: Sweep) -> str:
-    storage = sweep.config.storage
-    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
 # HTTP/2's client preface and an empty SETTINGS frame (RFC 9113, 3.4 and 6.5): every gRPC server,
