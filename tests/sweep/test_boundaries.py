@@ -10,8 +10,8 @@ import attrsearch
 
 PACKAGE = Path(attrsearch.__file__).parent
 STORAGE = {"sweep/storage.py", "sweep/results.py"}  # results.py: switched to Storage at the issue-19 merge
-RAY_NODE = {"sweep/ray_node.py", "sweep/run.py"}  # run.py: until the Ray node moves out of it
-ADDRESS = {"sweep/run.py"}  # parses --address (ray://...), a Ray address, not storage
+RAY_NODE = {"sweep/ray_node.py"}
+ADDRESS = {"sweep/ray_node.py"}  # parses --address (ray://...), a Ray address, not storage
 
 
 def _modules():
