@@ -239,7 +239,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
-    from attrsearch.sweep.run import apply_driver_env
+    from attrsearch.sweep.ray_node import apply_driver_env
 
     apply_driver_env()  # the sweep driver's Ray/Tune settings
     import ray

@@ -76,7 +76,7 @@ def explananda_plan(sweep: Sweep, address: str | None) -> ExplanandaPlan:
     shares when the sweep joins a cluster (``address``) or its storage is remote (the embedded local
     Ray's workers share this machine's cache). A base without ``cache_dir`` on a cluster: node caches."""
     mode = sweep.config.share_explananda
-    shared = mode == "storage" or (mode == "auto" and (bool(address) or not sweep.storage_is_local))
+    shared = mode == "storage" or (mode == "auto" and (bool(address) or not sweep.storage.is_local))
     return ExplanandaPlan(
         shared=sweep.experiment_path if shared else None,
         node_cache=bool(address) and not sweep.cache_dir_given,

@@ -28,6 +28,7 @@ from attrsearch.resolve import resolve_experiment
 from attrsearch.sweep.experiment import canonical_base, canonical_path, trial_data
 from attrsearch.sweep.schema import SweepConfig
 from attrsearch.sweep.space import AREA_A, AREA_B, NAME_PATH, Dim, SearchSpace, build_space, field_path
+from attrsearch.sweep.storage import Storage
 
 # Fields a sweep sets itself and that cannot be searched.
 _RESERVED = {
@@ -48,7 +49,7 @@ class Sweep:
     base_cfg: ExperimentConfig
     space: SearchSpace
     modes: list[str]
-    storage: str  # absolute local path or a URI (s3://...)
+    storage: Storage  # where results go: a local folder or a URI (s3://...)
     notes: list[str] = field(default_factory=list)
     # Whether the base names its own cache_dir (pinned for every trial); else trials on a cluster use
     # their node's default cache (``attrsearch.sweep.explananda.ExplanandaPlan``).
@@ -63,12 +64,14 @@ class Sweep:
         return list(self.config.objective)
 
     @property
-    def storage_is_local(self) -> bool:
-        return "://" not in self.storage
+    def experiment_path(self) -> str:
+        """The sweep's results folder (local path or URI): ``<storage>/<name>``."""
+        return self.storage.join(self.name)
 
     @property
-    def experiment_path(self) -> str:
-        return f"{self.storage.rstrip('/')}/{self.name}"
+    def experiment_storage(self) -> Storage:
+        """Storage rooted at the sweep's results folder."""
+        return self.storage.sub(self.name)
 
     @property
     def max_epochs(self) -> int:
@@ -133,9 +136,7 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     _check_combination(cfg, space, src)
     modes = _check_objective(cfg, base_cfg, space, src)
 
-    storage = str(results) if results is not None else cfg.storage
-    if "://" not in storage:
-        storage = str(Path(storage).expanduser().resolve())
+    storage = Storage.at(results if results is not None else cfg.storage)
     sweep = Sweep(
         path=path,
         config=cfg,

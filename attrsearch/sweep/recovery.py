@@ -57,7 +57,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-from attrsearch.sweep.results import write_whole
+from attrsearch.sweep.storage import write_whole
 
 MANIFEST = "attrsearch_checkpoint.json"  # in every reported checkpoint folder
 LEDGER = "attrsearch_logged.json"  # in the trial's folder, written by the driver

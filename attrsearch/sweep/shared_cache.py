@@ -21,23 +21,22 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from attrsearch.cache import META, VERSION_FIELD, CacheEntry
-from attrsearch.sweep.results import storage_filesystem
+from attrsearch.sweep.storage import Storage
 
 FETCHED = "fetched.json"  # inside a fetched copy: {"source": URI, "fetched_at": unix time}
 
 
 def public_uri(uri: str) -> str:
     """``uri`` without user info or query (``s3://KEY:SECRET@bucket/x?...`` -> ``s3://bucket/x``)."""
-    if "://" not in uri:
-        return uri
     parts = urlsplit(uri)
+    if not parts.netloc:  # a local folder
+        return uri
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
@@ -51,22 +50,15 @@ class SharedCache:
         """Where ``entry`` lies in storage, without credentials."""
         return f"{public_uri(self.uri).rstrip('/')}/{entry.kind}/{entry.key}"
 
-    def _remote(self, entry: CacheEntry) -> tuple[Any, str]:
-        fs, root = storage_filesystem(self.uri)
-        return fs, f"{root.rstrip('/')}/{entry.kind}/{entry.key}"
-
     def published_meta(self, entry: CacheEntry) -> dict[str, Any] | None:
         """The stored ``meta.json`` of a complete entry of ``entry.version``; None when absent."""
-        import pyarrow.fs
-
-        fs, folder = self._remote(entry)
-        if fs.get_file_info(f"{folder}/{META}").type != pyarrow.fs.FileType.File:
+        data = Storage.at(self.uri).read_bytes(f"{entry.kind}/{entry.key}/{META}")
+        if data is None:
             return None
-        with fs.open_input_stream(f"{folder}/{META}") as fh:
-            try:
-                meta = json.loads(fh.read().decode())
-            except ValueError:
-                return None
+        try:
+            meta = json.loads(data.decode())
+        except ValueError:
+            return None
         if not isinstance(meta, dict) or meta.get(VERSION_FIELD, 1) != entry.version:
             return None
         return meta
@@ -76,59 +68,38 @@ class SharedCache:
 
     def publish(self, entry: CacheEntry) -> bool:
         """Upload the complete local ``entry`` unless storage holds it; True when uploaded."""
-        import pyarrow.fs
-
         if not entry.exists():
             raise FileNotFoundError(f"{entry.path}: not a complete cache entry")
         if self.is_published(entry):
             return False
-        fs, folder = self._remote(entry)
-        local = pyarrow.fs.LocalFileSystem()
-        atomic = isinstance(fs, pyarrow.fs.LocalFileSystem)
+        storage = Storage.at(self.uri)
+        folder = f"{entry.kind}/{entry.key}"
         files = sorted(
             p.relative_to(entry.path).as_posix()
             for p in entry.path.rglob("*")
             if p.is_file() and p.relative_to(entry.path).as_posix() not in (META, FETCHED)
         )
         for rel in [*files, META]:  # meta.json last: the completeness marker
-            dest = f"{folder}/{rel}"
-            fs.create_dir(dest.rpartition("/")[0], recursive=True)
-            if not atomic:
-                pyarrow.fs.copy_files(str(entry.path / rel), dest, source_filesystem=local, destination_filesystem=fs)
-                continue
-            tmp = f"{dest.rpartition('/')[0]}/.{dest.rpartition('/')[2]}.tmp-{uuid.uuid4().hex[:8]}"
-            try:
-                pyarrow.fs.copy_files(str(entry.path / rel), tmp, source_filesystem=local, destination_filesystem=fs)
-                fs.move(tmp, dest)
-            finally:
-                if fs.get_file_info(tmp).type != pyarrow.fs.FileType.NotFound:
-                    fs.delete_file(tmp)
+            storage.upload(entry.path / rel, f"{folder}/{rel}")  # complete or absent, on a folder as on S3
         return True
 
     def fetch(self, entry: CacheEntry) -> bool:
         """Copy ``entry`` from storage into the local cache unless the cache has it; True when fetched
         (False also when storage has no complete copy)."""
-        import pyarrow.fs
-
         if entry.exists():
             return False
         meta = self.published_meta(entry)
         if meta is None:
             return False
-        fs, folder = self._remote(entry)
+        storage = Storage.at(self.uri)
+        folder = f"{entry.kind}/{entry.key}"
         fetched: list[bool] = []
 
         def download(tmp: Path) -> dict[str, Any]:
-            local = pyarrow.fs.LocalFileSystem()
-            for info in fs.get_file_info(pyarrow.fs.FileSelector(folder, recursive=True)):
-                rel = info.path[len(folder) + 1 :]
-                if info.type != pyarrow.fs.FileType.File or rel in (META, FETCHED):
-                    continue
-                if any(part.startswith(".") for part in rel.split("/")):
-                    continue  # another publisher's temp file
-                target = tmp / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                pyarrow.fs.copy_files(info.path, str(target), source_filesystem=fs, destination_filesystem=local)
+            for rel in storage.files(folder):
+                if rel in (META, FETCHED) or any(part.startswith(".") for part in rel.split("/")):
+                    continue  # the marker (last), or another publisher's temp file
+                storage.download(f"{folder}/{rel}", tmp / rel)
             (tmp / FETCHED).write_text(json.dumps({"source": self.location(entry), "fetched_at": time.time()}))
             fetched.append(True)
             return meta

@@ -26,6 +26,7 @@ from attrsearch.errors import UserError
 from attrsearch.sweep.experiment import trial_experiment
 from attrsearch.sweep.recovery import REPLAYED_KEY, drop_orphans, latest_checkpoint, own_checkpoint, write_manifest
 from attrsearch.sweep.space import trial_values
+from attrsearch.sweep.storage import Storage
 
 GALLERY_FILE = "gallery.npz"
 RUN_DIR = "run"
@@ -46,6 +47,7 @@ class TrialSpec:
     objectives: tuple[str, ...] = ()  # reported first, so Tune's progress table shows them
     fail_once_at_epoch: int | None = None  # test hook (SweepConfig.testing)
     shared_explananda: str | None = None  # ExplanandaPlan.shared: fetch the node's missing Explananda from there
+    storage: Storage | None = None  # the sweep's storage (build_trainable sets it); None: a local folder
 
 
 def trial_config(spec: TrialSpec, values: dict[str, Any], source: str) -> ExperimentConfig:
@@ -149,7 +151,6 @@ def _upload(out: Path, storage: Any) -> None:
 
 def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     """The Tune function trainable of every sweep."""
-    import pyarrow.fs
     import ray
     from ray import tune
 
@@ -159,7 +160,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     ctx = tune.get_context()
     node = ray.get_runtime_context().get_node_id()  # hostname and IP are one for every node of one machine
     storage = ctx.get_storage()
-    local = isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem)
+    local = spec.storage is None or spec.storage.is_local
     trial_root = Path(storage.trial_fs_path) if local else Path.cwd()
     out = trial_root / RUN_DIR
     cfg = trial_config(spec, trial_values(config), source=f"trial {ctx.get_trial_id()}")

@@ -90,7 +90,7 @@ def build_search_alg(sweep: Sweep) -> Any:
     else:
         sampler = optuna.samplers.GPSampler(seed=alg.seed, n_startup_trials=alg.n_startup_trials)
     multi = sweep.config.multi_objective
-    if sweep.storage_is_local:
+    if sweep.storage.is_local:
         # The study in a journal beside Ray's experiment state: the searcher's history survives a
         # killed driver (Ray #30861) and optuna-dashboard can open it mid-sweep (searcher.py).
         # Remote storage keeps Ray's pickled in-memory study (a journal needs a local file).
@@ -178,6 +178,7 @@ def build_trainable(sweep: Sweep, plan: ExplanandaPlan | None = None) -> Any:
         objectives=tuple(sweep.objectives),
         fail_once_at_epoch=sweep.config.testing.fail_once_at_epoch,
         shared_explananda=plan.shared,
+        storage=sweep.storage,
     )
     return tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"cpu": res.cpu, "gpu": res.gpu})
 
@@ -196,7 +197,13 @@ def build_callbacks(sweep: Sweep, console: bool = False) -> list[Any]:
 
         callbacks.append(
             SweepWandbCallback(
-                sweep.base, project=w.project, group=w.group or sweep.name, mode=w.mode, entity=w.entity, tags=w.tags
+                sweep.base,
+                project=w.project,
+                group=w.group or sweep.name,
+                mode=w.mode,
+                entity=w.entity,
+                tags=w.tags,
+                storage=sweep.storage,
             )
         )
     if console:
@@ -227,7 +234,7 @@ def build_tuner(sweep: Sweep, verbose: int = 1, plan: ExplanandaPlan | None = No
     )
     run_config = tune.RunConfig(
         name=sweep.name,
-        storage_path=sweep.storage,
+        storage_path=sweep.storage.root,
         failure_config=tune.FailureConfig(max_failures=sweep.config.max_failures),
         checkpoint_config=checkpoint_config(sweep),
         # PBT must not perturb a finished trial (its clone would be finished too and report again):

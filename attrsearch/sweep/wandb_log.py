@@ -26,6 +26,7 @@ from ray.air.integrations.wandb import WandbLoggerCallback, _QueueItem, _WandbLo
 from attrsearch.config import ExperimentConfig
 from attrsearch.sweep.experiment import trial_data
 from attrsearch.sweep.space import trial_values
+from attrsearch.sweep.storage import Storage
 from attrsearch.sweep.trainable import GALLERY_FILE, RUN_DIR
 
 MEDIA_KEY = "__attrsearch_media_dir__"
@@ -180,6 +181,7 @@ class SweepWandbCallback(WandbLoggerCallback):
         mode: str,
         entity: str | None = None,
         tags: list[str] | None = None,
+        storage: Storage | None = None,
     ):
         kwargs: dict[str, Any] = {"mode": mode, "resume": "allow", "tags": list(tags or [])}
         if entity:
@@ -187,6 +189,7 @@ class SweepWandbCallback(WandbLoggerCallback):
         super().__init__(project=project, group=group, excludes=list(_NOT_LOGGED), **kwargs)
         self.base = base
         self.mode = mode
+        self.storage = storage  # the sweep's storage; None: a local folder
 
     def __del__(self) -> None:
         try:
@@ -263,11 +266,8 @@ class SweepWandbCallback(WandbLoggerCallback):
             source = {MEDIA_KEY: self._media_source(trial), "training_iteration": result.get("training_iteration")}
             queue.actor.put_nowait.remote((_QueueItem.RESULT, source))
 
-    @staticmethod
-    def _local(trial: Any) -> bool:
-        import pyarrow.fs
-
-        return isinstance(trial.storage.storage_filesystem, pyarrow.fs.LocalFileSystem)
+    def _local(self, trial: Any) -> bool:
+        return self.storage is None or self.storage.is_local
 
     def _run_dir(self, trial: Any) -> Path:
         """Where the offline run goes: the trial's results folder (local storage) or Ray's synced staging dir."""

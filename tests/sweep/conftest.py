@@ -15,7 +15,7 @@ def ray_address() -> str:
     """One local Ray (2 CPUs) for every sweep test of the session; its GCS address."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        from attrsearch.sweep.run import start_embedded_ray
+        from attrsearch.sweep.ray_node import start_embedded_ray
 
         start_embedded_ray(2)  # as `attrsearch sweep` starts it: loopback only
     yield ray.get_runtime_context().gcs_address

@@ -35,7 +35,7 @@ def test_load_resolves_base_and_forces_the_val_split(tmp_path):
     assert sweep.base["evaluation"]["split"] == "val" and sweep.base_cfg.evaluation.split == "val"
     assert any("replaced by 'val'" in n for n in sweep.notes)
     assert Path(sweep.base["data"]["root"]).is_absolute() and Path(sweep.base["cache_dir"]).is_absolute()
-    assert sweep.experiment_path == f"{tmp_path / 'res'}/tiny" and sweep.storage_is_local
+    assert sweep.experiment_path == f"{tmp_path / 'res'}/tiny" and sweep.storage.is_local
     assert sweep.modes == ["max"] and sweep.max_epochs == 3 and sweep.num_trials() == 2
     assert set(sweep.space.paths) == {"train.epochs", AREA_A, AREA_B}
 

@@ -20,7 +20,7 @@ PROBE = textwrap.dedent(
     """
     import json, os, sys
     import ray
-    from attrsearch.sweep.run import start_embedded_ray
+    from attrsearch.sweep.ray_node import start_embedded_ray
 
     def listening():  # (local address, port) of every LISTEN socket, by socket inode
         out = {}
@@ -65,8 +65,8 @@ PROBE = textwrap.dedent(
     # a second driver joins it the way `attrsearch sweep --address 127.0.0.1:PORT` does
     port = ray.get_runtime_context().gcs_address.rsplit(":", 1)[1]
     join = (
-        "import ray; from attrsearch.sweep.run import _start_ray; "
-        f"_start_ray('127.0.0.1:{port}'); print('joined', ray.get(ray.remote(lambda: 7).remote()))"
+        "import ray; from attrsearch.sweep.ray_node import start_ray; "
+        f"start_ray('127.0.0.1:{port}'); print('joined', ray.get(ray.remote(lambda: 7).remote()))"
     )
     import subprocess
     joined = subprocess.run([sys.executable, "-c", join], capture_output=True, text=True, timeout=90)

@@ -18,9 +18,9 @@ from test_multinode import WORKER, four_fractional_trials, read_rows, run_harnes
 from test_s3 import moto_s3, s3fs  # noqa: F401 - the moto S3 server fixture
 
 from attrsearch.cache import META, CacheEntry
+from attrsearch.sweep.dryrun import describe
 from attrsearch.sweep.explananda import ExplanandaPlan, explananda_plan, is_ready, needed_explananda
 from attrsearch.sweep.load import load_sweep
-from attrsearch.sweep.run import describe
 from attrsearch.sweep.shared_cache import FETCHED, SharedCache, is_fetched, public_uri
 
 
