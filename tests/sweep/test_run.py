@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pyarrow.fs
 import pytest
-from sweep_files import (
+
+from attrsearch.config import load_experiment
+from attrsearch.metrics.registry import metric_names
+from attrsearch.sweep.load import load_sweep
+from attrsearch.sweep.results import load_trials, print_status
+from attrsearch.sweep.run import run_sweep
+from tests.support.sweep_files import (
     TINY_BASE,
     assert_one_full_checkpoint,
     finished_and_interrupted,
@@ -23,12 +29,6 @@ from sweep_files import (
     sweep_dict,
     write_sweep,
 )
-
-from attrsearch.config import load_experiment
-from attrsearch.metrics.registry import metric_names
-from attrsearch.sweep.load import load_sweep
-from attrsearch.sweep.results import load_trials, print_status
-from attrsearch.sweep.run import run_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
