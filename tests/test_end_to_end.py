@@ -44,7 +44,7 @@ def test_rerun_resumes_instead_of_retraining(cli_trained_run, capsys):
 
 def test_other_config_into_same_folder_is_refused(cli_trained_run, capsys):
     cfg, out = cli_trained_run
-    assert main(["train", str(cfg), "--out", str(out), "--set", "loss.lambda_tv=0.5"]) == 2
+    assert main(["train", str(cfg), "--out", str(out), "--set", "objective.lambda_tv=0.5"]) == 2
     assert "holds a run of a different config" in capsys.readouterr().err
 
 
