@@ -30,7 +30,7 @@ TINY_EXPERIMENT = {
     },
     "explanandum": {"arch": "small_cnn", "options": {"width": 8}, "recipe": {"epochs": 1, "batch_size": 16}},
     "explainer": {"arch": "explanandum_encoder", "options": {"decoder_width": 8, "image_width": 4, "fuse_width": 8}},
-    "loss": {"min_area": 0.02, "max_area": 0.2},
+    "objective": {"min_area": 0.02, "max_area": 0.2},
     "train": {"epochs": 2, "batch_size": 16, "lr": 0.001, "progress": False},
     "evaluation": {"fast_subsample": 8, "transfer": {"panel": [{"arch": "small_cnn", "seed": 1}]}},
 }

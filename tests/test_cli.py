@@ -27,8 +27,8 @@ def _run(capsys, argv):
         ({"explanandum": {"arch": "alexnet9"}}, "explanandum.arch: unknown explanandum 'alexnet9'"),
         ({"explainer": {"arch": "magic"}}, "explainer.arch: unknown explainer 'magic'"),
         ({"data": {"dataset": "mnist"}}, "data.dataset: unknown dataset 'mnist'"),
-        ({"loss": {"min_area": 0.4, "max_area": 0.2}}, "min_area (a=0.4) must be < max_area (b=0.2)"),
-        ({"loss": {"lambda_area": -0.5}}, "loss.lambda_area: Input should be greater than or equal to 0"),
+        ({"objective": {"min_area": 0.4, "max_area": 0.2}}, "min_area (a=0.4) must be < max_area (b=0.2)"),
+        ({"objective": {"lambda_area": -0.5}}, "objective.lambda_area: Input should be greater than or equal to 0"),
     ],
 )
 def test_train_rejects_bad_config_in_one_line(tmp_path, capsys, patch, needle):
@@ -74,8 +74,9 @@ def test_explain_unreadable_image_and_bad_checkpoint(tmp_path, capsys):
     assert code == 2 and "fake.pt: not a readable checkpoint" in err
 
 
+@pytest.mark.slow
 def test_user_error_has_no_traceback_in_a_real_process(tmp_path):
-    cfg = _config(tmp_path, {"loss": {"min_area": 0.5, "max_area": 0.1}})
+    cfg = _config(tmp_path, {"objective": {"min_area": 0.5, "max_area": 0.1}})
     proc = subprocess.run(
         [sys.executable, "-m", "attrsearch.cli", "train", cfg, "--out", str(tmp_path / "o")],
         capture_output=True,

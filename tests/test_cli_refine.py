@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_trained_run):
+def trained_checkpoint(tiny_trained_run):
     return tiny_trained_run[2]
 
 
@@ -29,13 +29,13 @@ def _run(capsys, argv):
     return code, capsys.readouterr().err.strip()
 
 
-def test_explain_refine_writes_refined_masks(checkpoint, photo, tmp_path, capsys):
+def test_explain_refine_writes_refined_masks(trained_checkpoint, photo, tmp_path, capsys):
     outs = {}
     for steps in (0, 2):
         out = tmp_path / f"out{steps}"
         code, err = _run(
             capsys,
-            ["explain", str(photo), "--checkpoint", str(checkpoint), "--out", str(out)]
+            ["explain", str(photo), "--checkpoint", str(trained_checkpoint), "--out", str(out)]
             + (["--refine", str(steps), "--refine-lr", "0.2"] if steps else []),
         )
         assert code == 0, err
@@ -48,10 +48,11 @@ def test_explain_refine_writes_refined_masks(checkpoint, photo, tmp_path, capsys
     assert np.abs(refined - plain).max() > 1e-2
 
 
-def test_evaluate_refine_records_the_steps(checkpoint, tmp_path, capsys):
+def test_evaluate_refine_records_the_steps(trained_checkpoint, tmp_path, capsys):
     out = tmp_path / "eval"
     code, err = _run(
-        capsys, ["evaluate", "--checkpoint", str(checkpoint), "--suite", "fast", "--refine", "2", "--out", str(out)]
+        capsys,
+        ["evaluate", "--checkpoint", str(trained_checkpoint), "--suite", "fast", "--refine", "2", "--out", str(out)],
     )
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -71,8 +72,8 @@ def test_evaluate_refine_records_the_steps(checkpoint, tmp_path, capsys):
         (["evaluate", "--checkpoint", "CKPT", "--refine-lr", "0.5"], "--refine-lr needs --refine"),
     ],
 )
-def test_refine_misuse_is_one_line(checkpoint, photo, tmp_path, capsys, argv, needle):
-    fill = {"IMG": str(photo), "MODEL": str(tmp_path), "CKPT": str(checkpoint)}
+def test_refine_misuse_is_one_line(trained_checkpoint, photo, tmp_path, capsys, argv, needle):
+    fill = {"IMG": str(photo), "MODEL": str(tmp_path), "CKPT": str(trained_checkpoint)}
     out = tmp_path / "out"
     code, err = _run(capsys, [fill.get(a, a) for a in argv] + ["--out", str(out)])
     assert code == 2

@@ -9,9 +9,11 @@ from PIL import Image
 
 from attrsearch.cli import main
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, make_tiny_experiment):
+def cli_trained_run(tmp_path_factory, make_tiny_experiment):
     root = tmp_path_factory.mktemp("e2e")
     cfg = root / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(make_tiny_experiment()))
@@ -20,8 +22,8 @@ def trained(tmp_path_factory, make_tiny_experiment):
     return cfg, out
 
 
-def test_train_writes_checkpoints_metrics_and_tables(trained):
-    _, out = trained
+def test_train_writes_checkpoints_metrics_and_tables(cli_trained_run):
+    _, out = cli_trained_run
     assert (out / "checkpoints" / "last.pt").is_file() and (out / "checkpoints" / "best.pt").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("segmentation/iou", "mask/area", "train/epochs", "explanandum/test_map"):
@@ -32,22 +34,22 @@ def test_train_writes_checkpoints_metrics_and_tables(trained):
     assert len(history["seed3"]) == 2
 
 
-def test_rerun_resumes_instead_of_retraining(trained, capsys):
-    cfg, out = trained
+def test_rerun_resumes_instead_of_retraining(cli_trained_run, capsys):
+    cfg, out = cli_trained_run
     before = (out / "checkpoints" / "last.pt").stat().st_mtime_ns
     assert main(["train", str(cfg), "--out", str(out)]) == 0
     assert "resuming seed 3 after epoch 2" in capsys.readouterr().out
     assert (out / "checkpoints" / "last.pt").stat().st_mtime_ns == before
 
 
-def test_other_config_into_same_folder_is_refused(trained, capsys):
-    cfg, out = trained
-    assert main(["train", str(cfg), "--out", str(out), "--set", "loss.lambda_tv=0.5"]) == 2
+def test_other_config_into_same_folder_is_refused(cli_trained_run, capsys):
+    cfg, out = cli_trained_run
+    assert main(["train", str(cfg), "--out", str(out), "--set", "objective.lambda_tv=0.5"]) == 2
     assert "holds a run of a different config" in capsys.readouterr().err
 
 
-def test_explain_images_of_any_size(trained, tmp_path):
-    _, out = trained
+def test_explain_images_of_any_size(cli_trained_run, tmp_path):
+    _, out = cli_trained_run
     sizes = [(40, 30), (97, 121)]
     paths = []
     for i, (w, h) in enumerate(sizes):

@@ -21,13 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_trained_run):
-    return tiny_trained_run
-
-
-def test_exported_explainer_gives_the_checkpoint_masks(trained, tmp_path):
-    cfg, run, checkpoint = trained
+def test_exported_explainer_gives_the_checkpoint_masks(tiny_trained_run, tmp_path):
+    cfg, run, checkpoint = tiny_trained_run
     card_path = export_explainer(checkpoint, tmp_path / "model")
     card = json.loads(card_path.read_text())
     assert (tmp_path / "model" / PROGRAM_FILE).is_file() and card_path.name == CARD_FILE
@@ -45,8 +40,8 @@ def test_exported_explainer_gives_the_checkpoint_masks(trained, tmp_path):
     assert torch.allclose(a, b, atol=1e-5)
 
 
-def test_explain_with_the_exported_model_in_a_fresh_process(trained, tmp_path):
-    _, _, checkpoint = trained
+def test_explain_with_the_exported_model_in_a_fresh_process(tiny_trained_run, tmp_path):
+    _, _, checkpoint = tiny_trained_run
     export_explainer(checkpoint, tmp_path / "model")
     image = tmp_path / "photo.png"
     Image.fromarray((np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)).save(image)

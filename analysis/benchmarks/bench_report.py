@@ -2,7 +2,7 @@
 
 Usage: ``python analysis/benchmarks/bench_report.py [--trials 1000] [--resamples 20] [--keep DIR]``
 
-The results folder is written by the test suite's writer (``tests/analysis/fixtures.py``), which
+The results folder is written by the test suite's writer (``tests/support/results_folders.py``), which
 mirrors the layout ``attrsearch sweep`` produces: ``sweep.yaml``, ``trials.csv``, a folder per
 trial with Ray's ``result.json`` lines, ``run/metrics.json``, ``run/history.json``, tables and a
 mask gallery; 3 seeds, both architectures searched, 3 objectives, 1 in 5 trials stopped early.
@@ -18,13 +18,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "analysis"))
 sys.path.insert(0, str(REPO))
-
-from fixtures import write_results  # noqa: E402  (tests/analysis, on the path above)
 
 from attrsearch.analysis import report  # noqa: E402
 from attrsearch.analysis.results import read_results  # noqa: E402
+from tests.support.results_folders import write_results  # noqa: E402  (the repository, on the path above)
 
 
 def main() -> int:

@@ -86,15 +86,14 @@ def timed_callbacks(callbacks: list[Any], sink: list[float], firsts: list[float]
 
 def sweep_object(storage: str, name: str, wandb_mode: str) -> Any:
     """A tiny Sweep (the callbacks only read its base, names and W&B settings)."""
+    import sys
+
     import yaml
 
     from attrsearch.sweep.load import load_sweep
 
-    here = Path(__file__).resolve().parents[2] / "tests" / "sweep"
-    import sys
-
-    sys.path.insert(0, str(here))
-    from sweep_files import sweep_dict, write_sweep
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests.support
+    from tests.support.sweep_files import sweep_dict, write_sweep
 
     folder = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     path = write_sweep(folder, sweep_dict(name=name, storage=storage, wandb={"mode": wandb_mode}))

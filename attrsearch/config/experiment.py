@@ -6,6 +6,7 @@ architecture + training objective (chosen by name, with its weights) + training 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,8 @@ from attrsearch.config.evaluation import EvaluationConfig
 from attrsearch.config.method import MethodConfig
 from attrsearch.config.objectives import ObjectiveConfig, WysiwycObjective, objective_mapping
 from attrsearch.config.presets import PRESET_LR
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -166,6 +169,8 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     from attrsearch.config.base import set_dotted
 
     data = read_yaml(path)
+    if isinstance(data, dict) and "loss" in data and "objective" not in data:
+        log.warning(f"{path}: the key 'loss:' is the old spelling of 'objective:' (read as objective; rename it)")
     for key, value in (overrides or {}).items():
         set_dotted(data, key, value)
     return validate(ExperimentConfig, data, source=str(path))

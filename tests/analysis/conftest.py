@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fixtures import write_results
+from tests.support.results_folders import write_results
 
 DATA = Path(__file__).parent / "data"
 

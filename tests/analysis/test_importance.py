@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from fixtures import write_results
 
 from attrsearch.analysis.importance import build_study, importances
 from attrsearch.analysis.results import read_results
+from tests.support.results_folders import write_results
 
 
 @pytest.fixture(scope="module")

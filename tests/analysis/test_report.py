@@ -9,13 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fixtures import write_results
 
 from attrsearch.analysis import stats
 from attrsearch.analysis.report import SECTIONS, build_report
 from attrsearch.analysis.results import read_results
 from attrsearch.cli import main
 from attrsearch.errors import UserError
+from tests.support.results_folders import write_results
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from fixtures import write_results
 from scipy import stats as sps
 
 from attrsearch.analysis import stats
 from attrsearch.analysis.results import read_results
+from tests.support.results_folders import write_results
 
 
 def test_confidence_interval_matches_scipy_on_the_seed_values():

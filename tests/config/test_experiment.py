@@ -17,14 +17,14 @@ def _write(tmp_path, data, name="exp.yaml"):
 
 @pytest.mark.parametrize("preset", sorted(LOSS_PRESETS))
 def test_presets_fill_loss_weights_and_lr(preset):
-    cfg = validate(ExperimentConfig, {"loss": {"preset": preset}})
+    cfg = validate(ExperimentConfig, {"objective": {"preset": preset}})
     for key, value in LOSS_PRESETS[preset].items():
         assert getattr(cfg.objective, key) == value
     assert cfg.train.lr == PRESET_LR[preset]
 
 
 def test_explicit_fields_beat_the_preset():
-    cfg = validate(ExperimentConfig, {"loss": {"preset": "resnet50_voc", "lambda_tv": 0.5}, "train": {"lr": 3e-4}})
+    cfg = validate(ExperimentConfig, {"objective": {"preset": "resnet50_voc", "lambda_tv": 0.5}, "train": {"lr": 3e-4}})
     assert cfg.objective.lambda_tv == 0.5
     assert cfg.objective.lambda_entropy == 3.0
     assert cfg.train.lr == 3e-4
@@ -40,11 +40,11 @@ def test_published_preset_values():
 @pytest.mark.parametrize(
     "data, field",
     [
-        ({"loss": {"min_area": 0.3, "max_area": 0.1}}, "loss"),
-        ({"loss": {"min_area": 0.2, "max_area": 0.2}}, "loss"),
-        ({"loss": {"lambda_entropy": -1.0}}, "loss.lambda_entropy"),
-        ({"loss": {"lambda_tv": -0.1}}, "loss.lambda_tv"),
-        ({"loss": {"preset": "vgg19_voc"}}, "loss.preset"),
+        ({"objective": {"min_area": 0.3, "max_area": 0.1}}, "objective"),
+        ({"objective": {"min_area": 0.2, "max_area": 0.2}}, "objective"),
+        ({"objective": {"lambda_entropy": -1.0}}, "objective.lambda_entropy"),
+        ({"objective": {"lambda_tv": -0.1}}, "objective.lambda_tv"),
+        ({"objective": {"preset": "vgg19_voc"}}, "objective.preset"),
         ({"explanandum": {"arch": "resnet9000"}}, "explanandum.arch"),
         ({"explainer": {"arch": "nope"}}, "explainer.arch"),
         ({"data": {"dataset": "imagenet"}}, "data.dataset"),
@@ -65,14 +65,14 @@ def test_bad_fields_give_one_line_errors_naming_the_field(tmp_path, data, field)
 
 def test_a_b_message_names_both_bounds(tmp_path):
     with pytest.raises(UserError, match=r"min_area \(a=0.3\) must be < max_area \(b=0.1\)"):
-        load_experiment(_write(tmp_path, {"loss": {"min_area": 0.3, "max_area": 0.1}}))
+        load_experiment(_write(tmp_path, {"objective": {"min_area": 0.3, "max_area": 0.1}}))
 
 
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(UserError, match="no such config file"):
         load_experiment(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("loss: [unclosed\n")
+    bad.write_text("objective: [unclosed\n")
     with pytest.raises(UserError, match="invalid YAML at line"):
         load_experiment(bad)
     listy = tmp_path / "list.yaml"

@@ -96,7 +96,7 @@ def test_non_finite_inside_free_form_options(tmp_path, capsys, tiny_experiment):
 
 
 def test_non_finite_in_a_loss_weight_is_refused(tiny_experiment):
-    tiny_experiment["loss"]["min_area"] = float("nan")
+    tiny_experiment["objective"]["min_area"] = float("nan")
     with pytest.raises(UserError, match=r"min_area: Input should be a finite number"):
         validate(ExperimentConfig, tiny_experiment)
 

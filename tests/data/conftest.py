@@ -1,11 +1,12 @@
-"""Fixtures of the data tests (the writers live in ``data_fixtures.py``)."""
+"""Fixtures of the data tests (the writers live in ``tests.support.data_files``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from data_fixtures import tiny_shapes_config, write_coco, write_voc
+
+from tests.support.data_files import tiny_shapes_config, write_coco, write_voc
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,10 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import numpy as np
-from data_fixtures import slow_cache_worker
 
 from attrsearch import cache
 from attrsearch.data.cache import cached_arrays, is_cached, write_arrays
+from tests.support.data_files import slow_cache_worker
 
 
 def _builder(calls: list, value: int = 1):

@@ -6,12 +6,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from data_fixtures import COCO_CATEGORY_IDS, H, W
 
 from attrsearch.config import DataConfig
 from attrsearch.data import VOID, build_dataset
 from attrsearch.data.coco import segment_mask
 from attrsearch.errors import UserError
+from tests.support.data_files import COCO_CATEGORY_IDS, H, W
 
 SIZE = 80  # 40 x 30 -> 80 x 80: x scale 2, y scale 8/3
 

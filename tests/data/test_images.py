@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from image_files import forged_png, gradient16, noise_rgb, save_16bit_png, truncate
 from PIL import Image
 
 from attrsearch.cli import main
 from attrsearch.data.images import read_rgb, rgb_array
 from attrsearch.errors import UserError
+from tests.support.image_files import forged_png, gradient16, noise_rgb, save_16bit_png, truncate
 
 
 def test_16_bit_png_is_scaled_by_its_range_not_clipped(tmp_path):

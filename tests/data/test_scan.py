@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from image_files import forged_png, noise_rgb, truncate
 from PIL import Image
 
 from attrsearch.cli import main
@@ -22,6 +21,7 @@ from attrsearch.data import scan as scan_module
 from attrsearch.data.export import voc_palette
 from attrsearch.data.scan import ends_complete, scan_dataset
 from attrsearch.errors import UserError
+from tests.support.image_files import forged_png, noise_rgb, truncate
 
 REPO = Path(__file__).resolve().parents[2]
 

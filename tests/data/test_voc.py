@@ -5,12 +5,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from data_fixtures import VOC_IMAGES, H, W, voc_segmentation
 
 from attrsearch.config import DataConfig
 from attrsearch.data import VOID, build_dataset
 from attrsearch.data.voc import VOC_CLASSES, find_voc_root
 from attrsearch.errors import UserError
+from tests.support.data_files import VOC_IMAGES, H, W, voc_segmentation
 
 SIZE = 80  # 40 x 30 -> 80 x 80: x scale 2, y scale 8/3
 

@@ -1,8 +1,6 @@
 """``attrsearch evaluate`` end to end: a checkpoint in, metrics.json and tables out."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -11,13 +9,11 @@ from attrsearch.config import ExperimentConfig
 from attrsearch.evaluate.pipeline import evaluate_checkpoint
 from attrsearch.train.checkpoint import build_explainer, save_checkpoint
 from attrsearch.train.explanandum import get_explanandum
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "metrics"))
-from metric_fixtures import REQUIRED_FULL  # noqa: E402
+from tests.support.metric_models import REQUIRED_FULL
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
+def untrained_checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt")
     cfg = ExperimentConfig(
         cache_dir=root / "cache",
@@ -42,8 +38,8 @@ def checkpoint(tmp_path_factory):
     return save_checkpoint(root / "best.pt", state)
 
 
-def test_evaluate_checkpoint_writes_the_full_suite(checkpoint, tmp_path):
-    metrics = evaluate_checkpoint(checkpoint, tmp_path, suite="full", split="test")
+def test_evaluate_checkpoint_writes_the_full_suite(untrained_checkpoint, tmp_path):
+    metrics = evaluate_checkpoint(untrained_checkpoint, tmp_path, suite="full", split="test")
     assert not [k for k in REQUIRED_FULL if k not in metrics]
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["segmentation/iou"] == pytest.approx(metrics["segmentation/iou"])
@@ -52,10 +48,12 @@ def test_evaluate_checkpoint_writes_the_full_suite(checkpoint, tmp_path):
     assert (tmp_path / "tables" / "class_specific.csv").is_file()
 
 
-def test_cli_evaluate_fast_suite_and_errors(checkpoint, tmp_path, capsys):
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--suite", "fast", "--out", str(tmp_path)]) == 0
+def test_cli_evaluate_fast_suite_and_errors(untrained_checkpoint, tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(untrained_checkpoint), "--suite", "fast", "--out", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert "class_specific/selectivity" in saved and "faithfulness/deletion_auc" not in saved
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--suite", "quick", "--out", str(tmp_path)]) == 2
+    assert (
+        main(["evaluate", "--checkpoint", str(untrained_checkpoint), "--suite", "quick", "--out", str(tmp_path)]) == 2
+    )
     assert "unknown metric suite 'quick'" in capsys.readouterr().err
     assert main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path)]) == 2

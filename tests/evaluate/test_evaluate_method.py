@@ -126,6 +126,7 @@ def test_method_config_is_resolved(make_tiny_experiment):
         resolve_experiment(validate(ExperimentConfig, data, source="x"), "x")
 
 
+@pytest.mark.slow
 def test_run_training_with_a_method_trains_nothing_and_reports_once(make_tiny_experiment, tmp_path):
     from attrsearch.evaluate.experiment import run_experiment as run_training
 

@@ -1,7 +1,8 @@
 """Fixtures of the metric tests."""
 
 import pytest
-from metric_fixtures import TinyCNN
+
+from tests.support.metric_models import TinyCNN
 
 
 @pytest.fixture

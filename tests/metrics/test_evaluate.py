@@ -3,13 +3,13 @@ import math
 
 import pytest
 import torch
-from metric_fixtures import REQUIRED_FULL, TinyCNN, make_dataset
 
 from attrsearch.config import EvaluationConfig
 from attrsearch.errors import UserError
 from attrsearch.metrics.common import box_masks
 from attrsearch.metrics.evaluate import EvaluationResult, evaluate, write_results
 from attrsearch.metrics.registry import metric_names
+from tests.support.metric_models import REQUIRED_FULL, TinyCNN, make_dataset
 
 
 def lookup_attribution(dataset, kind="gt"):

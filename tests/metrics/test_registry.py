@@ -1,8 +1,8 @@
 import pytest
-from metric_fixtures import REQUIRED_FULL
 
 from attrsearch.errors import UserError
 from attrsearch.metrics.registry import check_suite, format_registry, get_spec, metric_mode, metric_names
+from tests.support.metric_models import REQUIRED_FULL
 
 
 def test_every_required_metric_is_registered_with_a_direction():

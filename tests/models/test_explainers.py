@@ -22,7 +22,7 @@ def test_registry_lists_every_builder_with_a_description():
 
 
 @pytest.fixture(scope="module")
-def small_cnn() -> nn.Module:
+def encoder_explanandum() -> nn.Module:
     torch.manual_seed(0)
     return create_explanandum("small_cnn", 4, width=8).eval().requires_grad_(False)
 
@@ -36,9 +36,9 @@ def test_unet_small_gives_mask_logits_at_input_size(size):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("image_branch", [True, False])
-def test_explanandum_encoder_gives_mask_logits_at_input_size(small_cnn, size, image_branch):
+def test_explanandum_encoder_gives_mask_logits_at_input_size(encoder_explanandum, size, image_branch):
     model = create_explainer(
-        "explanandum_encoder", 4, explanandum=small_cnn, image_branch=image_branch, decoder_width=8
+        "explanandum_encoder", 4, explanandum=encoder_explanandum, image_branch=image_branch, decoder_width=8
     )
     out = model(torch.randn(2, 3, *size))
     assert out.shape == (2, 4, *size) and out.is_contiguous() and torch.isfinite(out).all()
@@ -53,8 +53,8 @@ def test_torchvision_explainers_return_a_tensor_at_input_size(name):
     assert not any("aux" in n for n, _ in model.named_modules())
 
 
-def test_frozen_encoder_gets_no_gradients_and_stays_in_eval(small_cnn):
-    model = create_explainer("explanandum_encoder", 4, explanandum=small_cnn, decoder_width=8).train()
+def test_frozen_encoder_gets_no_gradients_and_stays_in_eval(encoder_explanandum):
+    model = create_explainer("explanandum_encoder", 4, explanandum=encoder_explanandum, decoder_width=8).train()
     assert not any(m.training for m in model.encoder.modules())
     assert all(m.training for n, m in model.named_modules() if not n.startswith("encoder"))
     running_mean = model.encoder[0][0][1].running_mean.clone()
@@ -67,19 +67,19 @@ def test_frozen_encoder_gets_no_gradients_and_stays_in_eval(small_cnn):
     assert not any(m.training for m in model.encoder.modules())
 
 
-def test_unfrozen_encoder_trains(small_cnn):
+def test_unfrozen_encoder_trains(encoder_explanandum):
     model = create_explainer(
-        "explanandum_encoder", 4, explanandum=small_cnn, freeze_encoder=False, decoder_width=8
+        "explanandum_encoder", 4, explanandum=encoder_explanandum, freeze_encoder=False, decoder_width=8
     ).train()
     assert all(m.training for m in model.encoder.modules())
     model(torch.randn(2, 3, 32, 32)).sum().backward()
     assert all(p.requires_grad and p.grad is not None for p in model.encoder.parameters())
-    assert all(not p.requires_grad for p in small_cnn.parameters())  # the Explanandum is untouched
+    assert all(not p.requires_grad for p in encoder_explanandum.parameters())  # the Explanandum is untouched
 
 
-def test_encoder_is_a_copy_of_the_explanandum_stages(small_cnn):
-    model = create_explainer("explanandum_encoder", 4, explanandum=small_cnn, decoder_width=8)
-    stages, _ = small_cnn.encoder_stages()
+def test_encoder_is_a_copy_of_the_explanandum_stages(encoder_explanandum):
+    model = create_explainer("explanandum_encoder", 4, explanandum=encoder_explanandum, decoder_width=8)
+    stages, _ = encoder_explanandum.encoder_stages()
     original = stages[0][0][0].weight
     copied = model.encoder[0][0][0].weight
     assert torch.equal(copied, original) and copied.data_ptr() != original.data_ptr()
@@ -90,14 +90,14 @@ def test_encoder_is_a_copy_of_the_explanandum_stages(small_cnn):
     assert len(model.encoder) == 4
 
 
-def test_scales_select_stages_and_drop_unused_ones(small_cnn):
-    model = create_explainer("explanandum_encoder", 4, explanandum=small_cnn, scales=[1, 2], decoder_width=8)
+def test_scales_select_stages_and_drop_unused_ones(encoder_explanandum):
+    model = create_explainer("explanandum_encoder", 4, explanandum=encoder_explanandum, scales=[1, 2], decoder_width=8)
     assert len(model.encoder) == 3 and len(model.project) == 2
     assert model.project[0][0].in_channels == 16 and model.project[1][0].in_channels == 32
     assert model(torch.randn(1, 3, 40, 56)).shape == (1, 4, 40, 56)
     for bad in ([4], [], [1, 1], "all", [True]):
         with pytest.raises(UserError, match=r"explainer.options.scales: expected distinct stage indices in 0..3"):
-            create_explainer("explanandum_encoder", 4, explanandum=small_cnn, scales=bad)
+            create_explainer("explanandum_encoder", 4, explanandum=encoder_explanandum, scales=bad)
 
 
 def test_explanandum_encoder_over_a_vit():
@@ -110,7 +110,7 @@ def test_explanandum_encoder_over_a_vit():
     assert vit.conv_proj.weight.grad is None and model.encoder[0].conv_proj.weight.grad is None
 
 
-def test_explainer_input_errors(small_cnn, torch_home):
+def test_explainer_input_errors(encoder_explanandum, torch_home):
     start = time.perf_counter()
     with pytest.raises(UserError, match=r"^explainer.arch: explanandum_encoder needs the Explanandum$"):
         create_explainer("explanandum_encoder", 4)
@@ -125,13 +125,13 @@ def test_explainer_input_errors(small_cnn, torch_home):
     ):
         create_explainer("deeplabv3_resnet50", 4, width=3)
     with pytest.raises(UserError, match="explainer.options.decoder_width: expected an integer >= 1"):
-        create_explainer("explanandum_encoder", 4, explanandum=small_cnn, decoder_width=0)
+        create_explainer("explanandum_encoder", 4, explanandum=encoder_explanandum, decoder_width=0)
     with pytest.raises(UserError, match="explainer.options.image_branch: expected true or false"):
-        create_explainer("explanandum_encoder", 4, explanandum=small_cnn, image_branch="yes")
+        create_explainer("explanandum_encoder", 4, explanandum=encoder_explanandum, image_branch="yes")
     with pytest.raises(UserError, match="explainer.weights: unet_small has no ImageNet weights"):
         create_explainer("unet_small", 4, weights="imagenet")
     with pytest.raises(UserError, match="explainer.weights: explanandum_encoder .* has no ImageNet weights"):
-        create_explainer("explanandum_encoder", 4, explanandum=small_cnn, weights="imagenet")
+        create_explainer("explanandum_encoder", 4, explanandum=encoder_explanandum, weights="imagenet")
     for name, file in [
         ("deeplabv3_resnet50", "resnet50-0676ba61.pth"),
         ("lraspp_mobilenet_v3_large", "mobilenet_v3_large-8738ca79.pth"),
@@ -155,20 +155,24 @@ def test_imagenet_backbone_from_the_local_cache(torch_home):
     assert model.net.classifier.low_classifier.out_channels == 3
 
 
-def test_weights_file_roundtrip_and_other_class_count(tmp_path, small_cnn):
+def test_weights_file_roundtrip_and_other_class_count(tmp_path, encoder_explanandum):
     torch.manual_seed(0)
-    trained = create_explainer("explanandum_encoder", 5, explanandum=small_cnn, decoder_width=8)
+    trained = create_explainer("explanandum_encoder", 5, explanandum=encoder_explanandum, decoder_width=8)
     with torch.no_grad():
         for p in trained.parameters():
             p.add_(0.5)
     torch.save({"model": trained.state_dict()}, tmp_path / "explainer.pt")
     same = create_explainer(
-        "explanandum_encoder", 5, explanandum=small_cnn, decoder_width=8, weights=tmp_path / "explainer.pt"
+        "explanandum_encoder", 5, explanandum=encoder_explanandum, decoder_width=8, weights=tmp_path / "explainer.pt"
     ).eval()
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(same(x), trained.eval()(x), atol=1e-5)
     other = create_explainer(
-        "explanandum_encoder", 3, explanandum=small_cnn, decoder_width=8, weights=str(tmp_path / "explainer.pt")
+        "explanandum_encoder",
+        3,
+        explanandum=encoder_explanandum,
+        decoder_width=8,
+        weights=str(tmp_path / "explainer.pt"),
     )
     assert torch.equal(other.fuse[0].weight, trained.fuse[0].weight)
     assert other.classifier.weight.shape[0] == 3

@@ -21,7 +21,7 @@ from attrsearch.train.checkpoint import load_checkpoint
     ],
 )
 def test_objective_trains_end_to_end(tmp_path, tiny_experiment, objective):
-    data = {k: v for k, v in tiny_experiment.items() if k != "loss"}
+    data = {k: v for k, v in tiny_experiment.items() if k != "objective"}
     data["objective"] = objective
     data["train"]["epochs"] = 1
     cfg = validate(ExperimentConfig, data)

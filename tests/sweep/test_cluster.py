@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 
 import yaml
-from sweep_files import REPO
+
+from tests.support.sweep_files import REPO
 
 
 def test_cluster_yaml_validates_with_rays_autoscaler():

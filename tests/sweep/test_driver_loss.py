@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_files import TINY_BASE, finished_and_interrupted, kill_driver_when, sweep_dict, write_sweep
 
 from attrsearch.sweep.load import load_sweep
 from attrsearch.sweep.run import run_sweep
+from tests.support.sweep_files import TINY_BASE, finished_and_interrupted, kill_driver_when, sweep_dict, write_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 

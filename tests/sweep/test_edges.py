@@ -14,7 +14,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sweep_files import REPO, sweep_dict, write_sweep
+
+from tests.support.sweep_files import REPO, sweep_dict, write_sweep
 
 
 def _free_port() -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 
 import yaml
-from sweep_files import REPO
+
+from tests.support.sweep_files import REPO
 
 
 def _module():

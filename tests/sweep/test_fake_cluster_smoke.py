@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from sweep_files import REPO
+
+from tests.support.sweep_files import REPO
 
 pytestmark = [pytest.mark.slow]
 

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
+
+from tests.support.sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

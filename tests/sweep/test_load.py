@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 from attrsearch.errors import UserError
 from attrsearch.sweep.load import load_sweep
 from attrsearch.sweep.space import AREA_A, AREA_B
+from tests.support.sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 
 def test_load_resolves_base_and_forces_the_val_split(tmp_path):

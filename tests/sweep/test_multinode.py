@@ -7,58 +7,19 @@ workers run trials (the head has no GPU) and two trials share one logical GPU.
 from __future__ import annotations
 
 import collections
-import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
+
+from tests.support.multinode import WORKER, four_fractional_trials, read_rows, run_harness
+from tests.support.sweep_files import TINY_BASE, sweep_dict, write_sweep
 
 pytestmark = [pytest.mark.slow]
-
-HARNESS = Path(__file__).with_name("cluster_harness.py")
-WORKER = {"num_cpus": 2, "num_gpus": 1}
-
-
-def run_harness(tmp_path: Path, spec: dict, timeout: int) -> dict:
-    spec = {**spec, "result": str(tmp_path / "harness.json")}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    done = subprocess.run(
-        [sys.executable, str(HARNESS), str(tmp_path / "spec.json")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    out = json.loads((tmp_path / "harness.json").read_text())
-    assert out.get("rc") == 0, out.get("log", "") + (done.stdout + done.stderr)[-4000:]
-    return out
-
-
-def read_rows(exp: Path) -> list[dict[str, str]]:
-    with open(exp / "trials.csv") as fh:
-        return list(csv.DictReader(fh))
 
 
 def reports(trial_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
-
-
-def four_fractional_trials(tmp_path: Path, name: str) -> Path:
-    """A sweep file of four one-epoch tiny trials at gpu 0.5 (only GPU workers run them), results under tmp_path."""
-    data = sweep_dict(
-        name=name,
-        base={**TINY_BASE, "train": {**TINY_BASE["train"], "epochs": 1}},
-        search={"loss.lambda_tv": {"grid": [0.01, 0.03, 0.1, 0.3]}},
-        search_alg="grid",
-        num_samples=1,
-        resources_per_trial={"cpu": 1, "gpu": 0.5},
-        storage=str(tmp_path / "results"),
-    )
-    return write_sweep(tmp_path, data)
 
 
 @pytest.mark.timeout(420)

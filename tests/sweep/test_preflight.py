@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
+
+from tests.support.sweep_files import REPO, TINY_BASE, sweep_dict, write_sweep
 
 
 def _sweep(tmp_path, **fields):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import copy
 
-from sweep_files import TINY_BASE, sweep_dict, write_sweep
-
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.sweep.explananda import needed_explananda
 from attrsearch.sweep.load import load_sweep
 from attrsearch.train.explanandum import explanandum_cache_path, panel_specs
+from tests.support.sweep_files import TINY_BASE, sweep_dict, write_sweep
 
 
 def test_discrete_explanandum_fields_and_panel_are_enumerated_once(tmp_path):

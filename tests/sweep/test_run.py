@@ -15,14 +15,6 @@ from pathlib import Path
 
 import pyarrow.fs
 import pytest
-from sweep_files import (
-    TINY_BASE,
-    assert_one_full_checkpoint,
-    finished_and_interrupted,
-    kill_driver_when,
-    sweep_dict,
-    write_sweep,
-)
 
 from attrsearch.analysis.status import print_status
 from attrsearch.config import load_experiment
@@ -31,6 +23,14 @@ from attrsearch.metrics.registry import metric_names
 from attrsearch.sweep.load import load_sweep
 from attrsearch.sweep.results import load_trials
 from attrsearch.sweep.run import run_sweep
+from tests.support.sweep_files import (
+    TINY_BASE,
+    assert_one_full_checkpoint,
+    finished_and_interrupted,
+    kill_driver_when,
+    sweep_dict,
+    write_sweep,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

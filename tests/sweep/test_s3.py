@@ -12,70 +12,15 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from sweep_files import REPO, TINY_BASE, assert_one_full_checkpoint, sweep_dict, write_sweep
 
-SECRET = "attrsearchS3secret" + "9d41c7" * 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def moto_s3(tmp_path):
-    pytest.importorskip("moto")
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=(tmp_path / "moto.log").open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail("moto server did not start:\n" + (tmp_path / "moto.log").read_text()[-2000:])
-            time.sleep(0.3)
-    env = {
-        "AWS_ACCESS_KEY_ID": "attrsearchtestkey",
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-    }
-    try:
-        yield env
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def s3fs(env):
-    import pyarrow.fs
-
-    return pyarrow.fs.S3FileSystem(
-        access_key=env["AWS_ACCESS_KEY_ID"],
-        secret_key=env["AWS_SECRET_ACCESS_KEY"],
-        region="us-east-1",
-        endpoint_override=env["AWS_ENDPOINT_URL"],
-        scheme="http",
-        allow_bucket_creation=True,
-    )
+from tests.support.s3_server import SECRET, s3fs
+from tests.support.sweep_files import REPO, TINY_BASE, assert_one_full_checkpoint, sweep_dict, write_sweep
 
 
 def _cli(path: Path, env_extra: dict, timeout: int, *args: str) -> subprocess.CompletedProcess:

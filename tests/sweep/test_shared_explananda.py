@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_files import TINY_BASE, sweep_dict, write_sweep
-from test_multinode import WORKER, four_fractional_trials, read_rows, run_harness
-from test_s3 import moto_s3, s3fs  # noqa: F401 - the moto S3 server fixture
 
 from attrsearch.cache import META, CacheEntry
 from attrsearch.sweep.dryrun import describe
 from attrsearch.sweep.explananda import ExplanandaPlan, explananda_plan, is_ready, needed_explananda
 from attrsearch.sweep.load import load_sweep
 from attrsearch.sweep.shared_cache import FETCHED, SharedCache, is_fetched, public_uri
+from tests.support.multinode import WORKER, four_fractional_trials, read_rows, run_harness
+from tests.support.s3_server import s3fs
+from tests.support.sweep_files import TINY_BASE, sweep_dict, write_sweep
 
 
 def _entry(root: Path, key: str = "small_cnn-s0-abc") -> CacheEntry:
@@ -93,7 +93,7 @@ def test_the_recorded_source_holds_no_credentials():
     assert "SECRET" not in shared.location(_entry(Path("/c")))
 
 
-def test_publish_and_fetch_on_s3(tmp_path, moto_s3, monkeypatch):  # noqa: F811
+def test_publish_and_fetch_on_s3(tmp_path, moto_s3, monkeypatch):
     for key, value in moto_s3.items():
         monkeypatch.setenv(key, value)
     fs = s3fs(moto_s3)

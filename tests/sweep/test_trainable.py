@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 import yaml
-from sweep_files import TINY_BASE
 
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.errors import UserError
 from attrsearch.sweep.trainable import TrialSpec, restore_checkpoint, scalar_metrics, trial_config
+from tests.support.sweep_files import TINY_BASE
 
 
 def spec(**kw) -> TrialSpec:

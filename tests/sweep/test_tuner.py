@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sweep_files import sweep_dict, write_sweep
 
 from attrsearch.sweep.load import load_sweep
 from attrsearch.sweep.tuner import build_tuner
+from tests.support.sweep_files import sweep_dict, write_sweep
 
 
 @pytest.mark.parametrize(("fields", "reuse"), [({}, True), ({"reuse_actors": False}, False)])

@@ -3,7 +3,7 @@
 The session's shared Ray (conftest) is one node; a test that needs several nodes, or removes
 them, runs this script in a subprocess, so the two Rays never meet in one process:
 
-    python tests/sweep/cluster_harness.py SPEC.json
+    python tests/support/cluster_harness.py SPEC.json
 
 SPEC: ``sweep`` (a sweep file), ``head`` and ``workers`` (``Cluster.add_node`` arguments, logical
 CPUs/GPUs), ``mode``: ``cli`` submits ``attrsearch sweep FILE --address ADDR`` as its own process;
