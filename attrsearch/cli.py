@@ -180,7 +180,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    if "://" in args.results:  # remote storage: read through Ray's experiment state
+    from attrsearch.sweep.storage import Storage  # imports no Ray
+
+    if not Storage.at(args.results).is_local:  # remote storage: read through Ray's experiment state
         from attrsearch.sweep.results import print_status as print_remote_status
 
         return print_remote_status(args.results)

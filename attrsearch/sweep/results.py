@@ -43,6 +43,7 @@ from attrsearch.results.layout import (
     best_header,
 )
 from attrsearch.results.trial import Trial, trials_csv
+from attrsearch.sweep.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -70,58 +71,19 @@ def _quiet_ray_analysis() -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------------------------
-# Storage (local path or URI): the lead switches this block to the sweep's Storage object at merge.
-
-
-def storage_filesystem(path: str) -> tuple[Any, str]:
-    """(pyarrow filesystem, path in it) of a local path or a URI pyarrow opens (``s3://...``)."""
-    import pyarrow.fs
-
-    if "://" in path:
-        return pyarrow.fs.FileSystem.from_uri(path)
-    return pyarrow.fs.LocalFileSystem(), str(Path(path).expanduser().resolve())
+# Results files on the sweep's storage (a local path or a URI; ``Storage`` decides which)
 
 
 def read_text(path: str) -> str | None:
     """A file on local or remote storage (None if missing)."""
-    import pyarrow.fs
-
-    fs, fs_path = storage_filesystem(path)
-    if fs.get_file_info(fs_path).type != pyarrow.fs.FileType.File:
-        return None
-    with fs.open_input_stream(fs_path) as fh:
-        return fh.read().decode()
+    parent, name = path.rstrip("/").rsplit("/", 1)
+    return Storage.at(parent).read_text(name)
 
 
 def write_text(path: str, text: str) -> None:
-    """Write a results file (local path or URI) whole or not at all (``write_whole``)."""
-    fs, fs_path = storage_filesystem(path)
-    write_whole(fs, fs_path, text.encode())
-
-
-def write_whole(fs: Any, fs_path: str, data: bytes) -> None:
-    """Write a file on a pyarrow filesystem whole or not at all: a local file through a temp file and
-    a rename (an interrupt mid-write leaves the previous version), a remote object in one put."""
-    import os
-    import tempfile
-
-    import pyarrow.fs
-
-    if isinstance(fs, pyarrow.fs.LocalFileSystem):
-        folder = Path(fs_path).parent
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{Path(fs_path).name}-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, fs_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return
-    fs.create_dir(fs_path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(fs_path) as fh:
-        fh.write(data)
+    """Write a results file (local path or URI) whole or not at all (``Storage.write_text``)."""
+    parent, name = path.rstrip("/").rsplit("/", 1)
+    Storage.at(parent).write_text(name, text)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -145,13 +107,8 @@ def _error_line(trial: Any) -> str:
 
 
 def has_experiment_state(experiment_path: str) -> bool:
-    import pyarrow.fs
-
-    fs, fs_path = storage_filesystem(experiment_path)
-    if fs.get_file_info(fs_path).type != pyarrow.fs.FileType.Directory:
-        return False
-    infos = fs.get_file_info(pyarrow.fs.FileSelector(fs_path))
-    return any(Path(i.path).name.startswith("experiment_state-") for i in infos)
+    storage = Storage.at(experiment_path)
+    return storage.is_dir() and any(Path(n).name.startswith("experiment_state-") for n in storage.list())
 
 
 def load_trials(experiment_path: str) -> list[Trial]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import attrsearch
 
 PACKAGE = Path(attrsearch.__file__).parent
-STORAGE = {"sweep/storage.py", "sweep/results.py"}  # results.py: switched to Storage at the issue-19 merge
+STORAGE = {"sweep/storage.py"}
 RAY_NODE = {"sweep/ray_node.py"}
 ADDRESS = {"sweep/ray_node.py"}  # parses --address (ray://...), a Ray address, not storage
 

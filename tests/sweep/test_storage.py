@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from test_s3 import moto_s3, s3fs  # noqa: F401 - the moto S3 server fixture
 
 from attrsearch.sweep.storage import Storage
+from tests.support.s3_server import s3fs
 
 
 def _exercise(storage: Storage, tmp_path) -> None:
@@ -41,7 +41,7 @@ def test_local_folder(tmp_path, monkeypatch):
     assert (tmp_path / "results" / "a" / "b.txt").read_text() == "again"
 
 
-def test_s3_bucket(tmp_path, moto_s3, monkeypatch):  # noqa: F811
+def test_s3_bucket(tmp_path, moto_s3, monkeypatch):
     for key, value in moto_s3.items():
         monkeypatch.setenv(key, value)
     s3fs(moto_s3).create_dir("attrsearch-storage")
