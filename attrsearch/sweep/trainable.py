@@ -1,4 +1,4 @@
-"""One sweep trial: ``attrsearch.train.run.run_training`` reporting to Ray Tune after every epoch.
+"""One sweep trial: ``attrsearch.evaluate.experiment.run_experiment`` reporting to Ray Tune after every epoch.
 
 A trial builds its experiment config (the sweep's base + its sampled values), restores its last
 Tune checkpoint (after a failure, a driver restart or a PBT exploit) into ``run/checkpoints`` and
