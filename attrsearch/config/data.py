@@ -1,4 +1,5 @@
-"""Dataset configuration: the built-in procedural ``shapes`` benchmark, VOC-2007 and COCO-2014."""
+"""Dataset configuration: the built-in procedural ``shapes`` benchmark, VOC-2007, COCO-format files and a
+folder of images with a CSV of labels."""
 
 from __future__ import annotations
 
@@ -82,22 +83,74 @@ class VOCConfig(StrictModel):
 
 
 class COCOConfig(StrictModel):
-    """COCO-2014 through pycocotools: ``root`` holds ``annotations/`` and the image folders."""
+    """COCO-format instances JSON files under ``root`` (paths relative to it).
 
-    train_annotations: str = "annotations/instances_train2014.json"
-    train_images: str = "train2014"
-    test_annotations: str = "annotations/instances_val2014.json"
-    test_images: str = "val2014"
-    val_fraction: float = Field(
-        0.1, gt=0.0, lt=1.0, description="share of the train set held out for validation (the paper: 10%)"
+    ``coco2014`` fills the paths left empty with COCO-2014's (``annotations/instances_train2014.json``,
+    ``train2014``, ``annotations/instances_val2014.json``, ``val2014``); ``coco`` needs
+    ``train_annotations``, reads images from ``root`` unless ``*_images`` says otherwise, and holds
+    ``val_fraction`` / ``test_fraction`` of the train JSON out where no val / test JSON is named.
+    """
+
+    train_annotations: str | None = Field(
+        None, description="instances JSON of the train split (and of a held-out val/test)"
     )
+    train_images: str | None = Field(None, description="folder its file_name entries are relative to (coco: root)")
+    val_annotations: str | None = Field(None, description="instances JSON of val; None: val_fraction of the train JSON")
+    val_images: str | None = Field(None, description="None: train_images")
+    test_annotations: str | None = Field(
+        None, description="instances JSON of test (coco2014: val2014); coco, None: test_fraction of the train JSON"
+    )
+    test_images: str | None = Field(None, description="None: train_images (coco2014: val2014)")
+    val_fraction: float = Field(
+        0.1, gt=0.0, lt=1.0, description="share of the train JSON held out for validation (the paper: 10%)"
+    )
+    test_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="share held out for test when no test JSON is named")
+    split_seed: int = Field(0, description="seed of the permutation that holds images out (by sorted image id)")
+    missing_masks: Literal["boxes", "skip"] = Field(
+        "boxes",
+        description="images whose annotations have no segmentation: score pixel metrics against box masks"
+        " (segmentation/ground_truth says so) or skip them (no pixel metric)",
+    )
+
+
+class FolderConfig(StrictModel):
+    """A folder of images and a CSV of multi-label annotations (``dataset: folder``).
+
+    ``labels_file`` has the columns ``image`` (path relative to ``images``) and ``labels`` (class names
+    separated by ``|``; empty: no class), and optionally ``mask``: a palette PNG of class indices
+    (0 background, k+1 class k, 255 void) or, with ``{class}`` in the path, one greyscale PNG per
+    present class (non-zero inside). Splits: files listing the ``image`` values, one per line, or a
+    seeded ratio of the rows not listed in a split file.
+    """
+
+    labels_file: str = Field("labels.csv", description="CSV under root with columns image,labels[,mask]")
+    images: str = Field(".", description="folder (under root) the image and mask paths are relative to")
+    classes: list[str] | None = Field(None, description="class names in index order; None: the sorted CSV labels")
+    train_split: str | None = Field(None, description="file of the train images; None: the rows no other split lists")
+    val_split: str | None = Field(None, description="file of the val images; None: val_fraction of the train rows")
+    test_split: str | None = Field(None, description="file of the test images; None: test_fraction of the train rows")
+    val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    split_seed: int = 0
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None:
+            if not 1 <= len(names) <= 254:
+                raise ValueError("needs 1..254 class names (mask indices 1..C, 255 is void)")
+            if len(set(names)) != len(names):
+                raise ValueError("class names must be unique")
+            if any("|" in n or not n.strip() for n in names):
+                raise ValueError("class names must be non-empty and hold no '|'")
+        return names
 
 
 class DataConfig(StrictModel):
     """Which dataset and how its images are sized and normalised. The name is checked against the
     dataset registry, and ``root`` against what that dataset needs, by ``attrsearch.resolve``."""
 
-    dataset: str = Field("shapes", description="shapes | voc2007 | coco2014")
+    dataset: str = Field("shapes", description="shapes | voc2007 | coco2014 | coco | folder")
     root: Path | None = Field(None, description="dataset folder for real datasets")
     image_size: int = Field(64, ge=32, description="images are resized to image_size x image_size (the paper: 224)")
     normalization: Literal["imagenet", "none"] = "imagenet"
@@ -107,3 +160,4 @@ class DataConfig(StrictModel):
     shapes: ShapesConfig = Field(default_factory=ShapesConfig)
     voc: VOCConfig = Field(default_factory=VOCConfig)
     coco: COCOConfig = Field(default_factory=COCOConfig)
+    folder: FolderConfig = Field(default_factory=FolderConfig)

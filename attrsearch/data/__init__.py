@@ -2,7 +2,7 @@
 (``attrsearch.data.registry``: builder, fingerprint, scanner), and the calls that read it.
 
 Each dataset registers its ``DatasetSpec`` in its own file with ``@register_dataset(...)`` on its
-builder; this package imports the built-in ones (``coco``, ``shapes``, ``voc``), so importing
+builder; this package imports the built-in ones (``coco``, ``folder``, ``shapes``, ``voc``), so importing
 ``attrsearch.data`` or ``attrsearch.data.registry`` registers them.
 """
 
@@ -49,7 +49,7 @@ def check_data_config(cfg, field: str = "data") -> None:
 
 
 # The built-in datasets: importing each registers its spec.
-from attrsearch.data import coco, shapes, voc  # noqa: E402,F401
+from attrsearch.data import coco, folder, shapes, voc  # noqa: E402,F401
 
 __all__ = [
     "DATASETS",

@@ -7,7 +7,8 @@ A sample is a dict:
 - ``labels``:     (C,) float32 multi-hot.
 - ``masks``:      (C, H, W) uint8 per-class pixel masks: 1 inside, 0 outside, 255 void
                   (VOC's object borders, unannotated pixels). All 255 when ``has_masks`` is false.
-- ``has_masks``:  bool, whether this image has pixel annotation (VOC: the segmented subset).
+- ``has_masks``:  bool, whether this image has pixel ground truth (VOC: the segmented subset; COCO-format
+                  data without segmentation: its box masks, see ``DatasetInfo.ground_truth``).
 - ``boxes``:      (N, 4) float32 instance boxes ``x0, y0, x1, y1`` in pixels of the resized image
                   (x1/y1 exclusive).
 - ``box_labels``: (N,) int64 class index of each box.
@@ -52,6 +53,11 @@ class DatasetInfo:
     std: tuple[float, ...]
     has_context: bool = False
     context_classes: tuple[int, ...] = ()  # classes with a planted context cue (built-in data)
+    # What the pixel ground truth (``masks`` where ``has_masks``) is: ``masks`` segmentation masks,
+    # ``boxes`` the annotation boxes drawn as masks (no segmentation in the data), ``masks+boxes``
+    # segmentation where the data has it and boxes elsewhere, ``none`` no image has any (pixel
+    # metrics are omitted). Metrics record it as ``segmentation/ground_truth``.
+    ground_truth: str = "masks"
 
 
 class AttributionDataset(torch.utils.data.Dataset):

@@ -174,6 +174,22 @@ def scale_boxes(boxes: np.ndarray, original: tuple[int, int], size: int) -> torc
     return torch.from_numpy(np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * scale)
 
 
+def box_class_masks(boxes: torch.Tensor, box_labels: np.ndarray, num_classes: int, size: int) -> np.ndarray:
+    """Per-class masks of boxes: 1 on the pixels whose centre lies inside a box of the class, 0 elsewhere.
+
+    boxes: (N, 4) ``x0, y0, x1, y1`` in pixels of the resized image (x1/y1 exclusive); box_labels: (N,)
+    class indices. Returns (num_classes, size, size) uint8 in {0, 1}. The same pixel-centre rule as
+    ``attrsearch.metrics.common.box_masks`` (tests/data/test_folder_coco.py checks they agree).
+    """
+    centres = np.arange(size, dtype=np.float32) + 0.5
+    masks = np.zeros((num_classes, size, size), np.uint8)
+    for (x0, y0, x1, y1), k in zip(np.asarray(boxes, np.float32).reshape(-1, 4), box_labels):
+        rows = (centres >= y0) & (centres < y1)
+        cols = (centres >= x0) & (centres < x1)
+        masks[int(k)][np.ix_(rows, cols)] = 1
+    return masks
+
+
 def file_sample(
     index: int,
     rgb: np.ndarray,

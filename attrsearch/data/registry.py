@@ -29,12 +29,14 @@ from attrsearch.registry import Registry
 @dataclass(frozen=True)
 class ScanTarget:
     """One image the pre-flight scan checks: ``mask`` its segmentation PNG (class indices 0..``num_classes``
-    or 255) if it has one; ``size`` the (width, height) its annotation records, if it records one."""
+    or 255) if it has one; ``size`` the (width, height) its annotation records, if it records one;
+    ``class_masks`` its per-class mask PNGs (palette or greyscale, the image's size), if it has them."""
 
     image: Path
     mask: Path | None = None
     num_classes: int = 0
     size: tuple[int, int] | None = None
+    class_masks: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

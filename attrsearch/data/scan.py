@@ -1,4 +1,4 @@
-"""The pre-flight scan of a file-based dataset (VOC, COCO): every file a run will read is checked before
+"""The pre-flight scan of a file-based dataset (VOC, COCO, folder): every file a run will read is checked before
 anything is trained, cached or written, so that a bad file is one line at the start and not a traceback
 in the first epoch (or, for a COCO image, after the Explanandum was trained and cached).
 
@@ -15,7 +15,12 @@ What is checked, per image (``ScanTarget``, listed by the ``scan`` of the datase
 - its segmentation PNG, where there is one (VOC): a palette or greyscale image (an RGB rendering of the
   colours is refused), of the image's own size (never resized to fit: that would misalign the masks),
   holding only class indices 0..C and 255 (void). The indices need the decoded pixels: PIL's C
-  ``histogram()`` counts them without a numpy copy.
+  ``histogram()`` counts them without a numpy copy;
+- its per-class mask PNGs, where it has them (folder): palette or greyscale, the image's size, complete.
+
+Problems of the annotation files themselves (a CSV label not in the class list, an image id listed twice
+in a COCO file, a split file naming an unknown image) are raised by the dataset's scanner while it lists
+the targets, as one line naming the file.
 
 All files are checked; the first problem is raised as a ``UserError`` naming the file, with the count of
 the others. A clean scan is recorded as a cache entry ``<cache_dir>/scans/<key>/<split>`` keyed by the
@@ -40,7 +45,7 @@ from attrsearch.data.images import check_label_image, check_rgb_mode, decode, op
 from attrsearch.errors import UserError
 
 # Bump when the scan checks more: older clean scans are then redone.
-SCAN_VERSION = 1
+SCAN_VERSION = 2
 KIND = "scans"
 
 JPEG_END = b"\xff\xd9"
@@ -102,6 +107,10 @@ def check_target(target: ScanTarget) -> str | None:
         size = check_image(target.image, target.size)
         if target.mask is not None:
             check_mask(target.mask, target.num_classes, size)
+        for path in target.class_masks:
+            with open_image(path) as img:
+                check_label_image(img, path, size)
+                decode(img, path)
     except UserError as err:
         return str(err)
     return None

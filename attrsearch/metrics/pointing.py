@@ -9,7 +9,9 @@ and, unless ``evaluation.pointing_tolerance`` fixes it, scales with the shorter 
 
 Ground truth (``evaluation.pointing_ground_truth``): ``boxes``: the union of the class's boxes
 (TorchRay on VOC); ``masks``: the class's pixel mask (annotated images only); ``auto``: boxes on
-VOC, elsewhere the pixel mask where the image is annotated and the boxes otherwise.
+VOC, elsewhere the pixel mask where the image is annotated and the boxes otherwise. The text record
+``pointing_game/ground_truth`` says which: ``boxes``, or the dataset's pixel ground truth
+(``DatasetInfo.ground_truth``: ``masks``, or ``boxes`` drawn as masks where the data has no segmentation).
 
 Scores: ``pointing_game/accuracy`` = mean over classes of hits / (hits + misses) (classes without
 cases left out); ``pointing_game/difficult`` = the same on the "difficult" subset of Zhang et al.
@@ -89,6 +91,8 @@ class PointingScorer(Scorer):
         mode = setup.cfg.pointing_ground_truth
         self.boxes_only = mode == "boxes" or (mode == "auto" and str(setup.info.name).startswith("voc"))
         self.masks_only = mode == "masks"
+        truth = str(getattr(setup.info, "ground_truth", "masks"))
+        self.params["pointing_game/ground_truth"] = "boxes" if self.boxes_only else truth
 
     def update(self, ctx: BatchContext) -> None:
         pi, pc = ctx.pairs

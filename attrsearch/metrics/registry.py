@@ -161,6 +161,9 @@ TEXT_RECORDS = {
     "attribution/method": "the baseline method scored (attrsearch evaluate --method)",
     "attribution/options": "its validated options, as JSON text",
     "attribution/description": "the method in words (LRP: the zennit composite and canonizers used)",
+    "segmentation/ground_truth": "what segmentation/* and sanity/* are scored against: masks, boxes (box masks:"
+    " the data has no segmentation), masks+boxes, or none (those metrics omitted)",
+    "pointing_game/ground_truth": "boxes, or the dataset's pixel ground truth (masks, or boxes drawn as masks)",
 }
 
 

@@ -133,6 +133,10 @@ class SegmentationScorer(Scorer):
     """``segmentation/*`` of the target mask and the ``sanity/*`` rows, on annotated images only.
 
     ``iou_only``: the fast suite's ``segmentation/iou`` alone (no sanity rows, no forward passes).
+    The ground truth is the dataset's (``DatasetInfo.ground_truth``), recorded as the text record
+    ``segmentation/ground_truth``: ``masks``, ``boxes`` (box masks: the data has no segmentation),
+    ``masks+boxes``; for ``none`` (no pixel ground truth at all) every segmentation/* and sanity/*
+    metric is omitted with one note, never scored against an empty ground truth.
     """
 
     family = "segmentation"
@@ -141,8 +145,26 @@ class SegmentationScorer(Scorer):
         super().__init__(setup)
         self.iou_only = iou_only
         self.needs = frozenset() if iou_only else frozenset({"masked_logits", "clean_logits"})
+        truth = str(getattr(setup.info, "ground_truth", "masks"))
+        self.skip = truth == "none"
+        self.params["segmentation/ground_truth"] = truth
+        if self.skip:
+            self.needs = frozenset()
+            if not iou_only:
+                self.notes.append(
+                    "segmentation: the data has no pixel ground truth (no masks; boxes skipped or absent);"
+                    " segmentation/* and sanity/* omitted"
+                )
+        elif truth != "masks" and not iou_only:
+            which = "the images" if truth == "boxes" else "some images"
+            self.notes.append(
+                f"segmentation: {which} of the data have no segmentation; their annotation boxes, drawn as masks,"
+                f" are the ground truth of segmentation/* and sanity/* (segmentation/ground_truth = {truth})"
+            )
 
     def update(self, ctx: BatchContext) -> None:
+        if self.skip:
+            return
         a = ctx.annotated
         self.values.add("segmentation/iou", continuous_iou(ctx.m[a], ctx.g[a], ctx.valid[a]))
         if self.iou_only or not a.any():
@@ -181,6 +203,8 @@ class SegmentationScorer(Scorer):
             self.values.add(f"{prefix}/saliency_crop", saliency_from_logits(c_logits, ya, c_area))
 
     def compute(self) -> tuple[dict[str, float], Tables]:
+        if self.skip:
+            return {}, {}
         metrics = self.values.means()
         if not self.iou_only:
             metrics["segmentation/images"] = float(self.values.all("segmentation/images").numel())
