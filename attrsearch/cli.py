@@ -158,7 +158,7 @@ def _cmd_data_export(args: argparse.Namespace) -> int:
             validate(DataConfig, {"dataset": args.dataset, "image_size": args.image_size}, source="data"), "data", ""
         )
         cache_dir = ExperimentConfig().cache_dir
-    out = export_dataset(data_cfg, args.format, Path(args.out), cache_dir)
+    out = export_dataset(data_cfg, args.format, Path(args.out), cache_dir, masks=not args.no_masks)
     print(f"exported {data_cfg.dataset} as {args.format} to {out}")
     return 0
 
@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset", default="shapes")
     q.add_argument("--config", help="take the data section from this experiment file instead")
     q.add_argument("--image-size", type=int, default=64)
-    q.add_argument("--format", required=True, choices=["voc", "coco"])
+    q.add_argument("--format", required=True, choices=["voc", "coco", "folder"])
+    q.add_argument("--no-masks", action="store_true", help="coco / folder: labels and boxes only, no segmentation")
     q.add_argument("--out", required=True)
     q.set_defaults(func=_cmd_data_export)
 

@@ -1,4 +1,4 @@
-"""Write a configured dataset (in practice ``shapes``) in the VOC-2007 or the COCO layout.
+"""Write a configured dataset (in practice ``shapes``) in the VOC-2007, the COCO or the folder layout.
 
 VOC: ``VOCdevkit/VOC2007/{JPEGImages, Annotations, ImageSets/Main, ImageSets/Segmentation,
 SegmentationClass}``; images are lossless PNG files (``JPEGImages/<id>.png``, which the
@@ -6,13 +6,15 @@ SegmentationClass}``; images are lossless PNG files (``JPEGImages/<id>.png``, wh
 palette PNG (VOC colour map; 0 background, k+1 class k, 255 void) for every image that has masks;
 ``ImageSets/Main`` holds ``<split>.txt`` and ``<class>_<split>.txt`` (``1`` / ``-1``), ``trainval``
 included. COCO: ``annotations/instances_<split>.json`` (compressed RLE segments, ``bbox`` as
-x, y, w, h) and ``<split>/<id>.png``. Both write ``data.yaml``: the ``data`` section that reads the
-export back. Datasets with an ``instance_masks(index)`` method (``shapes``) export exact instance
+x, y, w, h; no segmentation with ``masks=False``) and ``<split>/<id>.png``. Folder: ``labels.csv``
+(``image,labels,mask``), ``images/<split>/``, palette ``masks/<split>/`` and ``<split>.txt``. All
+write ``data.yaml``: the ``data`` section that reads the export back. Datasets with an ``instance_masks(index)`` method (``shapes``) export exact instance
 segments; others export one segment per box (class mask inside the box).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -163,8 +165,9 @@ def _rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
-def export_coco(datasets: dict[str, AttributionDataset], out: Path) -> Path:
-    """Write ``out/annotations/instances_<split>.json`` and ``out/<split>/``; returns ``out``."""
+def export_coco(datasets: dict[str, AttributionDataset], out: Path, masks: bool = True) -> Path:
+    """Write ``out/annotations/instances_<split>.json`` and ``out/<split>/``; returns ``out``.
+    ``masks`` False: boxes only (no ``segmentation`` in any annotation)."""
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     names = next(iter(datasets.values())).info.class_names
     categories = [{"id": k + 1, "name": n, "supercategory": "object"} for k, n in enumerate(names)]
@@ -186,17 +189,18 @@ def export_coco(datasets: dict[str, AttributionDataset], out: Path) -> Path:
                 if ys.size == 0:
                     continue
                 x0, y0 = int(xs.min()), int(ys.min())
-                annotations.append(
-                    {
-                        "id": ann_id,
-                        "image_id": image_id,
-                        "category_id": int(k) + 1,
-                        "segmentation": _rle(m),
-                        "area": int(m.sum()),
-                        "bbox": [x0, y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0],
-                        "iscrowd": 0,
-                    }
-                )
+                ann = {
+                    "id": ann_id,
+                    "image_id": image_id,
+                    "category_id": int(k) + 1,
+                    "segmentation": _rle(m),
+                    "area": int(m.sum()),
+                    "bbox": [x0, y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0],
+                    "iscrowd": 0,
+                }
+                if not masks:
+                    del ann["segmentation"]
+                annotations.append(ann)
                 ann_id += 1
         doc = {
             "info": {"description": f"attrsearch export of {ds.info.name} ({split})"},
@@ -209,35 +213,77 @@ def export_coco(datasets: dict[str, AttributionDataset], out: Path) -> Path:
     return out
 
 
-def export_dataset(cfg: DataConfig, fmt: Literal["voc", "coco"], out: Path, cache_dir: Path) -> Path:
+# ------------------------------------------------------------------ folder
+
+
+def export_folder(datasets: dict[str, AttributionDataset], out: Path, masks: bool = True) -> Path:
+    """Write ``out/labels.csv`` (image,labels[,mask]), ``out/images/<split>/``, ``out/masks/<split>/``
+    (palette PNGs, VOC's colour map) and the split files ``out/<split>.txt``; returns ``out``.
+    ``masks`` False: no mask column and no mask files."""
+    palette = voc_palette()
+    rows = [["image", "labels"] + (["mask"] if masks else [])]
+    for split, ds in datasets.items():
+        names = ds.info.class_names
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        if masks:
+            (out / "masks" / split).mkdir(parents=True, exist_ok=True)
+        listed = []
+        for i in range(len(ds)):
+            sample = ds[i]
+            image = f"images/{split}/{i:06d}.png"
+            Image.fromarray(raw_image(ds, sample)).save(out / image)
+            labels = "|".join(names[k] for k in np.flatnonzero(sample["labels"].numpy() > 0))
+            row = [image, labels]
+            if masks:
+                mask = f"masks/{split}/{i:06d}.png" if sample["has_masks"] else ""
+                if mask:
+                    seg = Image.fromarray(index_map(sample["masks"].numpy()))
+                    seg.putpalette(palette)
+                    seg.save(out / mask)
+                row.append(mask)
+            rows.append(row)
+            listed.append(image)
+        (out / f"{split}.txt").write_text("".join(f"{x}\n" for x in listed))
+    with (out / "labels.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return out
+
+
+def _data_section(fmt: str, root: Path, info) -> dict[str, Any]:
+    """The ``data`` section that reads an export back."""
+    data: dict[str, Any] = {"root": str(root), "image_size": info.image_size}
+    if fmt == "voc":
+        return {"dataset": "voc2007", **data, "voc": {"classes": list(info.class_names)}}
+    if fmt == "folder":
+        splits = {f"{s}_split": f"{s}.txt" for s in SPLITS}
+        return {"dataset": "folder", **data, "folder": {"classes": list(info.class_names), **splits}}
+    paths = {}
+    for split in SPLITS:
+        paths[f"{split}_annotations"] = f"annotations/instances_{split}.json"
+        paths[f"{split}_images"] = split
+    return {"dataset": "coco", **data, "coco": paths}
+
+
+def export_dataset(
+    cfg: DataConfig, fmt: Literal["voc", "coco", "folder"], out: Path, cache_dir: Path, masks: bool = True
+) -> Path:
     """Export the train/val/test splits of ``cfg`` to ``out`` as ``fmt``; returns the folder to use
-    as ``data.root`` (``out/VOCdevkit/VOC2007`` or ``out``) and writes ``out/data.yaml``."""
-    if fmt not in ("voc", "coco"):
-        raise UserError(f"format: unknown export format {fmt!r}; choose voc or coco")
+    as ``data.root`` (``out/VOCdevkit/VOC2007`` or ``out``) and writes ``out/data.yaml``.
+    ``masks`` False (coco, folder): boxes and labels only, no segmentation."""
+    if fmt not in ("voc", "coco", "folder"):
+        raise UserError(f"format: unknown export format {fmt!r}; choose voc, coco or folder")
+    if fmt == "voc" and not masks:
+        raise UserError("--no-masks: only for --format coco or folder (a VOC export keeps its segmentation)")
     out = Path(out)
     scan_dataset(cfg, cache_dir)  # a VOC/COCO source: every file checked before anything is written
     datasets = {split: build_dataset(cfg, split, cache_dir) for split in SPLITS}
     info = datasets["train"].info
     if fmt == "voc":
         root = export_voc(datasets, out)
-        data = {
-            "dataset": "voc2007",
-            "root": str(root),
-            "image_size": info.image_size,
-            "voc": {"classes": list(info.class_names)},
-        }
+    elif fmt == "coco":
+        root = export_coco(datasets, out, masks)
     else:
-        root = export_coco(datasets, out)
-        data = {
-            "dataset": "coco2014",
-            "root": str(root),
-            "image_size": info.image_size,
-            "coco": {
-                "train_annotations": "annotations/instances_train.json",
-                "train_images": "train",
-                "test_annotations": "annotations/instances_test.json",
-                "test_images": "test",
-            },
-        }
+        root = export_folder(datasets, out, masks)
+    data = _data_section(fmt, root, info)
     (out / "data.yaml").write_text(yaml.safe_dump({"data": data}, sort_keys=False))
     return root
