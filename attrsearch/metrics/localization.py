@@ -126,6 +126,8 @@ class LocalizationScorer(Scorer):
         cases = self.values.all("localization/le").numel()
         if cases:
             metrics["localization/cases"] = float(cases)
+        else:
+            self.notes.append("localization: no case has a ground-truth box of its class; localization/* omitted")
         per_class = per_class_frame(self.setup.info.class_names)
         for k in ("le", "om", "f1"):
             per_class[f"localization_{k}"] = self.values.per_class(

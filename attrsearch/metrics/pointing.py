@@ -127,6 +127,10 @@ class PointingScorer(Scorer):
             metrics["pointing_game/difficult_cases"] = float(hard.sum())
             if hard.any():
                 metrics["pointing_game/difficult"] = pointing_accuracy(hits[hard], classes[hard], num_classes)[0]
+        else:
+            self.notes.append(
+                "pointing_game: no case has ground truth (boxes or masks); pointing_game/accuracy omitted"
+            )
         per_class = per_class_frame(self.setup.info.class_names)
         per_class["pointing_game"] = per_class_pg.numpy()
         return metrics, {"per_class": per_class}

@@ -120,7 +120,8 @@ class Values:
         """Mean of the values ``name`` grouped by the class list ``classes``: (num_classes,), NaN if none."""
         values, cls = self.all(name), self.all(classes).long()
         counts = torch.bincount(cls, minlength=num_classes).double()
-        sums = torch.bincount(cls, weights=values, minlength=num_classes)
+        # .double(): with no values at all (e.g. no case has a box) bincount returns int64, and NaN needs a float
+        sums = torch.bincount(cls, weights=values, minlength=num_classes).double()
         return torch.where(counts > 0, sums / counts.clamp_min(1.0), torch.full_like(sums, math.nan))
 
 

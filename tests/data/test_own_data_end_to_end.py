@@ -71,7 +71,7 @@ def test_coco_boxes_only_with_renamed_categories(tmp_path, make_tiny_experiment)
 @pytest.mark.parametrize("masks", [True, False])
 def test_folder_with_and_without_masks(tmp_path, make_tiny_experiment, masks):
     data = _export(tmp_path, make_tiny_experiment, "folder", *([] if masks else ["--no-masks"]))
-    exp = _experiment(tmp_path, make_tiny_experiment, data, suite="fast")
+    exp = _experiment(tmp_path, make_tiny_experiment, data, suite="fast" if masks else "full")
     assert main(["train", str(exp), "--out", str(tmp_path / "run")]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "classification/masked_f1" in metrics and "mask/area" in metrics
@@ -80,4 +80,6 @@ def test_folder_with_and_without_masks(tmp_path, make_tiny_experiment, masks):
         assert 0.0 <= metrics["segmentation/iou"] <= 1.0
     else:
         assert metrics["segmentation/ground_truth"] == "none"
-        assert not any(k.startswith(("segmentation/iou", "sanity/")) for k in metrics)
+        # no masks and no boxes: every metric that needs them is omitted (the full suite runs without them)
+        assert not any(k.startswith(("segmentation/iou", "sanity/", "localization/")) for k in metrics)
+        assert "pointing_game/accuracy" not in metrics and "faithfulness/deletion_auc" in metrics
