@@ -36,6 +36,15 @@ def relative_importance(maps: Tensor, region: Tensor) -> Tensor:
     return attribution_shares(maps, region) / area.where(area > 0, torch.nan)
 
 
+def case_reliance(maps: Tensor, classes: Tensor, context: Tensor) -> dict[str, Tensor]:
+    """Attributed reliance of any method per case (image, class): its class map's ``reliance``
+    (mass share on the cue, in [0, 1]) and ``riw`` (``relative_importance``, >= 0).
+    maps: (M, C, H, W) >= 0; classes: (M,) int64; context: (M, H, W) cue pixels."""
+    cmaps = maps[torch.arange(classes.numel(), device=maps.device), classes]
+    region = context.bool()
+    return {"reliance": attribution_shares(cmaps, region), "riw": relative_importance(cmaps, region)}
+
+
 @register_family("context")
 class ContextScorer(Scorer):
     """``context/reliance``, ``context/riw`` and ``context/object_mass`` of the biased classes on annotated images whose

@@ -1,6 +1,6 @@
 import torch
 
-from attrsearch.metrics.context import attribution_shares, relative_importance
+from attrsearch.metrics.context import attribution_shares, case_reliance, relative_importance
 
 
 def test_shares_hand_values():
@@ -21,3 +21,14 @@ def test_relative_importance_is_mass_share_over_area_share():
         relative_importance(maps[:1], region[:1] | torch.tensor([[False, False], [True, False]])), torch.tensor([1.5])
     )
     assert torch.isnan(relative_importance(maps[:1], torch.zeros_like(region[:1])))[0]
+
+
+def test_case_reliance_reads_the_case_class_map():
+    maps = torch.zeros(2, 3, 2, 2)
+    maps[0, 1] = torch.tensor([[3.0, 1.0], [0.0, 0.0]])
+    maps[1, 2] = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
+    maps[0, 0] = 5.0  # another class's map: ignored
+    context = torch.tensor([[[1, 0], [0, 0]], [[1, 1], [0, 0]]], dtype=torch.uint8)
+    r = case_reliance(maps, torch.tensor([1, 2]), context)
+    assert torch.allclose(r["reliance"], torch.tensor([0.75, 0.5]))
+    assert torch.allclose(r["riw"], torch.tensor([3.0, 1.0]))
