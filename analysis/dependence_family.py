@@ -20,7 +20,6 @@ import torch
 import yaml
 
 from attrsearch.attribution.methods.registry import method_attribution
-
 from attrsearch.config import ExperimentConfig
 from attrsearch.config.base import set_dotted
 from attrsearch.data.shapes_twins import twin_datasets
