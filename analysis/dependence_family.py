@@ -91,7 +91,7 @@ def report(method: str, true: np.ndarray, riw: np.ndarray) -> None:
     g = confound_minus_noise(riw[-2], riw[-1])
     a = per_image_agreement(true[-2], riw[-2])
     print(
-        f"{method}: RIW per member {np.round(riw.mean(axis=1), 2).tolist()}  tracking spearman {t['spearman']:.2f} "
+        f"{method}: RIW per member {[round(float(v), 2) for v in riw.mean(axis=1)]}  tracking spearman {t['spearman']:.2f} "
         f"pearson {t['pearson']:.2f} [{t['pearson_low']:.2f}, {t['pearson_high']:.2f}] slope {t['slope']:.2f}  "
         f"confound-noise {g['gap']:.2f} [{g['gap_low']:.2f}, {g['gap_high']:.2f}]  per-image spearman "
         f"{a['spearman']:.2f} [{a['spearman_low']:.2f}, {a['spearman_high']:.2f}]",
