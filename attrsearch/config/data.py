@@ -23,6 +23,11 @@ class ContextBiasConfig(StrictModel):
     p_train: float = Field(0.9, ge=0.0, le=1.0, description="probability the cue accompanies a biased class in train")
     p_test: float = Field(0.5, ge=0.0, le=1.0, description="the same probability in val and test")
     p_cue_alone: float = Field(0.05, ge=0.0, le=1.0, description="probability an image shows a cue without its class")
+    train_mode: Literal["confound", "noise"] = Field(
+        "confound",
+        description="noise: in train, each cue stands alone, as often as under confound but independent of the "
+        "classes (Clark et al. 2026's salient, uninformative control); val and test are unchanged",
+    )
 
 
 class ShapesConfig(StrictModel):

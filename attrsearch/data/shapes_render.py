@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Collection
 from typing import Any
 
 import cv2
@@ -65,6 +66,30 @@ def class_names(num_classes: int) -> tuple[str, ...]:
 def cue_of_class(cfg: ShapesConfig) -> dict[int, str]:
     """Biased class -> its context cue name (in the order of ``context.biased_classes``)."""
     return {c: CUES[i] for i, c in enumerate(cfg.context.biased_classes)}
+
+
+def confound_cue_rate(cfg: ShapesConfig) -> float:
+    """The probability that a training image of the confound set (``train_mode='confound'``) shows
+    a given biased class's cue: ``p_train * P(class present) + p_cue_alone * P(its cue drawn alone)``.
+
+    Object classes are drawn i.i.d. uniform over C, their number n uniform in [min_objects,
+    max_objects]; the lone cue picks uniformly among the absent biased classes, whose set A (of b
+    biased classes) has the probability sum_s (-1)^s comb(b-|A|, s) ((C-|A|-s)/C)^n (inclusion-exclusion).
+    """
+    C, b = cfg.num_classes, len(cfg.context.biased_classes)
+    ns = range(cfg.min_objects, cfg.max_objects + 1)
+
+    def mean_over_n(q: float) -> float:
+        return sum(q**n for n in ns) / len(ns)
+
+    present = 1.0 - mean_over_n((C - 1) / C)
+    alone = sum(
+        math.comb(b - 1, a - 1)
+        / a
+        * sum((-1) ** s * math.comb(b - a, s) * mean_over_n((C - a - s) / C) for s in range(b - a + 1))
+        for a in range(1, b + 1)
+    )
+    return cfg.context.p_train * present + cfg.context.p_cue_alone * alone
 
 
 # ---------------------------------------------------------------- shapes (normalised coordinates)
@@ -130,6 +155,8 @@ class Painter:
         self.palette = np.array(list(COLOURS.values()), dtype=np.float32) / 255.0
         self.cue_of = cue_of_class(cfg)
         self.p_cue = cfg.context.p_train if split == "train" else cfg.context.p_test
+        noise = split == "train" and cfg.context.train_mode == "noise"
+        self.noise_rate = confound_cue_rate(cfg) if noise else None
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         self.yy, self.xx = yy, xx
         self.line = max(1, round(size / 64))  # stroke width of cues and clutter
@@ -294,26 +321,55 @@ class Painter:
 
     def render(self, rng: np.random.Generator) -> dict[str, Any]:
         """One image: ``image`` (H,W,3) uint8, ``instances`` (H,W) uint8 (box index + 1),
-        ``boxes`` [(x0, y0, x1, y1, class)], ``context`` (H,W) uint8."""
-        img = self._background(rng)
-        self._clutter(rng, img)
-        objs, alone = self._objects(rng)
-        ids = self._arrange(rng, objs)
-        cue_mask = self._plant_cues(rng, img, objs, alone)
-        for o in objs:
-            shade = 1.0 + o["shade"][0] * o["u"] + o["shade"][1] * o["v"]
-            patch = img[o["sl"]]
-            patch[o["mask"]] = (o["rgb"] * shade[..., None])[o["mask"]]
+        ``boxes`` [(x0, y0, x1, y1, class)], ``context`` (H,W) uint8, ``cue_owners``."""
+        return self.compose(self.scene(rng))
 
-        img += rng.normal(0.0, 0.025, img.shape).astype(np.float32)
+    def scene(self, rng: np.random.Generator) -> dict[str, Any]:
+        """What one image is drawn from, in the generator's draw order: ``base`` (H,W,3) float
+        (background and clutter), ``objects`` (drawing order; class -1 = hard negative), ``cues``
+        [(owner class, mask (H,W) bool, colours (H,W,3))] and the pixel ``noise`` (H,W,3)."""
+        base = self._background(rng)
+        self._clutter(rng, base)
+        objs, free = self._objects(rng)
+        self._arrange(rng, objs)
+        cues = self._cues(rng, objs, free)
+        noise = rng.normal(0.0, 0.025, base.shape).astype(np.float32)
+        return {"base": base, "objects": objs, "cues": cues, "noise": noise}
+
+    def compose(
+        self,
+        scene: dict[str, Any],
+        cue_classes: Collection[int] | None = None,
+        object_classes: Collection[int] | None = None,
+    ) -> dict[str, Any]:
+        """Draw ``scene`` with only the cues whose owner class is in ``cue_classes`` and the objects
+        whose class is in ``object_classes`` (None: all; hard negatives are class -1): a left-out
+        cue or object leaves what lies under it (background, clutter, cues, objects) visible.
+        Returns ``render``'s dict; ``cue_owners`` lists the classes whose cue has visible pixels."""
+        H = self.H
+        img = scene["base"].copy()
+        cue_mask, ids, drawn = np.zeros((H, H), bool), np.zeros((H, H), np.uint8), []
+        for owner, m, colour in scene["cues"]:
+            if cue_classes is None or owner in cue_classes:
+                img[m] = colour[m]
+                cue_mask |= m
+                drawn.append((owner, m))
+        for j, o in enumerate(scene["objects"]):
+            if object_classes is None or o["cls"] in object_classes:
+                shade = 1.0 + o["shade"][0] * o["u"] + o["shade"][1] * o["v"]
+                img[o["sl"]][o["mask"]] = (o["rgb"] * shade[..., None])[o["mask"]]
+                ids[o["sl"]][o["mask"]] = j + 1
+        img += scene["noise"]
         image = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        instances, boxes = self._annotate(objs, ids)
-        context = (cue_mask & (ids == 0)).astype(np.uint8)
-        return {"image": image, "instances": instances, "boxes": boxes, "context": context}
+        instances, boxes = self._annotate(scene["objects"], ids)
+        context = cue_mask & (ids == 0)
+        owners = sorted({owner for owner, m in drawn if (m & context).any()})
+        out = {"image": image, "instances": instances, "boxes": boxes, "context": context.astype(np.uint8)}
+        return out | {"cue_owners": owners}
 
-    def _objects(self, rng: np.random.Generator) -> tuple[list[dict[str, Any]], int | None]:
+    def _objects(self, rng: np.random.Generator) -> tuple[list[dict[str, Any]], list[int]]:
         """The objects in drawing order (class, shape, colour, cue, size, rotation, colour, shading;
-        class -1: a hard negative) and the biased class whose cue appears alone (None: no such cue)."""
+        class -1: a hard negative) and the biased classes whose cue stands alone (no object)."""
         cfg, H = self.cfg, self.H
         n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
         objs: list[dict[str, Any]] = []
@@ -325,13 +381,14 @@ class Painter:
             objs.append({"cls": -1, "shape": s, "colour": c})
         objs = [objs[j] for j in rng.permutation(len(objs))]  # drawing order: later ones occlude
         present = {o["cls"] for o in objs if o["cls"] >= 0}
-        for cls in present:  # the first instance of a present biased class may bring its cue
-            if cls in self.cue_of and rng.random() < self.p_cue:
-                next(o for o in objs if o["cls"] == cls)["cue"] = self.cue_of[cls]
-        cues_alone = [k for k in self.cue_of if k not in present]
-        alone = (
-            cues_alone[rng.integers(len(cues_alone))] if cues_alone and rng.random() < cfg.context.p_cue_alone else None
-        )
+        if self.noise_rate is not None:  # the noise control: each cue as often, whatever the classes
+            free = [k for k in self.cue_of if rng.random() < self.noise_rate]
+        else:
+            for cls in present:  # the first instance of a present biased class may bring its cue
+                if cls in self.cue_of and rng.random() < self.p_cue:
+                    next(o for o in objs if o["cls"] == cls)["cue"] = self.cue_of[cls]
+            absent = [k for k in self.cue_of if k not in present]
+            free = [absent[rng.integers(len(absent))]] if absent and rng.random() < cfg.context.p_cue_alone else []
         for o in objs:
             o["r"] = 0.5 * H * rng.uniform(cfg.min_object_size, cfg.max_object_size)
             o["angle"] = rng.uniform(-MAX_ROTATION, MAX_ROTATION)
@@ -339,7 +396,7 @@ class Painter:
             o["rgb"] = np.clip(base, 0, 1).astype(np.float32)
             gradient, direction = rng.uniform(0.0, 0.25), rng.uniform(0, 2 * math.pi)
             o["shade"] = gradient * np.array([math.cos(direction), math.sin(direction)])  # linear shading
-        return objs, alone
+        return objs, free
 
     def _arrange(self, rng: np.random.Generator, objs: list[dict[str, Any]]) -> np.ndarray:
         """Place the objects (centre, pixels), resampling until every class object keeps MIN_VISIBLE of
@@ -361,23 +418,19 @@ class Painter:
                 break
         return ids
 
-    def _plant_cues(
-        self, rng: np.random.Generator, img: np.ndarray, objs: list[dict[str, Any]], alone: int | None
-    ) -> np.ndarray:
-        """Draw the objects' cues and the cue alone into ``img``; their pixels (H,W) bool."""
+    def _cues(
+        self, rng: np.random.Generator, objs: list[dict[str, Any]], free: list[int]
+    ) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """The objects' cues, then the free-standing cues of the classes in ``free``, each placed
+        like an object of random size: [(owner class, mask (H,W) bool, colours (H,W,3))]."""
         cfg, H = self.cfg, self.H
-        cue_mask = np.zeros((H, H), bool)
-        planted = [(o["cue"], o["cy"], o["cx"], o["r"]) for o in objs if "cue" in o]
-        if alone is not None:
+        planted = [(o["cls"], o["cue"], o["cy"], o["cx"], o["r"]) for o in objs if "cue" in o]
+        for owner in free:
             r = 0.5 * H * rng.uniform(cfg.min_object_size, cfg.max_object_size)
-            cue = self.cue_of[alone]
+            cue = self.cue_of[owner]
             cy, cx = self._place(rng, r, self._cue_extent(cue, r))
-            planted.append((cue, cy, cx, r))
-        for cue, cy, cx, r in planted:
-            m, colour = self._cue(cue, cy, cx, r, rng)
-            img[m] = colour[m]
-            cue_mask |= m
-        return cue_mask
+            planted.append((owner, cue, cy, cx, r))
+        return [(owner, *self._cue(cue, cy, cx, r, rng)) for owner, cue, cy, cx, r in planted]
 
     def _annotate(self, objs: list[dict[str, Any]], ids: np.ndarray) -> tuple[np.ndarray, list[tuple[int, ...]]]:
         """Exact annotation from the final id map: visible pixels only; hard negatives get no box."""

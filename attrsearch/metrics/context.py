@@ -5,7 +5,9 @@ biased classes; the sample's ``context`` mask marks the cue pixels. For every im
 present and every biased class present in the image, the class's attribution mass is split:
 ``reliance`` = sum(s_c * context) / sum(s_c) (share on the cue) and ``object_mass`` =
 sum(s_c * object_c) / sum(s_c) (share on the class's own pixels). A map without mass scores 0 on
-both. Datasets without planted cues (VOC, COCO) have no such metrics: they are omitted.
+both. ``riw`` is the relative importance of the cue region of Clark, Oliveira, Wilming & Haufe
+(2026, arXiv 2602.09238): ``reliance`` divided by the cue's share of the image area (1 = as much
+mass as a uniform map; > 1: the cue draws more than its area). Datasets without planted cues (VOC, COCO) have no such metrics: they are omitted.
 When two biased classes share an image, the context mask is the union of both cues.
 """
 
@@ -26,9 +28,26 @@ def attribution_shares(maps: Tensor, region: Tensor) -> Tensor:
     return inside / total.clamp_min(1e-12)
 
 
+def relative_importance(maps: Tensor, region: Tensor) -> Tensor:
+    """Clark et al. (2026)'s relative importance in a region (RIW): the share of each map's mass
+    inside it divided by the share of the image area it covers. maps: (N, H, W) >= 0; region:
+    (N, H, W) bool. Returns (N,) >= 0; 0 for a map without mass; NaN for an empty region."""
+    area = region.flatten(1).float().mean(dim=1)
+    return attribution_shares(maps, region) / area.where(area > 0, torch.nan)
+
+
+def case_reliance(maps: Tensor, classes: Tensor, context: Tensor) -> dict[str, Tensor]:
+    """Attributed reliance of any method per case (image, class): its class map's ``reliance``
+    (mass share on the cue, in [0, 1]) and ``riw`` (``relative_importance``, >= 0).
+    maps: (M, C, H, W) >= 0; classes: (M,) int64; context: (M, H, W) cue pixels."""
+    cmaps = maps[torch.arange(classes.numel(), device=maps.device), classes]
+    region = context.bool()
+    return {"reliance": attribution_shares(cmaps, region), "riw": relative_importance(cmaps, region)}
+
+
 @register_family("context")
 class ContextScorer(Scorer):
-    """``context/reliance`` and ``context/object_mass`` of the biased classes on annotated images whose
+    """``context/reliance``, ``context/riw`` and ``context/object_mass`` of the biased classes on annotated images whose
     cue is present; nothing (and a note) when the dataset has no planted cues."""
 
     family = "context"
@@ -62,6 +81,7 @@ class ContextScorer(Scorer):
             ci, cc = pi[case], pc[case]
             cmaps = ctx.maps[ci, cc]
             self.values.add("context/reliance", attribution_shares(cmaps, context[ci]))
+            self.values.add("context/riw", relative_importance(cmaps, context[ci]))
             self.values.add("context/object_mass", attribution_shares(cmaps, ctx.masks[ci, cc] == 1))
             self.values.add("_context/class", cc)
 
@@ -73,7 +93,7 @@ class ContextScorer(Scorer):
         if cases:
             metrics["context/cases"] = float(cases)
         per_class = per_class_frame(self.setup.info.class_names)
-        for k in ("reliance", "object_mass"):
+        for k in ("reliance", "riw", "object_mass"):
             if self.values.all(f"context/{k}").numel():
                 per_class[f"context_{k}"] = self.values.per_class(
                     f"context/{k}", "_context/class", self.setup.info.num_classes

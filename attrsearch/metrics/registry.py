@@ -116,6 +116,12 @@ _add("pointing_game/difficult_cases", None, "cases in the difficult subset")
 _add("pointing_game/tolerance", None, "hit radius in pixels (default 15 px at 224 px, scaled to the image side)")
 
 _add("context/reliance", "min", "share of a biased class's attribution on its planted context cue (built-in data)")
+_add(
+    "context/riw",
+    "min",
+    "relative importance of the cue: context/reliance divided by the cue's share of the image area "
+    "(Clark, Oliveira, Wilming & Haufe 2026)",
+)
 _add("context/object_mass", "max", "share of a biased class's attribution on the object itself (built-in data)")
 _add("context/cases", None, "(image, biased class) cases with the cue present")
 

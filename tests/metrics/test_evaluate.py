@@ -70,6 +70,7 @@ def test_ground_truth_attribution_scores_perfectly(gt_result):
     assert m["localization/le"] == 0.0 and m["localization/f1"] == pytest.approx(1.0)
     assert m["pointing_game/accuracy"] == 1.0
     assert m["context/reliance"] == 0.0 and m["context/object_mass"] == pytest.approx(1.0)
+    assert m["context/riw"] == 0.0  # no mass on the cue: relative importance 0
     assert m["mask/entropy"] == pytest.approx(0.0)
     assert m["attribution/minmax_normalized"] == 0.0
     assert m["faithfulness/images"] == 4 and m["faithfulness/pixels_per_step"] == 32
