@@ -17,8 +17,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from attrsearch.models.layers import check_options
 from attrsearch.errors import UserError
+from attrsearch.models.layers import check_options
 from attrsearch.models.weights import load_into_best, resolve_weights
 from attrsearch.registry import Registry
 
