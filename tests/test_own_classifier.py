@@ -65,6 +65,7 @@ def test_timm_explanandum_trains_an_explainer_and_gradcam_scores_it(tmp_path, co
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 0.0 <= metrics["segmentation/iou"] <= 1.0
     meta = next((tmp_path / "cache" / "explananda").glob("*/meta.json"))
+    assert ":" not in meta.parent.name  # timm:<name> is timm_<name> in the cache folder
     card = json.loads(meta.read_text())["model_card"]
     assert card["arch"] == explanandum["arch"] and len(card["input"]["mean"]) == 3
     out = tmp_path / "gradcam"

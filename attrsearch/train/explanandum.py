@@ -74,9 +74,8 @@ def explanandum_entry(
 
 
 def _entry(cfg: ExperimentConfig, key: dict[str, Any]) -> CacheEntry:
-    return CacheEntry(
-        Path(cfg.cache_dir), "explananda", f"{key['arch']}-s{key['seed']}-{stable_hash(key)}", CACHE_VERSION
-    )
+    arch = str(key["arch"]).replace(":", "_")  # timm:<name>, python:<module>:<function>: no ':' in folder names
+    return CacheEntry(Path(cfg.cache_dir), "explananda", f"{arch}-s{key['seed']}-{stable_hash(key)}", CACHE_VERSION)
 
 
 def explanandum_cache_path(
