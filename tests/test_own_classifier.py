@@ -116,6 +116,8 @@ def test_python_explanandum_from_a_checkpoint(tmp_path, coco_data, user_module, 
     assert main(["evaluate", "--method", "gradcam", "--config", str(config), "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "three.pth has a 3-class head (6.weight), the dataset has 4 classes" in err[0]
+    assert main(["train", str(config), "--out", str(tmp_path / "bad")]) == 2
+    assert "3-class head" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize(

@@ -212,6 +212,13 @@ def load_explanandum_file(
     return _model_from_state(state, device)
 
 
+def check_explanandum_checkpoint(cfg: ExperimentConfig, num_classes: int) -> None:
+    """Load ``explanandum.checkpoint`` once on the CPU (if set) so a file for another class count or
+    architecture is one line before any output is written."""
+    if cfg.explanandum.checkpoint is not None:
+        load_explanandum_file(Path(cfg.explanandum.checkpoint), num_classes, torch.device("cpu"), cfg=cfg)
+
+
 def _is_attrsearch_file(file: Path) -> bool:
     """Whether ``file`` is a ``model.pt`` attrsearch wrote (else a user's state dict)."""
     if file.suffix == ".safetensors" or not file.is_file():
