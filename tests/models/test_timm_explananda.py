@@ -174,3 +174,18 @@ def test_python_explanandum(user_module):
         EXPLANANDA.get("python:no_such_module_i22:build", field="explanandum.arch")
     with pytest.raises(UserError, match=r"explanandum.arch: expected python:package.module:function"):
         EXPLANANDA.get("python:just_a_module", field="explanandum.arch")
+
+
+def test_imagenet_weights_from_the_local_cache_only(tmp_path, monkeypatch):
+    """``weights: imagenet`` reads the file timm would have downloaded (here the torch hub cache), never the network."""
+    import timm
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *a, **k: None)  # no HF cache here
+    with pytest.raises(UserError, match=r"pretrained weights of timm:resnet10t not in the local cache .*resnet10t_176"):
+        create_explanandum("timm:resnet10t", 3, weights="imagenet")
+    source = timm.create_model("resnet10t", num_classes=1000)
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(source.state_dict(), tmp_path / "hub" / "checkpoints" / "resnet10t_176_c3-f3215ab1.pth")
+    model = create_explanandum("timm:resnet10t", 3, weights="imagenet")
+    torch.testing.assert_close(model.model.layer4[0].conv1.weight, source.layer4[0].conv1.weight)
