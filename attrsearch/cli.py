@@ -170,6 +170,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for name, doc in registry.describe().items():
             print(f"  {name:32s} {doc}")
+        for usage, doc in registry.families().items():
+            print(f"  {usage:32s} {doc}")
+    from attrsearch.models.timm_models import offline_families
+
+    families = offline_families()
+    print(f"timm families available offline ({sum(n for _, n in families)} models, random init or a weights file):")
+    print("  " + ", ".join(f"{name} ({n})" for name, n in families))
+    print('name one as explanandum.arch: "timm:<model name>" (e.g. timm:resnet18, timm:convnext_tiny,')
+    print("timm:vit_small_patch16_224); python -c 'import timm; print(timm.list_models(\"convnext*\"))' lists names")
     return 0
 
 

@@ -225,6 +225,8 @@ class EncoderExplainer(nn.Module):
     images (B, 3, H, W) -> mask logits (B, C, H, W). The encoder is a deep copy of the
     Explanandum's stages (training never touches the Explanandum); when frozen it has
     ``requires_grad=False``, stays in eval mode under ``.train()`` and runs under ``no_grad``.
+    A stage may return a list of maps, a feature pyramid (a timm Explanandum's ``forward_intermediates``
+    over ``feature_info``): it is the last stage, and ``channels`` / ``scales`` index its maps.
     """
 
     def __init__(
@@ -240,7 +242,7 @@ class EncoderExplainer(nn.Module):
         fuse_width: int = 16,
     ):
         super().__init__()
-        self.scales = sorted(set(range(len(stages)) if scales is None else scales))
+        self.scales = sorted(set(range(len(channels)) if scales is None else scales))
         last = self.scales[-1]
         # Copy the stages together, so modules shared between stages stay shared in the copy;
         # stages after the last used one are not needed.
@@ -280,6 +282,9 @@ class EncoderExplainer(nn.Module):
         with context:
             for stage in self.encoder:
                 x = stage(x)
+                if isinstance(x, (list, tuple)):  # a pyramid stage (a timm model's feature maps) ends the encoder
+                    feats.extend(x)
+                    break
                 feats.append(x)
         return feats
 
@@ -321,10 +326,10 @@ def explanandum_encoder(
             and scales
             and all(isinstance(s, int) and not isinstance(s, bool) for s in scales)
         )
-        bad = [s for s in scales if not 0 <= s < len(stages)] if ok else []
+        bad = [s for s in scales if not 0 <= s < len(channels)] if ok else []
         if not ok or bad or len(set(scales)) != len(scales):
             raise UserError(
-                f"{FIELD}.options.scales: expected distinct stage indices in 0..{len(stages) - 1} of {type(explanandum).__name__} (got {scales!r})"
+                f"{FIELD}.options.scales: expected distinct stage indices in 0..{len(channels) - 1} of {type(explanandum).__name__} (got {scales!r})"
             )
     return EncoderExplainer(
         stages,

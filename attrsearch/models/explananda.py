@@ -47,14 +47,34 @@ def create_explanandum(
 
     weights: None (random init), "imagenet" (torchvision's checkpoint from the local torch hub
     cache only) or a weights file (the backbone is loaded; a head of another shape is kept new).
+    ``name`` may also be ``timm:<model name>`` or ``python:<module>:<function>`` (``timm_models``,
+    ``python_models``).
     """
-    construct = EXPLANANDA.get(name, field=f"{FIELD}.arch").construct
+    spec = EXPLANANDA.get(name, field=f"{FIELD}.arch")
     int_option("num_classes", num_classes, 1)
     int_option("data.image_size", image_size, 1)
-    check_options(construct, options, RESERVED, f"{FIELD}.options", name)
+    if spec.check_options is None:
+        check_options(spec.construct, options, RESERVED, f"{FIELD}.options", name)
+    if spec.loads_weights:  # timm's own pretrained loader (checkpoint filters, head adaptation)
+        return spec.construct(num_classes, image_size=image_size, weights=weights, **options)
     return build_model(
-        EXPLANANDA, FIELD, name, weights, lambda: construct(num_classes, image_size=image_size, **options)
+        EXPLANANDA, FIELD, name, weights, lambda: spec.construct(num_classes, image_size=image_size, **options)
     )
+
+
+def set_data_normalization(model: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    """Tell an Explanandum with its own expected normalisation (a timm model's pretrained config) the
+    statistics the data is normalised with; models without one take the data as it is."""
+    setter = getattr(model, "set_data_normalization", None)
+    if callable(setter):
+        setter(tuple(mean), tuple(std))
+
+
+def model_card(model: nn.Module) -> dict[str, Any]:
+    """What an Explanandum records about itself beyond its config (a timm model: its pretrained data
+    config and normalisation); empty for the zoo's own models."""
+    card = getattr(model, "card", None)
+    return dict(card) if isinstance(card, dict) else {}
 
 
 # --- small CNN -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from attrsearch.errors import UserError
 from attrsearch.models.layers import check_options
 from attrsearch.models.weights import load_into_best, resolve_weights
 from attrsearch.registry import Registry
@@ -46,18 +47,70 @@ class WeightsSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered architecture: its constructor and how it takes weights."""
+    """A registered architecture: its constructor and how it takes weights.
+
+    check_options: ``(options, field) -> None`` for constructors that take free keyword arguments
+    (a timm model's, a user's function's); None checks the option keys against the signature.
+    loads_weights: ``construct(num_classes, image_size=..., weights=..., **options)`` loads the
+    weights itself (timm's pretrained loader); else ``build_model`` does.
+    """
 
     construct: Callable[..., nn.Module]
     weights: WeightsSpec = WeightsSpec()
+    check_options: Callable[[dict[str, Any], str], None] | None = None
+    loads_weights: bool = False  # construct(..., weights=...) reads its own weights (timm's loader)
 
 
 def _model_spec(construct: Callable[..., nn.Module], **weights: Any) -> ModelSpec:
     return ModelSpec(construct, WeightsSpec(**weights))
 
 
-EXPLANANDA: Registry[ModelSpec] = Registry("explanandum", _model_spec)
-EXPLAINERS: Registry[ModelSpec] = Registry("explainer", _model_spec)
+# A family of names resolved at use: ``prefix:rest`` -> (ModelSpec, field) (timm's models, a user's function).
+FamilyResolver = Callable[[str, str], ModelSpec]
+
+
+class ModelRegistry(Registry[ModelSpec]):
+    """A model ``Registry`` that also resolves ``prefix:rest`` names through a registered family
+    (``timm:<model name>``, ``python:<module>:<function>``), like the attribution methods'
+    ``captum:<Class>``. A family's spec is built on each ``get``; the resolver raises the one-line
+    ``UserError`` for a bad name."""
+
+    def __init__(self, kind: str, spec: Callable[..., ModelSpec] | None = None):
+        super().__init__(kind, spec)
+        self._families: dict[str, tuple[FamilyResolver, str, str]] = {}
+
+    def add_family(self, prefix: str, resolve: FamilyResolver, usage: str, doc: str) -> None:
+        """Resolve ``prefix:rest`` names with ``resolve(rest, field)``; ``usage`` shows how to name one
+        (``timm:<model name>``), ``doc`` says what it is."""
+        if prefix in self._families:
+            raise ValueError(f"{self.kind} family {prefix!r} is registered twice")
+        self._families[prefix] = (resolve, usage, doc)
+
+    def families(self) -> dict[str, str]:
+        """``{"timm:<model name>": "any timm model ...", ...}`` for listings and messages."""
+        return {usage: doc for _, usage, doc in self._families.values()}
+
+    def family_of(self, name: str) -> str | None:
+        """The family prefix of ``name`` ("timm", "python") or None for a registered name."""
+        prefix, sep, _ = str(name).partition(":")
+        return prefix if sep and prefix in self._families else None
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (isinstance(name, str) and self.family_of(name) is not None)
+
+    def get(self, name: str, field: str | None = None) -> ModelSpec:
+        family = self.family_of(name) if isinstance(name, str) else None
+        if family is not None:
+            return self._families[family][0](name.split(":", 1)[1], field or f"{self.kind}.arch")
+        if name not in self._entries and self._families:
+            where = f"{field}: " if field else ""
+            named = ", ".join(self.families())
+            raise UserError(f"{where}unknown {self.kind} {name!r}; choose one of {', '.join(self.names())} or {named}")
+        return super().get(name, field)
+
+
+EXPLANANDA = ModelRegistry("explanandum", _model_spec)
+EXPLAINERS = ModelRegistry("explainer", _model_spec)
 
 
 def register(
@@ -67,8 +120,8 @@ def register(
     return registry.register(name, doc, **weights)
 
 
-def weights_spec(registry: Registry[ModelSpec], name: str) -> WeightsSpec:
-    return registry.get(name).weights
+def weights_spec(registry: Registry[ModelSpec], name: str, field: str | None = None) -> WeightsSpec:
+    return registry.get(name, field).weights
 
 
 def check_entry(
@@ -76,9 +129,12 @@ def check_entry(
 ) -> Callable[..., nn.Module]:
     """The registered constructor of ``name`` after checking the name and the option keys (``UserError``
     naming ``field.arch`` or ``field.options``)."""
-    construct = registry.get(name, field=f"{field}.arch").construct
-    check_options(construct, options, reserved, f"{field}.options", name)
-    return construct
+    spec = registry.get(name, field=f"{field}.arch")
+    if spec.check_options is not None:
+        spec.check_options(options, f"{field}.options")
+    else:
+        check_options(spec.construct, options, reserved, f"{field}.options", name)
+    return spec.construct
 
 
 def build_model(
@@ -93,7 +149,7 @@ def build_model(
     weights: None (construct's own init), "imagenet" (the spec's torchvision checkpoint from the
     local torch hub cache; the head stays new) or a weights file (into whichever target it matches best).
     """
-    spec = weights_spec(registry, name)
+    spec = weights_spec(registry, name, f"{field}.arch")
     label = spec.label or name
     state = resolve_weights(weights, f"{field}.weights", label, spec.imagenet)
     model = construct()

@@ -47,7 +47,8 @@ def load_imagenet_state_dict(weights_enum: Any, field_name: str, arch: str) -> S
 
 
 def read_state_dict(path: str | Path, field_name: str) -> StateDict:
-    """Tensors of a weights file: a state dict, or a dict holding one under "state_dict"/"model".
+    """Tensors of a weights file (``torch.load(weights_only=True)``, or safetensors): a state dict, or
+    a dict holding one under "state_dict"/"model" (timm's training checkpoints: "state_dict").
 
     A "module." prefix on every key (DataParallel) is stripped; non-tensor entries are dropped.
     """
@@ -55,7 +56,12 @@ def read_state_dict(path: str | Path, field_name: str) -> StateDict:
     if not path.is_file():
         raise UserError(f"{field_name}: weights file {path} not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unreadable file is bad input, whatever the torch error type
         first = (str(err).strip().splitlines() or [""])[0][:160]
         raise UserError(f"{field_name}: cannot read weights file {path}: {type(err).__name__}: {first}") from None
@@ -189,3 +195,36 @@ def load_into_best(
     _, name, module, sd = best
     target = arch if name == next(iter(candidates)) else f"the {name} of {arch}"
     return load_matching(module, sd, field_name=field_name, target=target, source=weights.source, exclude=exclude)
+
+
+def load_classifier_file(model: nn.Module, path: str | Path, num_classes: int, field_name: str, arch: str) -> None:
+    """Load a user's trained classifier (a state dict file, read with ``weights_only=True``) into
+    ``model`` exactly: every tensor by name and shape, nothing missing (``strict``).
+
+    ``model`` is built for ``num_classes``; its ``user_module`` (the timm model inside a timm
+    Explanandum) or itself receives the file. One-line UserError for a head of another class count
+    (naming both counts) and for any other tensor that does not fit.
+    """
+    target = getattr(model, "user_module", model)
+    state = read_state_dict(path, field_name)
+    report = match_state_dict(target, state)
+    own = target.state_dict()
+    for key in report.mismatched:
+        mine, theirs = own[key].shape, state[key].shape
+        if len(mine) and mine[0] == num_classes and theirs[0] != num_classes and mine[1:] == theirs[1:]:
+            raise UserError(
+                f"{field_name}: {path} has a {theirs[0]}-class head ({key}), the dataset has {num_classes} classes"
+            )
+    problems = []
+    if report.mismatched:
+        k = report.mismatched[0]
+        problems.append(f"{k} is {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in {arch}")
+    if report.missing:
+        problems.append(f"{len(report.missing)} tensors missing (e.g. {report.missing[0]})")
+    if report.unexpected:
+        problems.append(f"{len(report.unexpected)} not in {arch} (e.g. {report.unexpected[0]})")
+    if problems:
+        raise UserError(f"{field_name}: {path} does not fit {arch}: " + "; ".join(problems))
+    with torch.no_grad():
+        target.load_state_dict(state, strict=False)  # checked above; only num_batches_tracked may be absent
+    log.info("%s: loaded %d tensors of %s from %s", field_name, len(report.loaded), arch, path)

@@ -23,7 +23,7 @@ from attrsearch.config.experiment import ExplanandumRecipe
 from attrsearch.data import AttributionDataset, build_dataset, fingerprint
 from attrsearch.errors import UserError
 from attrsearch.metrics.classification import mean_average_precision, multilabel_f1
-from attrsearch.models import create_explanandum
+from attrsearch.models import create_explanandum, load_classifier_file, model_card, set_data_normalization
 from attrsearch.train.augment import occlude, random_hflip
 from attrsearch.train.checkpoint import read_torch_file
 from attrsearch.train.runtime import keep_freed_memory, make_loader, make_optimizer, seed_everything
@@ -74,9 +74,8 @@ def explanandum_entry(
 
 
 def _entry(cfg: ExperimentConfig, key: dict[str, Any]) -> CacheEntry:
-    return CacheEntry(
-        Path(cfg.cache_dir), "explananda", f"{key['arch']}-s{key['seed']}-{stable_hash(key)}", CACHE_VERSION
-    )
+    arch = str(key["arch"]).replace(":", "_")  # timm:<name>, python:<module>:<function>: no ':' in folder names
+    return CacheEntry(Path(cfg.cache_dir), "explananda", f"{arch}-s{key['seed']}-{stable_hash(key)}", CACHE_VERSION)
 
 
 def explanandum_cache_path(
@@ -184,16 +183,48 @@ def _model_from_state(state: dict[str, Any], device: torch.device) -> nn.Module:
 
 
 def load_explanandum_file(
-    path: Path, num_classes: int, device: torch.device, field: str = "explanandum.checkpoint"
+    path: Path,
+    num_classes: int,
+    device: torch.device,
+    field: str = "explanandum.checkpoint",
+    cfg: ExperimentConfig | None = None,
+    data_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> nn.Module:
-    """A trained Explanandum file (a cache ``model.pt`` or a folder with one), checked against the class count."""
+    """A trained Explanandum file (a cache ``model.pt`` or a folder with one), checked against the class count.
+
+    With ``cfg``, any other weights file is a classifier of ``cfg.explanandum.arch`` trained elsewhere
+    (a state dict: a timm or ``python:`` model, or a zoo model), loaded exactly into that architecture;
+    ``data_stats`` (mean, std) is the data's normalisation (for a timm model's own).
+    """
     file = path / "model.pt" if path.is_dir() else path
+    if cfg is not None and not _is_attrsearch_file(file):
+        e = cfg.explanandum
+        model = create_explanandum(e.arch, num_classes, image_size=cfg.data.image_size, **e.options)
+        load_classifier_file(model, file, num_classes, field, e.arch)
+        if data_stats is not None:
+            set_data_normalization(model, *data_stats)
+        return freeze(model.to(device))
     state = read_torch_file(file, field)
     if not isinstance(state, dict) or "state_dict" not in state or "arch" not in state:
         raise UserError(f"{field}: {file}: not an attrsearch Explanandum file")
     if state["num_classes"] != num_classes:
         raise UserError(f"{field}: {file} has {state['num_classes']} classes, the dataset has {num_classes}")
     return _model_from_state(state, device)
+
+
+def check_explanandum_checkpoint(cfg: ExperimentConfig, num_classes: int) -> None:
+    """Load ``explanandum.checkpoint`` once on the CPU (if set) so a file for another class count or
+    architecture is one line before any output is written."""
+    if cfg.explanandum.checkpoint is not None:
+        load_explanandum_file(Path(cfg.explanandum.checkpoint), num_classes, torch.device("cpu"), cfg=cfg)
+
+
+def _is_attrsearch_file(file: Path) -> bool:
+    """Whether ``file`` is a ``model.pt`` attrsearch wrote (else a user's state dict)."""
+    if file.suffix == ".safetensors" or not file.is_file():
+        return False
+    state = read_torch_file(file, "explanandum.checkpoint")
+    return isinstance(state, dict) and "state_dict" in state and "arch" in state
 
 
 def get_explanandum(
@@ -223,7 +254,10 @@ def get_explanandum(
     )
     if cfg.explanandum.checkpoint is not None and is_main:
         train_ds = build_dataset(cfg.data, "train", cfg.cache_dir)
-        return load_explanandum_file(Path(cfg.explanandum.checkpoint), train_ds.info.num_classes, device)
+        info = train_ds.info
+        return load_explanandum_file(
+            Path(cfg.explanandum.checkpoint), info.num_classes, device, cfg=cfg, data_stats=(info.mean, info.std)
+        )
     key = explanandum_key(cfg, arch, seed, **overrides)
     entry = _entry(cfg, key)  # concurrent processes train one copy: the others wait for its lock, then load it
 
@@ -274,6 +308,7 @@ def train_explanandum(
     model = create_explanandum(
         arch, info.num_classes, weights=cfg.explanandum.weights, image_size=info.image_size, **key["options"]
     )
+    set_data_normalization(model, info.mean, info.std)
     start = time.perf_counter()
     losses = train_classifier(model, train_ds, recipe, device, seed, progress=progress, desc=f"{arch} (seed {seed})")
     seconds = time.perf_counter() - start
@@ -289,6 +324,8 @@ def train_explanandum(
         "train_seconds": seconds,
         "key": key,
     }
+    if model_card(model):
+        meta["model_card"] = model_card(model)  # a timm model's pretrained config and normalisation
     state = {
         "arch": arch,
         "num_classes": info.num_classes,

@@ -34,7 +34,7 @@ from attrsearch.errors import UserError
 from attrsearch.metrics.evaluate import evaluate
 from attrsearch.metrics.results import aggregate
 from attrsearch.train.explainer import ExplainerRun
-from attrsearch.train.explanandum import get_explanandum
+from attrsearch.train.explanandum import check_explanandum_checkpoint, get_explanandum
 from attrsearch.train.runtime import configure_threads, keep_freed_memory, resolve_device
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ def train_explainers(
     # pre-flight scan), then the builders (which cache the built-in data).
     check_output_dir(cfg, out, resume)
     train_ds, val_ds, eval_ds = split_datasets(cfg)
+    check_explanandum_checkpoint(cfg, train_ds.info.num_classes)  # a head for another class count: one line
     prepare_output_dir(cfg, out, resume)
 
     started = time.perf_counter()

@@ -34,7 +34,7 @@ from attrsearch.attribution.methods._common import (
     upsample,
     validate_options,
 )
-from attrsearch.attribution.methods.layers import as_feature_map, find_layer
+from attrsearch.attribution.methods.layers import find_layer, to_feature_map
 from attrsearch.attribution.methods.lrp import LRPOptions, build_composite, check_supported
 from attrsearch.config.base import StrictModel
 from attrsearch.errors import UserError
@@ -110,8 +110,8 @@ def _captum_call(
         if isinstance(attr, tuple):
             attr = attr[0]
         attr = attr.detach()
-        if attr.dim() == 3:
-            attr = as_feature_map(attr, (h, w))
+        if is_layer or attr.dim() == 3:
+            attr = to_feature_map(model, attr, (h, w))
         attr = attr.abs() if opts.abs else attr
         _rows_to_maps(upsample(attr.sum(1, keepdim=True), (h, w))[:, 0], rows, maps)
     return maps
@@ -129,7 +129,7 @@ def _gradcam_lib_call(
     _, layer = find_layer(model, opts.layer)
 
     def reshape(t: Tensor) -> Tensor:
-        return as_feature_map(t, (h, w)) if t.dim() == 3 else t
+        return to_feature_map(model, t, (h, w))
 
     try:
         cam = cls(model=model, target_layers=[layer], reshape_transform=reshape, **_tuples(opts.init))

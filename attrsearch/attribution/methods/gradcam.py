@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from attrsearch.attribution.methods._common import attribution_method, check_targets, upsample, validate_options
 from attrsearch.attribution.methods.base import register_method
-from attrsearch.attribution.methods.layers import as_feature_map, find_layer
+from attrsearch.attribution.methods.layers import find_layer, to_feature_map
 from attrsearch.config.base import StrictModel
 
 Strategy = Literal["auto", "vmap", "loop"]
@@ -58,12 +58,17 @@ def layer_forward(model: nn.Module, images: Tensor, layer: str | None) -> tuple[
 
 
 def class_gradients(
-    images: Tensor, leaf: Tensor, logits: Tensor, classes: Tensor, strategy: Strategy = "loop"
+    images: Tensor,
+    leaf: Tensor,
+    logits: Tensor,
+    classes: Tensor,
+    strategy: Strategy = "loop",
+    model: nn.Module | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The gradient of each class logit in ``classes`` (K,) w.r.t. ``leaf`` (see ``layer_forward``).
 
     Returns (activations (B, D, h, w), gradients (K, B, D, h, w)); ViT token layers are returned as
-    grids of the image's aspect (class token dropped).
+    grids of the image's aspect (the ``model``'s prefix tokens dropped: ``layers.to_feature_map``).
     """
     if len(classes) == 0:
         grads = leaf.new_zeros(0, *leaf.shape)
@@ -82,9 +87,9 @@ def class_gradients(
                 [torch.autograd.grad(logits[:, c].sum(), leaf, retain_graph=True)[0] for c in classes.tolist()]
             )
     hw = tuple(images.shape[-2:])
-    acts = as_feature_map(leaf.detach(), hw)
+    acts = to_feature_map(model, leaf.detach(), hw)
     k, b = grads.shape[:2]
-    grads = as_feature_map(grads.reshape(k * b, *grads.shape[2:]), hw)
+    grads = to_feature_map(model, grads.reshape(k * b, *grads.shape[2:]), hw)
     return acts, grads.reshape(k, b, *grads.shape[1:])
 
 
@@ -97,7 +102,7 @@ def _cam(model: nn.Module, images: Tensor, targets: Tensor | None, opts: GradCAM
     maps = images.new_zeros(b, num_classes, h, w)
     if len(classes) == 0:
         return maps
-    acts, grads = class_gradients(images, leaf, logits, classes, opts.strategy)
+    acts, grads = class_gradients(images, leaf, logits, classes, opts.strategy, model)
     if plus:
         # Chattopadhay et al. 2018, eq. 19 (the closed form with the exponential of the score):
         # alpha = g^2 / (2 g^2 + sum_ab A * g^3), weights = sum_ab alpha * relu(g).

@@ -25,9 +25,15 @@ def default_layer(model: nn.Module) -> str:
       last block. Its *output* patch tokens never reach the class token that the head reads, so
       their gradient is zero; the input of the last self-attention is the last token map the
       logits depend on (the choice of pytorch-grad-cam's ViT example).
+    - a timm Explanandum (``timm:`` names): its ``default_cam_layer()``, the deepest ``feature_info``
+      level (a class-token ViT: the last block's ``norm1``, for the reason above);
     - anything else: the last ``nn.Conv2d``.
     """
     from attrsearch.models.explananda import SmallCNN, SmallResNet
+
+    own = getattr(model, "default_cam_layer", None)
+    if callable(own) and own():
+        return own()
 
     if isinstance(model, SmallCNN):
         last = model.stages[-1]
@@ -49,14 +55,16 @@ def default_layer(model: nn.Module) -> str:
 
 
 def layer_candidates(model: nn.Module) -> list[str]:
-    """Module names that make sense as CAM layers: convolutions, blocks that contain them, ViT blocks."""
-    names = []
+    """Module names that make sense as CAM layers: the model's own list first (a timm model's
+    ``feature_info`` levels), then convolutions, blocks that contain them, ViT blocks."""
+    own = getattr(model, "cam_layers", None)
+    names = list(own()) if callable(own) else []
     for name, m in model.named_modules():
         if not name:
             continue
         has_conv = isinstance(m, nn.Conv2d) or any(isinstance(c, nn.Conv2d) for c in m.modules())
         tokens = isinstance(m, nn.LayerNorm) or type(m).__name__ == "EncoderBlock"
-        if has_conv or tokens:
+        if (has_conv or tokens) and name not in names:
             names.append(name)
     return names
 
@@ -72,8 +80,23 @@ def find_layer(model: nn.Module, name: str | None, field: str = "layer") -> tupl
     return name, modules[name]
 
 
-def as_feature_map(act: Tensor, image_hw: tuple[int, int]) -> Tensor:
-    """A layer output as (B, K, h, w): 4-D maps as they are; ViT tokens (B, 1 + h*w, D) without the class token.
+def prefix_tokens_of(model: nn.Module | None) -> int:
+    """Tokens before the patch tokens of a ViT's token layers: timm's ``num_prefix_tokens`` (class,
+    distillation and register tokens), else 1 (torchvision's class token)."""
+    return int(getattr(model, "num_prefix_tokens", 1)) if model is not None else 1
+
+
+def to_feature_map(model: nn.Module | None, act: Tensor, image_hw: tuple[int, int]) -> Tensor:
+    """``as_feature_map`` for ``model``'s layers: its own ``feature_map`` first (a timm model's NHWC
+    stages), then the prefix tokens it declares."""
+    own = getattr(model, "feature_map", None)
+    mapped = own(act, image_hw) if callable(own) else None
+    return mapped if mapped is not None else as_feature_map(act, image_hw, prefix_tokens_of(model))
+
+
+def as_feature_map(act: Tensor, image_hw: tuple[int, int], prefix_tokens: int = 1) -> Tensor:
+    """A layer output as (B, K, h, w): 4-D maps as they are; ViT tokens (B, P + h*w, D) without the
+    ``prefix_tokens`` P (the class token; timm: ``num_prefix_tokens``, class + register tokens).
 
     The token grid keeps the image's aspect ratio: h * w = number of patch tokens, h / w = H / W.
     """
@@ -81,7 +104,7 @@ def as_feature_map(act: Tensor, image_hw: tuple[int, int]) -> Tensor:
         return act
     if act.dim() != 3:
         raise UserError(f"layer: expected a (B, K, h, w) map or (B, tokens, D) tokens, got shape {tuple(act.shape)}")
-    tokens = act[:, 1:]
+    tokens = act[:, prefix_tokens:]
     n = tokens.shape[1]
     hh, ww = image_hw
     gh = max(1, round(math.sqrt(n * hh / ww)))

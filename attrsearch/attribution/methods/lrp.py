@@ -15,8 +15,9 @@ All classes: each image is repeated once per class and every copy gets one class
 relevance (one-hot x its logit, so the relevance entering the network is the logit), in chunks of
 ``batch`` copies; relevance is summed over the colour channels (signed).
 
-A model with a layer type the composite has no rule for (LayerNorm, attention, ...) is refused
-before any work: a gradient would pass through it and the maps would not be LRP.
+A model with a layer type the composite has no rule for (LayerNorm, attention, ...), or with timm's
+residual blocks (their addition is no module and no zennit canonizer handles it), is refused before
+any work: a gradient would pass through it and the maps would not be LRP.
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ def check_supported(model: nn.Module, opts: LRPOptions) -> None:
     covered = tuple(t for types, _ in maps for t in (types if isinstance(types, tuple) else (types,)))
 
     def ok(m: nn.Module) -> bool:
-        return isinstance(m, (covered, _PASS_TYPES))
+        # lrp_pass: a module that declares itself an exact input transform (a timm Explanandum's
+        # normalisation change, an affine map before the first layer's rule).
+        return isinstance(m, (covered, _PASS_TYPES)) or getattr(m, "lrp_pass", False)
 
     named = list(model.named_modules())
     leaves = [(n, m) for n, m in named if not list(m.children())]
@@ -121,6 +124,15 @@ def check_supported(model: nn.Module, opts: LRPOptions) -> None:
             raise UserError(
                 f"--option composite: zennit {opts.composite} has no LRP rule for {type(m).__name__} "
                 f"(module {name or '<root>'!r}); LRP supports convolutional/dense networks"
+            )
+    for name, m in named:
+        # timm's residual blocks add the shortcut in forward(), not in a module: zennit has no rule and no
+        # canonizer for that sum (its ResNetCanonizer rewrites torchvision's blocks only), so the
+        # gradient would pass through it and the maps would not be LRP.
+        if type(m).__module__.startswith("timm.") and hasattr(m, "drop_path") and list(m.children()):
+            raise UserError(
+                f"--option composite: zennit has no LRP rule for the residual addition of timm's "
+                f"{type(m).__name__} (module {name!r}); LRP supports torchvision ResNets and plain convolutional networks"
             )
 
 
