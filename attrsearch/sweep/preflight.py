@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from attrsearch.errors import UserError, first_line
+from attrsearch.errors import UserError, UserErrors, first_line
 from attrsearch.sweep.load import Sweep
 
 log = logging.getLogger(__name__)
@@ -154,8 +154,17 @@ def check_files(sweep: Sweep) -> None:
 
 
 def check_resources(sweep: Sweep, address: str | None) -> None:
+    """``resource_problems`` as one ``UserError``."""
+    problems = resource_problems(sweep, address)
+    if len(problems) > 1:
+        raise UserErrors(f"{sweep.path}: a trial fits on no node:", problems)
+    if problems:
+        raise UserError(problems[0])
+
+
+def resource_problems(sweep: Sweep, address: str | None) -> list[str]:
     """A trial must fit on one node: the embedded Ray has this machine's CPUs and GPUs; a cluster
-    (``--address``, checked once joined) the resources of its largest alive node."""
+    (``--address``, checked once joined) the resources of its largest alive node. One line per resource."""
     res = sweep.config.resources_per_trial
     if address:
         from attrsearch.sweep.ray_node import alive_node_resources
@@ -164,21 +173,23 @@ def check_resources(sweep: Sweep, address: str | None) -> None:
         where = f"no node of the cluster at {address} (nor a node type its autoscaler can start)"
         cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
         gpus = max((n.get("GPU", 0.0) for n in nodes if n.get("CPU", 0.0) >= res.cpu), default=0.0)
+        with_cpus = " with enough CPUs"
     else:
         import torch
 
         where = "this machine (the embedded local Ray)"
         cpus, gpus = float(os.cpu_count() or 1), float(torch.cuda.device_count())
+        with_cpus = ""
     if address and (res.cpu > cpus or res.gpu > gpus) and _has_autoscaler():
         need = f"{res.cpu:g} CPU + {res.gpu:g} GPU"
         log.info(f"note: no node of {address} fits a trial ({need}) yet; its autoscaler may start one")
-        return
+        return []
+    problems = []
     if res.cpu > cpus:
-        raise UserError(f"resources_per_trial.cpu: {res.cpu:g} CPUs per trial, but {where} has at most {cpus:g}")
+        problems.append(f"resources_per_trial.cpu: {res.cpu:g} CPUs per trial, but {where} has at most {cpus:g}")
     if res.gpu > gpus:
-        raise UserError(
-            f"resources_per_trial.gpu: {res.gpu:g} GPUs per trial, but {where} has {gpus:g} with enough CPUs"
-        )
+        problems.append(f"resources_per_trial.gpu: {res.gpu:g} GPUs per trial, but {where} has {gpus:g}{with_cpus}")
+    return problems
 
 
 def check_wandb(sweep: Sweep) -> None:
@@ -229,7 +240,7 @@ def blockers(sweep: Sweep, resume: bool, address: str | None) -> list[Blocker]:
     found += [Blocker(text) for text in file_problems(sweep)]
     if not address:  # on a cluster these are the nodes': resources checked once joined, weights by the trials
         found += [Blocker(text, machine=True) for text in weights_problems(sweep)]
-        run(check_resources, sweep, None, machine=True)
+        found += [Blocker(text, machine=True) for text in resource_problems(sweep, None)]
     run(check_wandb, sweep, machine=True)
     return found
 
@@ -239,8 +250,8 @@ def raise_blockers(sweep: Sweep, found: list[Blocker]) -> None:
     if len(found) == 1:
         raise UserError(found[0].text)
     if found:
-        lines = "\n".join(f"  {b.text}" for b in found)
-        raise UserError(f"{sweep.path}: {len(found)} problems stop this sweep before it starts:\n{lines}")
+        header = f"{sweep.path}: {len(found)} problems stop this sweep before it starts:"
+        raise UserErrors(header, [b.text for b in found])
 
 
 def _has_autoscaler() -> bool:
