@@ -17,3 +17,12 @@ def first_line(err: BaseException) -> str:
     one-line error that quotes the cause."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+class UserErrors(UserError):
+    """Several bad inputs found in one pass (a sweep's pre-flight): a header line, then one indented line
+    per problem, each one line that names its field or file. Caught as a ``UserError`` (exit status 2)."""
+
+    def __init__(self, header: str, problems: list[str]):
+        Exception.__init__(self, "\n  ".join(" ".join(str(line).split()) for line in (header, *problems)))
+        self.problems = [" ".join(str(p).split()) for p in problems]

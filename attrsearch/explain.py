@@ -12,6 +12,7 @@ config and loaded from the cache) follows the Explainer by T Adam steps of the r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,25 @@ def label(image: np.ndarray, text: str) -> np.ndarray:
     return out
 
 
+def output_stems(images: list[Path]) -> list[Path]:
+    """Where each image's outputs go below ``--out``, without suffix: its path relative to the folder all
+    inputs share, so ``a/x.png`` and ``b/x.jpg`` write ``a/x.*`` and ``b/x.*`` (inputs of one folder keep
+    their bare stems). Two inputs that would still share outputs (one file given twice, or ``x.png`` next
+    to ``x.jpg``) are refused up front with one line naming both: outputs never overwrite each other."""
+    resolved = [Path(os.path.abspath(p)) for p in images]
+    common = Path(os.path.commonpath([p.parent for p in resolved])) if resolved else Path()
+    stems = [p.relative_to(common).with_suffix("") for p in resolved]
+    seen: dict[Path, Path] = {}
+    for image, stem in zip(images, stems):
+        if stem in seen:
+            raise UserError(
+                f"{image}: its outputs ({stem}.npz, overlays) would overwrite those of {seen[stem]}; "
+                "give each image once, with distinct names"
+            )
+        seen[stem] = image
+    return stems
+
+
 def refining(attribute, checkpoint: Path, device: str, steps: int, lr: float | None):
     """``attribute`` followed by ``steps`` of test-time refinement against the checkpoint's Explanandum
     (``get_explanandum`` of its config, as ``attrsearch evaluate``: the cached one)."""
@@ -81,7 +101,7 @@ def explain_images(
     refine_lr: float | None = None,
 ) -> list[Path]:
     """Write ``<stem>.npz`` (masks (C, H, W) float16, scores, class names, refine_steps) and top-k overlays
-    per image, each labelled with its class name and mask score. The Explainer comes from a training
+    per image, each labelled with its class name and mask score (``<stem>``: ``output_stems``). The Explainer comes from a training
     ``checkpoint`` or from an exported ``model_dir`` (``attrsearch export``; no training config or cache
     needed). ``refine``: T steps of test-time refinement of the masks (needs ``checkpoint``)."""
     from attrsearch.evaluate.refine import check_refine
@@ -96,6 +116,7 @@ def explain_images(
     check_refine(refine, refine_lr)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} is a file, not a folder")
+    stems = output_stems(images)  # before any work: no two inputs share an output file
     pictures = [(path, read_rgb(path)[0]) for path in images]  # every file is checked before any work
     bundle = (
         load_exported(model_dir, device) if model_dir is not None else load_checkpoint_explainer(checkpoint, device)
@@ -106,14 +127,15 @@ def explain_images(
         attribute = refining(attribute, Path(checkpoint), device, refine, refine_lr)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for path, rgb in pictures:
+    for (_, rgb), rel in zip(pictures, stems):
         h, w = rgb.shape[:2]
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         masks = attribute(normalize(x, bundle.mean, bundle.std).to(device))
         scores = class_scores(masks)[0].cpu()
         full = F.interpolate(masks, size=(h, w), mode="bilinear", align_corners=False)[0].cpu().numpy()
-        stem = out / path.stem
+        stem = out / rel
+        stem.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             stem.with_suffix(".npz"),
             masks=full.astype(np.float16),
@@ -123,7 +145,7 @@ def explain_images(
         )
         written.append(stem.with_suffix(".npz"))
         for rank, c in enumerate(scores.argsort(descending=True)[: min(top_k, len(names))].tolist(), start=1):
-            target = out / f"{path.stem}_top{rank}_{names[c]}.png"
+            target = stem.parent / f"{stem.name}_top{rank}_{names[c]}.png"
             Image.fromarray(label(overlay(rgb, full[c]), f"{names[c]}  {scores[c]:.2f}")).save(target)
             written.append(target)
     return written

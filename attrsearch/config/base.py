@@ -7,10 +7,12 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from types import UnionType
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from attrsearch.errors import UserError
 
@@ -36,6 +38,33 @@ def non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
     return None
 
 
+# The error type of a boolean given for a number field; its ``field`` joins the error's location.
+BOOL_NUMBER = "attrsearch_bool_number"
+
+
+def _number_types(annotation: Any) -> tuple[bool, bool]:
+    """(takes a number, takes a bool) of a field annotation, through ``X | None`` and unions."""
+    if annotation in (int, float):
+        return True, False
+    if annotation is bool:
+        return False, True
+    if get_origin(annotation) in (Union, UnionType):
+        parts = [_number_types(a) for a in get_args(annotation)]
+        return any(n for n, _ in parts), any(b for _, b in parts)
+    return False, False
+
+
+def _bool_in_number(value: Any, annotation: Any) -> bool:
+    """A bool given for a number field (or inside a ``list``/``tuple`` of numbers) that takes no bool."""
+    if get_origin(annotation) in (list, tuple, set, frozenset) and isinstance(value, (list, tuple)):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        return any(_bool_in_number(v, args[0]) for v in value) if len(args) == 1 else False
+    if not isinstance(value, bool):
+        return False
+    number, boolean = _number_types(annotation)
+    return number and not boolean
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors (a typo in a YAML file must not be silently ignored), and so are
     non-finite numbers (``.inf``, ``.nan`` in YAML): in a typed float field through
@@ -48,6 +77,23 @@ class StrictModel(BaseModel):
     # Field pairs (lo, hi) of this model that must satisfy lo < hi (e.g. area bounds a < b): a search
     # space over both samples them jointly instead of drawing invalid pairs.
     ORDERED_PAIRS: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        """``true``/``false`` in a number field is refused: pydantic's lax mode would read ``epochs: true``
+        (or ``--set train.epochs=true``) as 1 epoch. Strings and floats keep pydantic's own rules. (A
+        model validator: a field validator on every field would also sit on a union's tag field.)"""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key) if isinstance(key, str) else None
+                if field is not None and _bool_in_number(value, field.annotation):
+                    raise PydanticCustomError(
+                        BOOL_NUMBER,
+                        "expected a number, not a boolean (got {got})",
+                        {"field": key, "got": str(value).lower()},
+                    )
+        return data
 
     @field_validator("*", mode="after")
     @classmethod
@@ -74,6 +120,8 @@ def format_validation_error(err: ValidationError, source: str | None = None) -> 
     first = err.errors()[0]
     parts_in = [str(p) for p in first.get("loc", ()) if not str(p).startswith("function-")]
     loc = ".".join(p for i, p in enumerate(parts_in) if not (i > 0 and p in _UNION_TAGS))
+    if first.get("type") == BOOL_NUMBER:  # raised by the model, for one of its fields
+        loc = ".".join(p for p in (loc, str((first.get("ctx") or {}).get("field", ""))) if p)
     msg = first.get("msg", "invalid value")
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if first.get("type") == "extra_forbidden":
@@ -145,7 +193,8 @@ def parse_yaml(text: str, source: str = "<string>") -> Any:
 
 def read_yaml(path: str | Path) -> Any:
     """Parse a config or sweep YAML file (``parse_yaml``: duplicate keys refused); a ``UserError``
-    naming the file when it is missing, unreadable or malformed."""
+    naming the file when it is missing, unreadable, malformed or empty (no document, or only comments:
+    an empty experiment file would otherwise silently train the built-in defaults; ``{}`` says so)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such config file")
@@ -155,7 +204,7 @@ def read_yaml(path: str | Path) -> Any:
         raise UserError(f"{path}: unreadable config file ({type(err).__name__})") from None
     data = parse_yaml(text, str(path))
     if data is None:
-        data = {}
+        raise UserError(f"{path}: empty file (expected a mapping of config fields; write {{}} for every default)")
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of config fields at the top level")
     return data

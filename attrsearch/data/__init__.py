@@ -39,6 +39,13 @@ def fingerprint(cfg) -> Any:
     return spec.fingerprint(cfg) if spec is not None and spec.fingerprint is not None else None
 
 
+def config_class_count(cfg) -> int | None:
+    """The class count the data ``cfg`` (a ``DataConfig``) fixes without reading any file; None when the
+    dataset knows it only from its files (or is not registered)."""
+    spec = DATASETS.get(cfg.dataset) if cfg.dataset in DATASETS else None
+    return spec.num_classes(cfg) if spec is not None and spec.num_classes is not None else None
+
+
 def check_data_config(cfg, field: str = "data") -> None:
     """The registry checks of a ``DataConfig``: a registered dataset, and ``root`` for a dataset read
     from a folder. ``UserError`` as ``field.dataset: ...`` / ``field: ...``."""
@@ -62,6 +69,7 @@ __all__ = [
     "build_dataset",
     "check_data_config",
     "collate_samples",
+    "config_class_count",
     "denormalize",
     "fingerprint",
     "normalization_stats",

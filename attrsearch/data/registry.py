@@ -8,6 +8,10 @@ A scanner is ``scan(cfg: DataConfig, split: str) -> list[ScanTarget]``: the file
 for the pre-flight scan (``attrsearch.data.scan.scan_dataset``) that checks every one of them before any
 work starts. Datasets without one (the generated ``shapes``) need no scan.
 
+A class count is ``num_classes(cfg: DataConfig) -> int``: the number of classes the config alone fixes
+(the built-in generator's setting, VOC's class list), so that a model for another class count is refused
+before any data is built; a dataset that knows it only from its files (COCO's categories) has none.
+
 A fingerprint is ``fingerprint(cfg: DataConfig) -> JSON-able``: what decides the images and labels
 besides the ``DataConfig`` fields (the built-in generator's version, the annotation files of a
 dataset folder). ``(DataConfig fields, fingerprint)`` is the cache key of anything derived from
@@ -48,6 +52,7 @@ class DatasetSpec:
     fingerprint: Callable[[Any], Any] | None = None
     scan: Callable[[Any, str], list[ScanTarget]] | None = None
     needs_root: bool = True
+    num_classes: Callable[[Any], int] | None = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset", DatasetSpec)

@@ -175,6 +175,7 @@ class ShapesDataset(AttributionDataset):
     "shapes",
     fingerprint=fingerprint,
     needs_root=False,
+    num_classes=lambda cfg: cfg.shapes.num_classes,
     doc="built-in procedural shapes with exact masks and a planted context bias",
 )
 def build_shapes(cfg: DataConfig, split: str, cache_dir: Path) -> ShapesDataset:

@@ -213,6 +213,7 @@ def scan_targets(cfg: DataConfig, split: str) -> list[ScanTarget]:
     "voc2007",
     fingerprint=fingerprint,
     scan=scan_targets,
+    num_classes=lambda cfg: len(cfg.voc.classes or VOC_CLASSES),
     doc="PASCAL VOC-2007 from a VOCdevkit folder (20 classes, segmented subset has masks)",
 )
 def build_voc(cfg: DataConfig, split: str, cache_dir: Path) -> VOCDataset:

@@ -26,7 +26,7 @@ from attrsearch.metrics.results import average_results, write_results
 from attrsearch.resolve import resolve_experiment
 from attrsearch.train.explainer import ExplainerRun
 from attrsearch.train.explanandum import explanandum_meta, get_panel
-from attrsearch.train.run import EpochReport, prepare_output_dir, train_explainers
+from attrsearch.train.run import EpochReport, check_output_dir, prepare_output_dir, train_explainers
 
 CHECKPOINT_METRICS = "metrics.json"  # the "checkpoint" of a method trial: its final metrics
 
@@ -114,12 +114,13 @@ def run_method(cfg, out: Path, *, resume: bool = True, report: EpochReport | Non
                 metrics = json.loads(saved.read_text())
                 if metrics.get("attribution/method") == method.name:
                     return {"metrics": metrics, "metrics_path": saved, "checkpoint_path": None, "history": {}}
-    prepare_output_dir(cfg, out, resume)
+    check_output_dir(cfg, out, resume)
     started = time.perf_counter()
     result = score_method(
         cfg, method.name, method.options, cfg.evaluation.final_suite, cfg.evaluation.split, method.max_images
     )
     result.metrics["time/evaluation_s"] = time.perf_counter() - started
+    prepare_output_dir(cfg, out, resume)  # once scored: a refused input leaves nothing in ``out``
     path = write_results(result, out)
     ckpt.mkdir(parents=True, exist_ok=True)
     (ckpt / CHECKPOINT_METRICS).write_text(path.read_text())

@@ -64,6 +64,7 @@ def score(
     device = device or resolve_device(cfg.train.device)
     scan_dataset(cfg.data, cfg.cache_dir)  # every image and mask (all splits: the Explanandum may train here)
     dataset = build_dataset(cfg.data, split, cfg.cache_dir)
+    source.check_dataset(dataset.info)  # before the Explanandum is trained or loaded
     capped = max_images is not None and max_images < len(dataset)
     if capped:
         dataset = FirstImages(dataset, max_images)
@@ -94,6 +95,7 @@ def score_explainer(
     of the checkpoint's own; ``refine``: T steps of test-time refinement after the Explainer."""
     check_suite(suite)
     source = ExplainerSource(checkpoint, refine, refine_lr)
+    source.check(cfg or source.cfg)
     return score(source, cfg or source.cfg, suite, split, max_images, device)
 
 

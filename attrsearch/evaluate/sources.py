@@ -20,11 +20,12 @@ from torch import nn
 
 from attrsearch.attribution import explainer_attribution
 from attrsearch.attribution.methods import method_attribution
+from attrsearch.data import config_class_count
 from attrsearch.errors import UserError
 from attrsearch.evaluate.refine import check_refine, refined_attribution, timed
 from attrsearch.export import load_exported
 from attrsearch.metrics.results import EvaluationResult
-from attrsearch.train.checkpoint import load_explainer
+from attrsearch.train.checkpoint import check_class_count, checkpoint_config, explainer_from_state, load_checkpoint
 
 
 class MapSource(Protocol):
@@ -39,6 +40,12 @@ class MapSource(Protocol):
     def record(self, result: EvaluationResult, attribute: Any, cfg) -> None:
         """Add the source's own metrics and params to ``result``."""
 
+    def check(self, cfg) -> None:
+        """One-line ``UserError`` if the source cannot explain ``cfg``'s data (before any data is built)."""
+
+    def check_dataset(self, info) -> None:
+        """The same, once the dataset is built (``info``: its ``DatasetInfo``), before any model is trained."""
+
 
 class ExplainerSource:
     """A trained Explainer checkpoint (a file, or a run folder holding ``checkpoints/best.pt``);
@@ -49,7 +56,22 @@ class ExplainerSource:
     def __init__(self, checkpoint: Path, refine: int = 0, refine_lr: float | None = None) -> None:
         check_refine(refine, refine_lr)
         self.checkpoint, self.refine, self.refine_lr = Path(checkpoint), refine, refine_lr
-        self.cfg, self.explainer = load_explainer(self.checkpoint, "cpu")  # the config stored in it
+        self.state = load_checkpoint(self.checkpoint)
+        self.cfg = checkpoint_config(self.state)  # the config stored in it
+        self.explainer = explainer_from_state(self.state, "cpu")  # checks its class count against that config
+
+    def check(self, cfg) -> None:
+        """The Explainer's class count against another experiment's data (``compare``), before any work."""
+        if cfg is not self.cfg:
+            check_class_count(self.state, cfg.data, "the experiment's config")
+
+    def check_dataset(self, info) -> None:
+        """The class count of data whose config does not fix it (COCO's categories), before any training."""
+        if info.num_classes != self.state["num_classes"]:
+            raise UserError(
+                f"{self.state['path']}: its Explainer is for {self.state['num_classes']} classes, "
+                f"but the {info.name} data has {info.num_classes}"
+            )
 
     def attribution(self, explanandum: nn.Module, cfg, device: torch.device):
         attribute = explainer_attribution(self.explainer.to(device))
@@ -78,6 +100,12 @@ class MethodSource:
     def attribution(self, explanandum: nn.Module, cfg, device: torch.device):
         return method_attribution(explanandum, self.method, self.options.model_dump())
 
+    def check(self, cfg) -> None:
+        """Checked by ``check_method`` when the source is made."""
+
+    def check_dataset(self, info) -> None:
+        """A method explains any class count."""
+
     def record(self, result: EvaluationResult, attribute, cfg) -> None:
         result.params["attribution/options"] = json.dumps(attribute.options, sort_keys=True, default=str)
         result.params["attribution/description"] = attribute.description
@@ -94,11 +122,24 @@ class ExportedSource:
         self.bundle = load_exported(self.folder, "cpu")
 
     def check(self, cfg) -> None:
-        """One-line error for a model exported at another input size than the experiment's data."""
+        """One-line error for a model exported at another input size (or class count) than the experiment's data."""
         if self.bundle.image_size != cfg.data.image_size:
             raise UserError(
                 f"{self.folder}: exported for {self.bundle.image_size} px images, the config's data has "
                 f"{cfg.data.image_size} px"
+            )
+        expected = config_class_count(cfg.data)
+        if expected is not None and expected != len(self.bundle.class_names):
+            raise UserError(
+                f"{self.folder}: exported for {len(self.bundle.class_names)} classes, the config's data has {expected}"
+            )
+
+    def check_dataset(self, info) -> None:
+        """One-line error for a model exported for another class count than the data's."""
+        if len(self.bundle.class_names) != info.num_classes:
+            raise UserError(
+                f"{self.folder}: exported for {len(self.bundle.class_names)} classes, the {info.name} data has "
+                f"{info.num_classes}"
             )
 
     def attribution(self, explanandum: nn.Module, cfg, device: torch.device):

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from attrsearch.errors import UserError
 from attrsearch.models.layers import check_options
-from attrsearch.models.weights import load_into_best, resolve_weights
+from attrsearch.models.weights import check_weights, load_into_best, resolve_weights
 from attrsearch.registry import Registry
 
 Transform = Callable[[nn.Module, dict[str, Tensor]], dict[str, Tensor]]
@@ -135,6 +135,15 @@ def check_entry(
     else:
         check_options(spec.construct, options, reserved, f"{field}.options", name)
     return spec.construct
+
+
+def check_model_weights(
+    registry: Registry, field: str, name: str, weights: str | Path | None, *, read: bool = True
+) -> None:
+    """``field.weights`` of architecture ``name`` checked before any work (``check_weights``): its
+    ImageNet checkpoint in the torch hub cache, or a readable weights file (``read`` False: an existing one)."""
+    spec = weights_spec(registry, name)
+    check_weights(weights, f"{field}.weights", spec.label or name, spec.imagenet, read=read)
 
 
 def build_model(

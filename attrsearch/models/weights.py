@@ -35,15 +35,26 @@ def imagenet_checkpoint_path(weights_enum: Any) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
+def missing_imagenet_weights(weights_enum: Any, field_name: str, arch: str) -> str | None:
+    """The one-line message when the ImageNet checkpoint of ``weights_enum`` is not in the local torch hub
+    cache; None when it is there (or when ``weights_enum`` names no file: nothing to look for)."""
+    if not getattr(weights_enum, "url", None):
+        return None
+    path = imagenet_checkpoint_path(weights_enum)
+    if path.is_file():
+        return None
+    return (
+        f"{field_name}: ImageNet weights for {arch} not found: {path} "
+        f"(looked in torch.hub.get_dir()/checkpoints; set TORCH_HOME or copy {path.name} there; attrsearch never downloads)"
+    )
+
+
 def load_imagenet_state_dict(weights_enum: Any, field_name: str, arch: str) -> StateDict:
     """The ImageNet state dict of ``weights_enum`` from the local torch hub cache; UserError if absent."""
-    path = imagenet_checkpoint_path(weights_enum)
-    if not path.is_file():
-        raise UserError(
-            f"{field_name}: ImageNet weights for {arch} not found: {path} "
-            f"(looked in torch.hub.get_dir()/checkpoints; set TORCH_HOME or copy {path.name} there; attrsearch never downloads)"
-        )
-    return read_state_dict(path, field_name)
+    missing = missing_imagenet_weights(weights_enum, field_name, arch)
+    if missing:
+        raise UserError(missing)
+    return read_state_dict(imagenet_checkpoint_path(weights_enum), field_name)
 
 
 def read_state_dict(path: str | Path, field_name: str) -> StateDict:
@@ -63,8 +74,7 @@ def read_state_dict(path: str | Path, field_name: str) -> StateDict:
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unreadable file is bad input, whatever the torch error type
-        first = (str(err).strip().splitlines() or [""])[0][:160]
-        raise UserError(f"{field_name}: cannot read weights file {path}: {type(err).__name__}: {first}") from None
+        raise UserError(f"{field_name}: cannot read weights file {path}: {_load_failure(err)}") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -77,6 +87,18 @@ def read_state_dict(path: str | Path, field_name: str) -> StateDict:
     if all(k.startswith("module.") for k in tensors):
         tensors = {k.removeprefix("module."): v for k, v in tensors.items()}
     return tensors
+
+
+def _load_failure(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in a few words: torch's own message is a
+    paragraph about the ``weights_only`` default and how to file an issue, not about the file."""
+    text = str(err)
+    if "Unsupported global" in text:  # a pickle that asks for classes or code: never loaded
+        return "it holds Python objects other than tensors (refused: loading it could run code); save a state_dict()"
+    if "Weights only load failed" in text or type(err).__name__ == "UnpicklingError":
+        return "not a PyTorch weights file (torch.load cannot unpickle it)"
+    first = (text.strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first[:120]}"
 
 
 @dataclass
@@ -155,6 +177,26 @@ class Weights:
     state_dict: StateDict
     source: str  # "ImageNet <enum member>" or the file path
     imagenet: bool
+
+
+def check_weights(
+    weights: str | Path | None, field_name: str, arch: str, imagenet: Any = None, *, read: bool = True
+) -> None:
+    """Check a ``weights`` setting as ``resolve_weights`` reads it, without loading ImageNet weights or
+    building a model: "imagenet" needs the architecture's checkpoint in the torch hub cache; a file must
+    exist and (``read``) hold a state dict. A one-line ``UserError`` naming ``field_name`` and the file."""
+    if weights is None:
+        return
+    if isinstance(weights, str) and weights == "imagenet":
+        if imagenet is None:
+            raise UserError(f"{field_name}: {arch} has no ImageNet weights; use none (random init) or a weights file")
+        missing = missing_imagenet_weights(imagenet, field_name, arch)
+        if missing:
+            raise UserError(missing)
+    elif read:
+        read_state_dict(weights, field_name)
+    elif not Path(weights).expanduser().is_file():
+        raise UserError(f"{field_name}: weights file {Path(weights).expanduser()} not found")
 
 
 def resolve_weights(weights: str | Path | None, field_name: str, arch: str, imagenet: Any = None) -> Weights | None:

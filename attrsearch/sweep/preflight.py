@@ -1,17 +1,27 @@
 """Pre-flight checks of a sweep run, before anything is trained: storage, the results folder (new or
-resumable), named files, resources per trial, the W&B login and the datasets; each failure is one
-line (``UserError``).
+resumable), named files, ImageNet weights, resources per trial, the W&B login and the datasets; each
+failure is one line (``UserError``).
+
+``blockers`` runs every check that needs neither Ray nor any work and writes nothing (not even the
+storage folder), and ``raise_blockers`` reports all of them in one ``UserError``, one per line, so a
+sweep that cannot start for several reasons says so in one run. A real run and ``--dry-run`` run the
+same checks. Each blocker is either of the sweep's inputs (a file it names, its results folder, its
+storage) or of this machine (its CPUs and GPUs, the ImageNet weights in its torch cache, its W&B
+login): a dry run, often made to plan a run for another machine, prints the latter and exits 2 only
+for the former. With ``--address`` the resources and the weights are the cluster nodes', checked once
+joined (resources) or by the trials (weights); the datasets are built once Ray is up.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from attrsearch.errors import UserError, first_line
+from attrsearch.errors import UserError, UserErrors, first_line
 from attrsearch.sweep.load import Sweep
 
 log = logging.getLogger(__name__)
@@ -66,38 +76,95 @@ def _check_remote_storage(uri: str) -> None:
 
 
 def check_storage(sweep: Sweep) -> None:
-    """Local storage must be a folder this process can write; remote storage reachable with a bucket."""
+    """Local storage must be a folder this process can write (or be creatable in one: it is created only
+    once every check has passed); remote storage reachable with a bucket. Writes nothing."""
     if not sweep.storage.is_local:
         _check_remote_storage(sweep.storage.root)
         return
-    root = Path(sweep.storage.root)
+    root = Path(sweep.storage.root).expanduser()
     if root.exists() and not root.is_dir():
         raise UserError(f"storage: {root} is a file, not a folder")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".attrsearch-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"storage: {root} is not writable ({err.strerror or type(err).__name__})") from None
+    existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
+    if not existing.is_dir():
+        raise UserError(f"storage: {root} is not writable ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"storage: {root} is not writable (no write permission on {existing})")
+
+
+def create_storage(sweep: Sweep) -> None:
+    """Create a local storage folder, once the pre-flight has passed."""
+    if sweep.storage.is_local:
+        Path(sweep.storage.root).expanduser().mkdir(parents=True, exist_ok=True)
+
+
+def _searched(sweep: Sweep, field: str) -> list:
+    """The base's value of ``field`` and every discrete value the space gives it, in order, once each."""
+    section, name = field.split(".")
+    values = [getattr(getattr(sweep.base_cfg, section), name), *(sweep.space.discrete_values(field) or [])]
+    return list(dict.fromkeys(str(v) if v is not None else None for v in values))
+
+
+def file_problems(sweep: Sweep) -> list[str]:
+    """Every weights or checkpoint file the base or a searched value names must exist: one line each."""
+    problems = []
+    for field in ("explanandum.weights", "explanandum.checkpoint", "explainer.weights"):
+        for value in _searched(sweep, field):
+            if value is not None and value != "imagenet" and not Path(value).expanduser().is_file():
+                problems.append(f"{sweep.path}: {field}: no such file {value}")
+    return problems
+
+
+def weights_problems(sweep: Sweep) -> list[str]:
+    """ImageNet weights this machine's trials and Explanandum tasks would read from the torch hub cache:
+    every Explainer architecture the sweep can pick when ``explainer.weights`` can be ``imagenet``, and
+    every Explanandum to prepare that is not cached yet. One line each (``check_model_weights``)."""
+    from attrsearch.config import ExperimentConfig, validate
+    from attrsearch.models import EXPLAINERS
+    from attrsearch.sweep.explananda import needed_explananda
+    from attrsearch.train.explanandum import check_explanandum_inputs
+
+    problems: list[str] = []
+
+    def collect(check, *args, **kwargs) -> None:
+        try:
+            check(*args, **kwargs)
+        except UserError as err:
+            if str(err) not in problems:
+                problems.append(str(err))
+
+    if "imagenet" in _searched(sweep, "explainer.weights"):
+        from attrsearch.models.registry import check_model_weights
+
+        for arch in _searched(sweep, "explainer.arch"):
+            collect(check_model_weights, EXPLAINERS, "explainer", arch, "imagenet", read=False)
+    jobs, _ = needed_explananda(sweep)
+    for job in jobs:
+        if job.role == "explanandum" and not job.cached:
+            cfg = validate(ExperimentConfig, job.data, source=f"{sweep.path}: base")
+            if cfg.explanandum.weights == "imagenet":
+                collect(check_explanandum_inputs, cfg)
+    return problems
 
 
 def check_files(sweep: Sweep) -> None:
-    """Every weights or checkpoint file the base or a searched value names must exist."""
-    fields = ("explanandum.weights", "explanandum.checkpoint", "explainer.weights")
-    dumped = sweep.base_cfg.model_dump(mode="json")
-    for field in fields:
-        values = [dumped[field.split(".")[0]][field.split(".")[1]]] + list(sweep.space.discrete_values(field) or [])
-        for value in values:
-            if value is None or str(value) == "imagenet":
-                continue
-            if not Path(str(value)).expanduser().is_file():
-                raise UserError(f"{sweep.path}: {field}: no such file {value}")
+    """``file_problems`` as one ``UserError`` (the first)."""
+    problems = file_problems(sweep)
+    if problems:
+        raise UserError(problems[0])
 
 
 def check_resources(sweep: Sweep, address: str | None) -> None:
+    """``resource_problems`` as one ``UserError``."""
+    problems = resource_problems(sweep, address)
+    if len(problems) > 1:
+        raise UserErrors(f"{sweep.path}: a trial fits on no node:", problems)
+    if problems:
+        raise UserError(problems[0])
+
+
+def resource_problems(sweep: Sweep, address: str | None) -> list[str]:
     """A trial must fit on one node: the embedded Ray has this machine's CPUs and GPUs; a cluster
-    (``--address``, checked once joined) the resources of its largest alive node."""
+    (``--address``, checked once joined) the resources of its largest alive node. One line per resource."""
     res = sweep.config.resources_per_trial
     if address:
         from attrsearch.sweep.ray_node import alive_node_resources
@@ -106,21 +173,23 @@ def check_resources(sweep: Sweep, address: str | None) -> None:
         where = f"no node of the cluster at {address} (nor a node type its autoscaler can start)"
         cpus = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
         gpus = max((n.get("GPU", 0.0) for n in nodes if n.get("CPU", 0.0) >= res.cpu), default=0.0)
+        with_cpus = " with enough CPUs"
     else:
         import torch
 
         where = "this machine (the embedded local Ray)"
         cpus, gpus = float(os.cpu_count() or 1), float(torch.cuda.device_count())
+        with_cpus = ""
     if address and (res.cpu > cpus or res.gpu > gpus) and _has_autoscaler():
         need = f"{res.cpu:g} CPU + {res.gpu:g} GPU"
         log.info(f"note: no node of {address} fits a trial ({need}) yet; its autoscaler may start one")
-        return
+        return []
+    problems = []
     if res.cpu > cpus:
-        raise UserError(f"resources_per_trial.cpu: {res.cpu:g} CPUs per trial, but {where} has at most {cpus:g}")
+        problems.append(f"resources_per_trial.cpu: {res.cpu:g} CPUs per trial, but {where} has at most {cpus:g}")
     if res.gpu > gpus:
-        raise UserError(
-            f"resources_per_trial.gpu: {res.gpu:g} GPUs per trial, but {where} has {gpus:g} with enough CPUs"
-        )
+        problems.append(f"resources_per_trial.gpu: {res.gpu:g} GPUs per trial, but {where} has {gpus:g}{with_cpus}")
+    return problems
 
 
 def check_wandb(sweep: Sweep) -> None:
@@ -146,6 +215,43 @@ def check_datasets(sweep: Sweep) -> None:
     scan_dataset(sweep.base_cfg.data, sweep.base_cfg.cache_dir)  # every image and mask, before anything is cached
     for split in ("train", "val", "test"):
         build_dataset(sweep.base_cfg.data, split, sweep.base_cfg.cache_dir)
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One reason a sweep cannot start: ``machine`` when it is a property of this machine, not the sweep's."""
+
+    text: str
+    machine: bool = False
+
+
+def blockers(sweep: Sweep, resume: bool, address: str | None) -> list[Blocker]:
+    """Every pre-flight problem that needs neither Ray nor any work, all checks run; writes nothing."""
+    found: list[Blocker] = []
+
+    def run(check, *args, machine: bool = False) -> None:
+        try:
+            check(*args)
+        except UserError as err:
+            found.append(Blocker(str(err), machine))
+
+    run(check_storage, sweep)
+    run(check_results_folder, sweep, resume)
+    found += [Blocker(text) for text in file_problems(sweep)]
+    if not address:  # on a cluster these are the nodes': resources checked once joined, weights by the trials
+        found += [Blocker(text, machine=True) for text in weights_problems(sweep)]
+        found += [Blocker(text, machine=True) for text in resource_problems(sweep, None)]
+    run(check_wandb, sweep, machine=True)
+    return found
+
+
+def raise_blockers(sweep: Sweep, found: list[Blocker]) -> None:
+    """One ``UserError`` for ``found``: its line, or a header and one line per blocker."""
+    if len(found) == 1:
+        raise UserError(found[0].text)
+    if found:
+        header = f"{sweep.path}: {len(found)} problems stop this sweep before it starts:"
+        raise UserErrors(header, [b.text for b in found])
 
 
 def _has_autoscaler() -> bool:

@@ -1,11 +1,13 @@
 """``attrsearch sweep FILE [--dry-run] [--resume] [--address ADDR] [--results DIR]``.
 
-Order of a run: validate the sweep file (``load``), build the datasets on the driver (which checks
-dataset folders) and refuse to overwrite or resume the wrong results folder, all before Ray
-starts; then start (or join) Ray, prepare every Explanandum as parallel Ray tasks, run the Tuner
-(or restore it with ``--resume``), rewrite the results files and print the leaderboard.
-``--dry-run`` stops after validation: it prints the resolved space and the trial count and
-imports neither Ray nor Optuna.
+Order of a run: validate the sweep file (``load``), run the pre-flight (``preflight.blockers``: storage,
+results folder, named files, ImageNet weights, resources, W&B; every blocker reported in one error,
+nothing written), build the datasets on the driver (which checks dataset folders), and only then
+create the storage folder, all before Ray starts (with ``--address``, Ray is joined before the
+datasets are built); then prepare every Explanandum as parallel Ray tasks, run the Tuner (or restore
+it with ``--resume``), rewrite the results files and print the leaderboard. ``--dry-run`` prints the
+resolved space and the trial count, runs the same pre-flight (exit status 2 for a blocker of the
+sweep's inputs; this machine's are printed) and imports neither Ray nor Optuna.
 """
 
 from __future__ import annotations
@@ -19,14 +21,7 @@ import yaml
 
 from attrsearch.sweep.dryrun import describe, sample_trials
 from attrsearch.sweep.load import Sweep, load_sweep
-from attrsearch.sweep.preflight import (
-    check_datasets,
-    check_files,
-    check_resources,
-    check_results_folder,
-    check_storage,
-    check_wandb,
-)
+from attrsearch.sweep.preflight import blockers, check_datasets, check_resources, create_storage, raise_blockers
 from attrsearch.sweep.ray_node import apply_driver_env, check_reachable, start_ray
 from attrsearch.sweep.storage import Storage
 
@@ -37,7 +32,13 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         print(describe(sweep, address=args.address))
         if args.sample:
             print(sample_trials(sweep, args.sample, args.seed))
-        print("dry run: nothing started")
+        found = blockers(sweep, args.resume, args.address)
+        machine = [b for b in found if b.machine]
+        if machine:
+            print(f"pre-flight: this machine cannot run it ({len(machine)}; a run here would stop):")
+            print("\n".join(f"  {b.text}" for b in machine))
+        raise_blockers(sweep, [b for b in found if not b.machine])
+        print(f"dry run: nothing started{'' if found else '; the pre-flight found no blocker'}")
         return 0
     return run_sweep(sweep, resume=args.resume, address=args.address, verbose=getattr(args, "verbose", 0))
 
@@ -57,12 +58,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     apply_driver_env()
     if address:
         check_reachable(address)  # first: an unreachable cluster is one line within seconds
-    check_storage(sweep)
-    check_results_folder(sweep, resume)
-    check_files(sweep)
-    if not address:
-        check_resources(sweep, None)
-    check_wandb(sweep)
+    raise_blockers(sweep, blockers(sweep, resume, address))  # every blocker at once, nothing written
     import ray
 
     started = time.perf_counter()
@@ -70,6 +66,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     own_ray = start_ray(address, verbose) if address else False
     try:
         check_datasets(sweep)
+        create_storage(sweep)  # the first write into storage, once every check has passed
     except BaseException:
         if own_ray:
             ray.shutdown()

@@ -106,8 +106,13 @@ def build_explainer(
     return model
 
 
-def check_class_count(state: dict[str, Any]) -> None:
-    """One line if the recorded class count disagrees with the class names or the weights' output width."""
+def check_class_count(state: dict[str, Any], data=None, whose: str = "its saved config") -> None:
+    """One line if the recorded class count disagrees with the class names, or with the class count of
+    ``data`` (a ``DataConfig``; default: the checkpoint's own config's), when that config fixes one
+    (``config_class_count``): checked before any data is built or any Explanandum trained for it.
+    (The weights' output width is checked against the recorded count when they are loaded.)"""
+    from attrsearch.data import config_class_count
+
     where = state.get("path", "checkpoint")
     n = state.get("num_classes")
     if not isinstance(n, int) or n < 1:
@@ -115,6 +120,11 @@ def check_class_count(state: dict[str, Any]) -> None:
     names = state.get("class_names")
     if names is not None and len(names) != n:
         raise UserError(f"{where}: records {n} classes but {len(names)} class names")
+    if data is None and isinstance(state.get("config"), dict):
+        data = checkpoint_config(state).data
+    expected = config_class_count(data) if data is not None else None
+    if expected is not None and expected != n:
+        raise UserError(f"{where}: its Explainer is for {n} classes, but {whose} has {expected} ({data.dataset} data)")
 
 
 def explainer_from_state(state: dict[str, Any], device: torch.device | str = "cpu") -> nn.Module:

@@ -204,12 +204,35 @@ def load_explanandum_file(
         if data_stats is not None:
             set_data_normalization(model, *data_stats)
         return freeze(model.to(device))
+    return _model_from_state(_read_explanandum_file(path, num_classes, field), device)
+
+
+def _read_explanandum_file(path: Path, num_classes: int, field: str) -> dict[str, Any]:
+    """An attrsearch Explanandum file's state, checked against the class count (one line if not)."""
+    file = path / "model.pt" if path.is_dir() else path
     state = read_torch_file(file, field)
     if not isinstance(state, dict) or "state_dict" not in state or "arch" not in state:
         raise UserError(f"{field}: {file}: not an attrsearch Explanandum file")
     if state["num_classes"] != num_classes:
         raise UserError(f"{field}: {file} has {state['num_classes']} classes, the dataset has {num_classes}")
-    return _model_from_state(state, device)
+    return state
+
+
+def check_explanandum_inputs(cfg: ExperimentConfig) -> None:
+    """What ``get_explanandum`` will read, checked before any data is built or cached: a given Explanandum
+    file and its class count (when the data config fixes it), or, when the Explanandum is not cached yet,
+    its ``weights`` (the ImageNet file in the torch hub cache, or a readable weights file)."""
+    from attrsearch.data import config_class_count
+    from attrsearch.models import EXPLANANDA
+    from attrsearch.models.registry import check_model_weights
+
+    e = cfg.explanandum
+    if e.checkpoint is not None:
+        expected = config_class_count(cfg.data)
+        if expected is not None:
+            check_explanandum_checkpoint(cfg, expected)
+    elif not _entry(cfg, explanandum_key(cfg)).exists():  # a cached one needs no initial weights
+        check_model_weights(EXPLANANDA, "explanandum", e.arch, e.weights)
 
 
 def check_explanandum_checkpoint(cfg: ExperimentConfig, num_classes: int) -> None:

@@ -29,12 +29,15 @@ from torch import nn
 from attrsearch.attribution import explainer_attribution
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.data import build_dataset
+from attrsearch.data import config_class_count
 from attrsearch.data.scan import scan_dataset
 from attrsearch.errors import UserError
 from attrsearch.metrics.evaluate import evaluate
 from attrsearch.metrics.results import aggregate
+from attrsearch.models import EXPLAINERS
+from attrsearch.models.registry import check_model_weights
 from attrsearch.train.explainer import ExplainerRun
-from attrsearch.train.explanandum import check_explanandum_checkpoint, get_explanandum
+from attrsearch.train.explanandum import check_explanandum_checkpoint, check_explanandum_inputs, get_explanandum
 from attrsearch.train.runtime import configure_threads, keep_freed_memory, resolve_device
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,12 @@ def check_output_dir(cfg: ExperimentConfig, out: Path, resume: bool) -> None:
     previous = validate(ExperimentConfig, yaml.safe_load(saved.read_text()), source=str(saved))
     if _identity(previous) != _identity(cfg):
         raise UserError(f"{out}: holds a run of a different config; use another --out or --restart")
+
+
+def check_model_inputs(cfg: ExperimentConfig) -> None:
+    """The Explanandum's and the Explainer's files and weights, before any data is built (one line each)."""
+    check_explanandum_inputs(cfg)
+    check_model_weights(EXPLAINERS, "explainer", cfg.explainer.arch, cfg.explainer.weights)
 
 
 def split_datasets(cfg: ExperimentConfig) -> tuple[Any, Any, Any]:
@@ -117,12 +126,14 @@ def train_explainers(
     configure_threads(cfg.train.num_threads)
     keep_freed_memory()
     device = resolve_device(cfg.train.device)
-    # Inputs first, before anything is cached or written: the output folder, every dataset file (the
-    # pre-flight scan), then the builders (which cache the built-in data).
+    # Inputs first, before anything is cached or written: the output folder, the model files, every
+    # dataset file (the pre-flight scan), then the builders (which cache the built-in data). ``out`` is
+    # written only once the models are built: a refused weights file or class count leaves nothing there.
     check_output_dir(cfg, out, resume)
+    check_model_inputs(cfg)
     train_ds, val_ds, eval_ds = split_datasets(cfg)
-    check_explanandum_checkpoint(cfg, train_ds.info.num_classes)  # a head for another class count: one line
-    prepare_output_dir(cfg, out, resume)
+    if config_class_count(cfg.data) is None:  # known only from the files (COCO, folder): checked once read
+        check_explanandum_checkpoint(cfg, train_ds.info.num_classes)  # a head for another count: one line
 
     started = time.perf_counter()
     explanandum = get_explanandum(cfg, device)
@@ -140,6 +151,7 @@ def train_explainers(
         )
         for s in seeds
     ]
+    prepare_output_dir(cfg, out, resume)  # after the runs read their checkpoints (resume) or built afresh
     for run in runs:
         if run.resumed_from:
             log.info("resuming seed %s after epoch %s", run.cfg.seed, run.resumed_from)

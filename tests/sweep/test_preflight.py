@@ -74,5 +74,79 @@ def test_bad_sweep_input_is_one_line_before_ray(tmp_path, case):
     assert len(err) == 1 and needle in err[0], done.stderr
     assert "Started a local Ray instance" not in done.stdout + done.stderr
     assert not (cache / "explananda").exists()  # nothing trained or cached
-    results = tmp_path / "results" / "pre"
-    assert not results.exists() or not any(results.iterdir())
+    assert not (tmp_path / "results").exists()  # the storage folder is created only once every check passed
+
+
+# Issue 23 A5/A8: every blocker in one run, nothing written, and --dry-run runs the same pre-flight.
+# In-process: the pre-flight imports no Ray.
+
+
+def _blocked_sweep(tmp_path, monkeypatch, inputs: bool = True):
+    """A sweep with machine blockers (ImageNet weights absent from the torch cache, too many CPUs) and,
+    with ``inputs``, blockers of its own inputs (two named weights files that do not exist)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.setenv("ATTRSEARCH_CACHE", str(tmp_path / "cache"))
+    base = {**TINY_BASE, "explainer": {"arch": "lraspp_mobilenet_v3_large", "weights": "imagenet"}}
+    if inputs:
+        base["explanandum"] = {**TINY_BASE["explanandum"], "weights": str(tmp_path / "nope.pt")}
+    search = {"loss.lambda_tv": {"loguniform": [0.01, 1.0]}}
+    if inputs:
+        search["explainer.weights"] = {"choice": ["imagenet", str(tmp_path / "gone.pt")]}
+    fields = dict(base=base, resources_per_trial={"cpu": (os.cpu_count() or 1) + 1}, search=search)
+    return _sweep(tmp_path, **fields)
+
+
+def _main(capsys, argv):
+    from attrsearch.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err.strip().splitlines()
+
+
+def _nothing_written(tmp_path):
+    assert not (tmp_path / "results").exists() and not (tmp_path / "cache").exists()
+    ray = sys.modules.get("ray")
+    assert ray is None or not ray.is_initialized()
+
+
+def test_every_blocker_is_reported_in_one_run(tmp_path, monkeypatch, capsys):
+    path = _blocked_sweep(tmp_path, monkeypatch)
+    code, _, err = _main(capsys, ["sweep", str(path)])
+    assert code == 2
+    assert err[0] == f"attrsearch: error: {path}: 4 problems stop this sweep before it starts:", err
+    expected = [
+        "explanandum.weights: no such file",
+        "explainer.weights: no such file",
+        "explainer.weights: ImageNet weights for lraspp_mobilenet_v3_large not found",
+        "resources_per_trial.cpu:",
+    ]
+    assert len(err) == 1 + len(expected) and all(any(e in line for line in err[1:]) for e in expected), err
+    _nothing_written(tmp_path)
+
+
+def test_dry_run_runs_the_same_preflight(tmp_path, monkeypatch, capsys):
+    """Blockers of the sweep's inputs: exit 2 (stderr); this machine's: printed (stdout), listed as such."""
+    path = _blocked_sweep(tmp_path, monkeypatch)
+    code, out, err = _main(capsys, ["sweep", str(path), "--dry-run"])
+    assert code == 2 and f"sweep pre ({path})" in out  # the description is still printed
+    assert "pre-flight: this machine cannot run it (2; a run here would stop):" in out
+    assert "ImageNet weights for lraspp_mobilenet_v3_large not found" in out and "resources_per_trial.cpu" in out
+    assert err[0].endswith("2 problems stop this sweep before it starts:") and len(err) == 3, err
+    assert "explanandum.weights: no such file" in err[1] and "explainer.weights: no such file" in err[2]
+    _nothing_written(tmp_path)
+
+
+def test_dry_run_with_only_blockers_of_this_machine_exits_0(tmp_path, monkeypatch, capsys):
+    """A dry run plans a run, often for another machine (the shipped paper sweeps need GPUs and ImageNet
+    weights): what this machine lacks is printed, the status stays 0."""
+    path = _blocked_sweep(tmp_path, monkeypatch, inputs=False)
+    code, out, err = _main(capsys, ["sweep", str(path), "--dry-run"])
+    assert code == 0 and err == []
+    assert "pre-flight: this machine cannot run it (2; a run here would stop):" in out
+    assert out.strip().endswith("dry run: nothing started")
+    _nothing_written(tmp_path)
+    clean = _sweep(tmp_path)
+    code, out, _ = _main(capsys, ["sweep", str(clean), "--dry-run"])
+    assert code == 0 and "dry run: nothing started; the pre-flight found no blocker" in out
+    _nothing_written(tmp_path)
