@@ -28,8 +28,7 @@ from torch import nn
 
 from attrsearch.attribution import explainer_attribution
 from attrsearch.config import ExperimentConfig, validate
-from attrsearch.data import build_dataset
-from attrsearch.data import config_class_count
+from attrsearch.data import build_dataset, config_class_count
 from attrsearch.data.scan import scan_dataset
 from attrsearch.errors import UserError
 from attrsearch.metrics.evaluate import evaluate
