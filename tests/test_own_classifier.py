@@ -23,7 +23,8 @@ VIT = {
 
 @pytest.fixture(scope="module")
 def coco_data(tmp_path_factory):
-    """The built-in data (32 px, 4 classes) exported in the COCO layout: the ``data:`` section to use."""
+    """The built-in data (32 px, 4 classes) exported in the COCO layout with boxes only, its categories
+    renamed and renumbered (non-contiguous ids): the ``data:`` section to use."""
     from attrsearch.config import DataConfig, validate
     from attrsearch.data.export import export_dataset
 
@@ -32,7 +33,14 @@ def coco_data(tmp_path_factory):
         DataConfig,
         {"image_size": 32, "shapes": {"num_classes": 4, "num_train": 40, "num_val": 8, "num_test": 16}},
     )
-    export_dataset(cfg, "coco", root, root / "cache")
+    export_dataset(cfg, "coco", root, root / "cache", masks=False)
+    new_ids = {1: (7, "kite"), 2: (19, "zebra"), 3: (300, "apple"), 4: (1002, "stop sign")}
+    for path in (root / "annotations").glob("instances_*.json"):
+        doc = json.loads(path.read_text())
+        doc["categories"] = [{"id": new_ids[c["id"]][0], "name": new_ids[c["id"]][1]} for c in doc["categories"]]
+        for ann in doc["annotations"]:
+            ann["category_id"] = new_ids[ann["category_id"]][0]
+        path.write_text(json.dumps(doc))
     return yaml.safe_load((root / "data.yaml").read_text())["data"]
 
 
