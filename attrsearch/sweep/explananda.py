@@ -51,7 +51,7 @@ class ExplanandumJob:
 
     @property
     def cached(self) -> bool:
-        return (self.entry.path / "model.pt").is_file()
+        return self.entry.exists()  # complete and matching its checksums
 
 
 @dataclass(frozen=True)
