@@ -47,6 +47,7 @@ META_CHECKSUM = "meta_checksum"  # in meta.json: sha256 of its other fields as c
 FETCHED = "fetched.json"  # a fetched copy's note of its source (attrsearch.sweep.shared_cache)
 LOCAL_FILES = frozenset({META, FETCHED})  # files of an entry folder that are not its payload
 
+_PUBLISHED: set[str] = set()  # entry folders this process published (built, not found)
 _HASHES: dict[tuple[int, int, int, int], str] = {}  # (device, inode, size, mtime_ns) -> sha256
 
 
@@ -171,6 +172,10 @@ class CacheEntry:
         """Whether the entry is complete, of this ``version`` and matches its checksums."""
         return self.state()[0] in ("ok", "unsealed")
 
+    def built_here(self) -> bool:
+        """Whether this process published the entry (its ``build`` ran ``fn``; not a copy found ready)."""
+        return str(self.path) in _PUBLISHED
+
     def meta(self) -> dict[str, Any]:
         return read_meta(self.path)
 
@@ -206,6 +211,7 @@ class CacheEntry:
             if self.path.exists() and not self.exists():
                 shutil.rmtree(self.path, ignore_errors=True)  # debris of a killed writer, another version, corrupt
             os.replace(tmp, self.path)
+            _PUBLISHED.add(str(self.path))
         except OSError:
             if not self.exists():
                 raise

@@ -142,9 +142,10 @@ def ensure_explanandum(
     entry = explanandum_entry(cfg, **overrides)
     if shared is not None and shared.fetch(entry):
         return False
-    trained = not entry.exists()
-    if trained:
+    before = entry.built_here()
+    if not entry.exists():  # several processes may get here at once: the cache's build lock trains it once
         get_explanandum(cfg, device, progress=False, **overrides)
+    trained = entry.built_here() and not before
     if shared is not None:
         shared.publish(entry)
     return trained

@@ -19,6 +19,7 @@ import yaml
 
 from attrsearch.sweep.dryrun import describe, sample_trials
 from attrsearch.sweep.load import Sweep, load_sweep
+from attrsearch.sweep.lock import sweep_lock
 from attrsearch.sweep.preflight import (
     check_datasets,
     check_files,
@@ -58,6 +59,11 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     if address:
         check_reachable(address)  # first: an unreachable cluster is one line within seconds
     check_storage(sweep)
+    with sweep_lock(sweep.storage, sweep.name):  # one run per results folder (issue 23, B3)
+        return _run_locked(sweep, resume, address, verbose)
+
+
+def _run_locked(sweep: Sweep, resume: bool, address: str | None, verbose: int) -> int:
     check_results_folder(sweep, resume)
     check_files(sweep)
     if not address:
