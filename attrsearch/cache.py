@@ -15,7 +15,8 @@ its own other fields (``meta_checksum``). A reader verifies both before it uses 
 or edited file, or an edited ``meta.json``, makes the entry *corrupt*; ``build`` reports it in one
 warning line naming the folder and the file, and rebuilds it (a corrupt entry is never used). Hashes
 are remembered per process by (inode, size, mtime), so an entry is hashed once per process, not at
-every read. Entries written before checksums existed (no ``checksums`` field) are trusted once: the
+every read. A full disk while an entry is built raises ``DiskFull`` naming the entry; the temp
+folder is removed, so nothing half-written is left. Entries written before checksums existed (no ``checksums`` field) are trusted once: the
 first ``build`` that reads one seals it (computes and writes its checksums under the entry's lock).
 """
 
@@ -32,6 +33,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from attrsearch.errors import DiskFull, is_disk_full
 
 try:  # POSIX only; without it concurrent builders just duplicate the work.
     import fcntl
@@ -77,8 +80,11 @@ def read_meta(folder: Path) -> dict[str, Any]:
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
     """Write ``meta.json`` (the completeness marker: write it after the payload) whole or not at all."""
     tmp = Path(folder) / f".{META}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
-    os.replace(tmp, Path(folder) / META)
+    try:
+        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+        os.replace(tmp, Path(folder) / META)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -212,9 +218,15 @@ class CacheEntry:
                 shutil.rmtree(self.path, ignore_errors=True)  # debris of a killed writer, another version, corrupt
             os.replace(tmp, self.path)
             _PUBLISHED.add(str(self.path))
-        except OSError:
+        except OSError as err:
+            if is_disk_full(err, self.path.parent):
+                raise DiskFull(self.path) from err
             if not self.exists():
                 raise
             # Another process (without the lock) won the race: use its copy.
+        except Exception as err:  # noqa: BLE001 - torch.save reports a full disk as a RuntimeError
+            if is_disk_full(err, self.path.parent):
+                raise DiskFull(self.path) from err
+            raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

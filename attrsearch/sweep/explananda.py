@@ -184,7 +184,7 @@ def prepare_explananda(
     returns (job, seconds)."""
     import ray
 
-    from attrsearch.errors import UserError
+    from attrsearch.errors import DiskFull, UserError
 
     plan = plan or ExplanandaPlan()
     todo = [j for j in jobs if not is_ready(j, plan)]
@@ -198,5 +198,7 @@ def prepare_explananda(
         cause = getattr(err, "cause", None)
         if isinstance(cause, UserError):
             raise UserError(str(cause)) from None
+        if isinstance(cause, DiskFull):
+            raise DiskFull(cause.filename) from None
         raise
     return list(zip(todo, seconds))
