@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from attrsearch import log
-from attrsearch.errors import UserError
+from attrsearch.errors import DiskFull, UserError
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -374,6 +374,16 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"attrsearch: error: {err}", file=sys.stderr)
         return 2
+    except DiskFull as err:  # raised where the file is written, the partial file removed
+        print(f"attrsearch: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        import errno
+
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"attrsearch: error: {err.filename or 'a file'}: no space left on device", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("attrsearch: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

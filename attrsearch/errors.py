@@ -26,3 +26,33 @@ class UserErrors(UserError):
     def __init__(self, header: str, problems: list[str]):
         Exception.__init__(self, "\n  ".join(" ".join(str(line).split()) for line in (header, *problems)))
         self.problems = [" ".join(str(p).split()) for p in problems]
+
+
+class DiskFull(OSError):
+    """No space left where attrsearch writes ``filename`` (the CLI prints one line naming it, exit 1).
+    Raised at the write points (cache entries, checkpoints, results files) after the partial file or
+    folder is removed, so nothing half-written stays that a later run could trust."""
+
+    def __init__(self, path: object):
+        import errno
+
+        super().__init__(errno.ENOSPC, "no space left on device", str(path))
+
+    def __str__(self) -> str:
+        return f"{self.filename}: no space left on device; free space there and run the same command again"
+
+
+def is_disk_full(err: BaseException, folder: object) -> bool:
+    """Whether ``err``, raised while writing into ``folder``, is a full disk: an ``OSError`` ENOSPC or
+    EDQUOT, or another error (torch's zip writer raises ``RuntimeError``) while ``folder``'s filesystem
+    has less than 64 KiB free."""
+    import errno
+    import os
+
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        st = os.statvfs(str(folder))
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from attrsearch.cache import META, CacheEntry, read_meta, write_meta
+from attrsearch.cache import META, CacheEntry, read_meta, seal, write_meta
 
 # Bump when the layout of an arrays entry changes: older entries are then rebuilt.
 ARRAYS_VERSION = 1
@@ -32,10 +32,10 @@ def load_arrays(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 
 def write_arrays(folder: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write ``arrays`` as ``<name>.npy`` and then ``meta.json`` (the completeness marker)."""
+    """Write ``arrays`` as ``<name>.npy`` and then ``meta.json`` (the completeness marker, with checksums)."""
     folder.mkdir(parents=True, exist_ok=True)
     save_arrays(folder, arrays)
-    write_meta(folder, meta)
+    write_meta(folder, seal(folder, meta))
 
 
 def save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -11,7 +11,8 @@
   logger: one JSON object per reported epoch, with ``timestamp`` and ``time_total_s``) and
   ``<trial id>/run/`` (``metrics.json``, ``history.json`` = ``{"seed<S>": [epoch records]}``,
   ``tables/*.csv``, ``gallery.npz``; with several seeds also ``seeds/seed<S>/``);
-- Ray's experiment state (``experiment_state-*.json``), which only ``attrsearch sweep --resume`` reads.
+- Ray's experiment state (``experiment_state-*.json``), which only ``attrsearch sweep --resume`` reads;
+- ``sweep.lock`` while a run of the sweep is going: its owner (pid, host, start time, command) as JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ RUN_DIR = "run"
 HISTORY_FILE = "history.json"
 TABLES_DIR = "tables"
 GALLERY_FILE = "gallery.npz"
+LOCK_FILE = "sweep.lock"
 
 LEAD_COLUMNS = ("trial_id", "status", "error", "epochs", "failures", "node")
 STATUSES = ("completed", "stopped", "error", "running", "pending", "paused")

@@ -51,7 +51,7 @@ class ExplanandumJob:
 
     @property
     def cached(self) -> bool:
-        return (self.entry.path / "model.pt").is_file()
+        return self.entry.exists()  # complete and matching its checksums
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,10 @@ def ensure_explanandum(
     entry = explanandum_entry(cfg, **overrides)
     if shared is not None and shared.fetch(entry):
         return False
-    trained = not entry.exists()
-    if trained:
+    before = entry.built_here()
+    if not entry.exists():  # several processes may get here at once: the cache's build lock trains it once
         get_explanandum(cfg, device, progress=False, **overrides)
+    trained = entry.built_here() and not before
     if shared is not None:
         shared.publish(entry)
     return trained
@@ -183,7 +184,7 @@ def prepare_explananda(
     returns (job, seconds)."""
     import ray
 
-    from attrsearch.errors import UserError
+    from attrsearch.errors import DiskFull, UserError
 
     plan = plan or ExplanandaPlan()
     todo = [j for j in jobs if not is_ready(j, plan)]
@@ -197,5 +198,7 @@ def prepare_explananda(
         cause = getattr(err, "cause", None)
         if isinstance(cause, UserError):
             raise UserError(str(cause)) from None
+        if isinstance(cause, DiskFull):
+            raise DiskFull(cause.filename) from None
         raise
     return list(zip(todo, seconds))

@@ -21,6 +21,7 @@ import yaml
 
 from attrsearch.sweep.dryrun import describe, sample_trials
 from attrsearch.sweep.load import Sweep, load_sweep
+from attrsearch.sweep.lock import sweep_lock
 from attrsearch.sweep.preflight import blockers, check_datasets, check_resources, create_storage, raise_blockers
 from attrsearch.sweep.ray_node import apply_driver_env, check_reachable, start_ray
 from attrsearch.sweep.storage import Storage
@@ -59,6 +60,12 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, address: str | None = None,
     if address:
         check_reachable(address)  # first: an unreachable cluster is one line within seconds
     raise_blockers(sweep, blockers(sweep, resume, address))  # every blocker at once, nothing written
+    with sweep_lock(sweep.storage, sweep.name):  # one run per results folder (issue 23, B3)
+        return _run_locked(sweep, resume, address, verbose)
+
+
+def _run_locked(sweep: Sweep, resume: bool, address: str | None, verbose: int) -> int:
+    """The sweep once its pre-flight has passed and its lock is held."""
     import ray
 
     started = time.perf_counter()

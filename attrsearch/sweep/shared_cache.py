@@ -15,21 +15,25 @@ it came from), which tells a fetched copy from one trained on this node (and is 
 a fetched copy is published into another storage as a plain entry). Two nodes publishing the same entry at once both upload a complete copy (files of
 the same key); the sweep's preparation trains each entry once, so only Explananda trained on
 demand by trials (continuous search fields) can be published twice.
+A fetched copy is checked against the checksums of the stored ``meta.json`` (``attrsearch.cache``)
+before it is published locally: a corrupt stored copy is reported in one warning line and never
+used (the node trains its own; the stored copy is left as it is).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from attrsearch.cache import META, VERSION_FIELD, CacheEntry
+from attrsearch.cache import FETCHED, META, VERSION_FIELD, CacheEntry, CorruptEntry, payload_files
 from attrsearch.sweep.storage import Storage
 
-FETCHED = "fetched.json"  # inside a fetched copy: {"source": URI, "fetched_at": unix time}
+log = logging.getLogger(__name__)
 
 
 def public_uri(uri: str) -> str:
@@ -74,12 +78,7 @@ class SharedCache:
             return False
         storage = Storage.at(self.uri)
         folder = f"{entry.kind}/{entry.key}"
-        files = sorted(
-            p.relative_to(entry.path).as_posix()
-            for p in entry.path.rglob("*")
-            if p.is_file() and p.relative_to(entry.path).as_posix() not in (META, FETCHED)
-        )
-        for rel in [*files, META]:  # meta.json last: the completeness marker
+        for rel in [*payload_files(entry.path), META]:  # meta.json last: the completeness marker
             storage.upload(entry.path / rel, f"{folder}/{rel}")  # complete or absent, on a folder as on S3
         return True
 
@@ -104,7 +103,11 @@ class SharedCache:
             fetched.append(True)
             return meta
 
-        entry.build(download)  # the local lock and atomic rename; a copy built meanwhile wins
+        try:
+            entry.build(download)  # the local lock and atomic rename; a copy built meanwhile wins
+        except CorruptEntry as err:  # checked against the stored checksums before it is published locally
+            log.warning(f"cache entry {self.location(entry)} in storage is corrupt: {err}; not using it")
+            return False
         return bool(fetched)
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attrsearch.errors import DiskFull, is_disk_full
+
 
 @dataclass(frozen=True)
 class Storage:
@@ -179,6 +181,10 @@ def write_whole(fs: Any, fs_path: str, data: bytes) -> None:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, fs_path)
+        except OSError as err:
+            if is_disk_full(err, folder):
+                raise DiskFull(fs_path) from err  # the previous version stays; one line names the file
+            raise
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attrsearch.errors import UserError, first_line
+from attrsearch.errors import DiskFull, UserError, first_line, is_disk_full
 
 FORMAT = "attrsearch-explainer/1"
 
@@ -22,8 +22,14 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     os.close(fd)
-    torch.save({"format": FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": FORMAT, **state}, tmp)
+        os.replace(tmp, path)
+    except Exception as err:
+        Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(err, path.parent):
+            raise DiskFull(path) from err  # one line naming the file; the previous checkpoint stays
+        raise
     return path
 
 

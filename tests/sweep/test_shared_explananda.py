@@ -211,3 +211,21 @@ def test_three_nodes_without_a_shared_disk_train_each_explanandum_once(tmp_path)
     fetched = [f for node in ran for f in copies[node] if is_fetched(f.parent)]
     assert len(fetched) == 2  # every entry fetched once, by the worker that did not train it
     print(f"three-node sweep: {time.monotonic() - t0:.0f} s")
+
+
+def test_a_corrupt_copy_in_storage_is_never_fetched(tmp_path, caplog):
+    """A stored file cut in half (issue 23, B4): the copy fails the checksums of the stored meta.json,
+    is reported in one line and is not published into the node's cache."""
+    import logging
+
+    shared = SharedCache(str(tmp_path / "storage" / "sweep"))
+    node_a, node_b = _entry(tmp_path / "a"), _entry(tmp_path / "b")
+    _build(node_a, payload=b"w" * 1000)
+    shared.publish(node_a)
+    stored = tmp_path / "storage" / "sweep" / "explananda" / node_a.key / "model.pt"
+    stored.write_bytes(stored.read_bytes()[:500])
+    with caplog.at_level(logging.WARNING, logger="attrsearch"):
+        assert not shared.fetch(node_b)
+    assert not node_b.exists() and not node_b.path.exists()
+    lines = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
+    assert len(lines) == 1 and "model.pt" in lines[0] and shared.location(node_b) in lines[0]

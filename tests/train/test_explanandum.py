@@ -55,3 +55,20 @@ def test_unreadable_explanandum_file(tmp_path):
     bad.write_text("not a checkpoint")
     with pytest.raises(UserError, match="not a readable checkpoint"):
         load_explanandum_file(bad, 4, torch.device("cpu"))
+
+
+def test_a_cached_checkpoint_cut_in_half_is_retrained_not_loaded(tiny_experiment, tmp_path, caplog):
+    """Issue 23, B4: the cached ``model.pt`` cut in half fails its checksum, is reported in one line
+    and retrained; the model handed out is the retrained one."""
+    import logging
+
+    cfg = validate(ExperimentConfig, tiny_experiment | {"cache_dir": str(tmp_path)})
+    first = get_explanandum(cfg, "cpu")
+    path = explanandum_cache_path(cfg) / "model.pt"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING, logger="attrsearch"):
+        again = get_explanandum(cfg, "cpu")
+    lines = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
+    assert len(lines) == 1 and "model.pt" in lines[0]
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(first(x), again(x))  # retrained deterministically on CPU
