@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from attrsearch.attribution import masks_from_logits
 from attrsearch.config.objectives import SegmenterObjective
-from attrsearch.data.base import VOID
+from attrsearch.masks import VOID
 from attrsearch.objectives.base import LossOutput, register_objective
 
 
