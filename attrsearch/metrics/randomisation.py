@@ -25,8 +25,10 @@ The **dependence index** of a randomised variant, per measure::
 0: the Explainer trained on the randomised classifier is as close to the real one as a retrain with
 another seed (its maps do not depend on the classifier); 1: no similarity left (they depend on it
 entirely); the interval is a paired percentile bootstrap over the (image, class) pairs. The same
-index of the control says where an uninformative map lands on this scale: a variant whose index is
-no higher than the control's has not been shown to follow the classifier.
+index of the control says where an uninformative map lands on this scale (usually near 1): a
+variant at the control's level keeps no more of the real maps than a fixed blob does. The test
+can only tell something when the real maps are reproducible, i.e. ``sim(real, reseed)`` is well
+above ``sim(real, control)``; where it is not, every index is dominated by seed noise.
 """
 
 from __future__ import annotations

@@ -57,4 +57,6 @@ def test_retrain_study_against_a_random_explanandum(tiny_experiment, tmp_path):
     )
     saved = json.loads((tmp_path / "randomisation.json").read_text())
     assert saved["images"] == 6 and saved["metrics"]["randomisation/pairs"] >= 6
+    s = cfg.seed
+    assert saved["seeds"] == {"real": s, "reseed": s + 1, "random_init": s + 1}
     assert {p.name for p in tmp_path.iterdir()} >= {"real", "reseed", "random_init"}
