@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from attrsearch.config.base import StrictModel
 
@@ -151,6 +151,27 @@ class FolderConfig(StrictModel):
         return names
 
 
+class PlantedCueConfig(StrictModel):
+    """A translucent cue pasted into any dataset's images with a chosen class correlation; its pixels are
+    recorded as the sample's ``context`` mask (attrsearch.data.planted). ``p == p_other``: a cue as
+    frequent as the confound but independent of the class (the noise control)."""
+
+    kind: Literal["watermark", "patch"] = Field(
+        "watermark", description="a ringed cross of strokes, or a checkered square"
+    )
+    class_name: str | int = Field(
+        validation_alias=AliasChoices("class", "class_name"),
+        description="the class the cue correlates with (name or index)",
+    )
+    p: float = Field(0.9, ge=0.0, le=1.0, description="probability an image of the class carries the cue (train)")
+    p_test: float | None = Field(None, ge=0.0, le=1.0, description="the same in val and test (None: p)")
+    p_other: float = Field(0.0, ge=0.0, le=1.0, description="probability an image without the class carries the cue")
+    alpha: float = Field(0.5, gt=0.0, le=1.0, description="opacity of the cue (1: pasted opaque)")
+    size: float = Field(0.25, gt=0.0, le=1.0, description="the cue's side as a fraction of the image side")
+    position: Literal["random", "corner"] = Field("random", description="anywhere, or the bottom-right corner")
+    seed: int = 0
+
+
 class DataConfig(StrictModel):
     """Which dataset and how its images are sized and normalised. The name is checked against the
     dataset registry, and ``root`` against what that dataset needs, by ``attrsearch.resolve``."""
@@ -166,3 +187,4 @@ class DataConfig(StrictModel):
     voc: VOCConfig = Field(default_factory=VOCConfig)
     coco: COCOConfig = Field(default_factory=COCOConfig)
     folder: FolderConfig = Field(default_factory=FolderConfig)
+    planted: PlantedCueConfig | None = Field(None, description="a planted cue for any dataset (data/planted.py)")

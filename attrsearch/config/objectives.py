@@ -170,6 +170,16 @@ class RankObjective(StrictModel):
         return grid
 
 
+class SegmenterObjective(StrictModel):
+    """A model-free reference: the Explainer trained as a segmenter on the per-class ground-truth masks,
+    with no classifier (what a mask reaches from the data alone). Pixel-wise BCE of each class map to
+    its mask (absent classes to empty), void and unannotated pixels excluded; object pixels weighted
+    by ``positive_weight``."""
+
+    name: Literal["segmenter"] = "segmenter"
+    positive_weight: float = Field(1.0, gt=0.0, description="weight of object pixels against background pixels")
+
+
 def objective_name(config: type[StrictModel]) -> str:
     """The ``name`` an objective config class is chosen by: the one value of its ``name: Literal[...]``."""
     return config.model_fields["name"].default
@@ -177,7 +187,13 @@ def objective_name(config: type[StrictModel]) -> str:
 
 # The objectives' configs; an objective's name is written once, in its config's ``name`` field. Each
 # objective's loss (``attrsearch.objectives``) registers itself against its config class.
-CONFIG_CLASSES: tuple[type[StrictModel], ...] = (WysiwycObjective, CasmObjective, RtisObjective, RankObjective)
+CONFIG_CLASSES: tuple[type[StrictModel], ...] = (
+    WysiwycObjective,
+    CasmObjective,
+    RtisObjective,
+    RankObjective,
+    SegmenterObjective,
+)
 OBJECTIVE_CONFIGS: dict[str, type[StrictModel]] = {objective_name(c): c for c in CONFIG_CLASSES}
 register_union_tags(OBJECTIVE_CONFIGS)
 

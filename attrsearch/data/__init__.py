@@ -20,6 +20,7 @@ from attrsearch.data.base import (
     normalization_stats,
     normalize,
 )
+from attrsearch.data.planted import planted_dataset
 from attrsearch.data.registry import DATASETS, DatasetSpec, ScanTarget, register_dataset
 from attrsearch.errors import UserError
 
@@ -30,7 +31,8 @@ def build_dataset(cfg, split: str, cache_dir: Path | str) -> AttributionDataset:
     """Build ``split`` of the dataset ``cfg.dataset`` (``cfg`` is a ``DataConfig``)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return DATASETS.get(cfg.dataset, field="data.dataset").build(cfg, split, Path(cache_dir))
+    ds = DATASETS.get(cfg.dataset, field="data.dataset").build(cfg, split, Path(cache_dir))
+    return planted_dataset(ds, getattr(cfg, "planted", None), split)  # data.planted: a cue for any dataset
 
 
 def fingerprint(cfg) -> Any:

@@ -7,7 +7,8 @@ whose ``name`` field gives the name it is chosen by::
     def rtis_loss(explanandum, images, labels, mask_logits, cfg) -> LossOutput: ...
 
 An objective is a loss over one batch, ``loss(explanandum, images, labels, mask_logits, cfg) ->
-LossOutput``, plus, for objectives that also train a classifier (CASM, Zolna et al. 2020), a
+LossOutput``; an objective that needs more of the batch than the labels names the sample fields in
+``inputs`` (e.g. ``("masks",)``) and receives them as keyword arguments. Plus, for objectives that also train a classifier (CASM, Zolna et al. 2020), a
 ``step_hook``: built once per run, it chooses the classifier the Explainer is scored against at
 each step and takes its own optimisation step after the Explainer's. The training loop knows no
 objective by name; it only calls these.
@@ -54,16 +55,21 @@ HookFactory = Callable[..., StepHook]
 
 @dataclass(frozen=True)
 class Objective:
-    """A registered objective: its loss, optionally the factory of its step hook, and its config class."""
+    """A registered objective: its loss, optionally the factory of its step hook, its config class and
+    the sample fields (besides image and labels) its loss takes as keyword arguments."""
 
     loss: LossFn
     step_hook: HookFactory | None = None
     config: type[StrictModel] | None = None
+    inputs: tuple[str, ...] = ()
 
 
 OBJECTIVES: Registry[Objective] = Registry("objective", Objective)
 
 
-def register_objective(config: type[StrictModel], step_hook: HookFactory | None = None) -> Callable[[LossFn], LossFn]:
-    """Decorator: register the loss (and ``step_hook``) under the ``objective.name`` of ``config``."""
-    return OBJECTIVES.register(objective_name(config), step_hook=step_hook, config=config)
+def register_objective(
+    config: type[StrictModel], step_hook: HookFactory | None = None, inputs: tuple[str, ...] = ()
+) -> Callable[[LossFn], LossFn]:
+    """Decorator: register the loss (and ``step_hook``, and the batch fields ``inputs`` it reads) under
+    the ``objective.name`` of ``config``."""
+    return OBJECTIVES.register(objective_name(config), step_hook=step_hook, config=config, inputs=tuple(inputs))

@@ -135,6 +135,10 @@ class ExplainerRun:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, batch["labels"].to(self.device, non_blocking=True)
 
+    def _inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The batch fields the objective's loss reads besides images and labels (``Objective.inputs``)."""
+        return {k: batch[k].to(self.device, non_blocking=True) for k in self.objective.inputs}
+
     def train_epoch(self) -> dict[str, float]:
         """One pass over the train split; returns ``train/<term>`` means."""
         from tqdm.auto import tqdm
@@ -158,7 +162,9 @@ class ExplainerRun:
                 break
             images, labels = self._images(batch)
             with autocast(self.device, cfg.train.amp):
-                out = self.objective.loss(self._classifier(step), images, labels, self.explainer(images), cfg.objective)
+                out = self.objective.loss(
+                    self._classifier(step), images, labels, self.explainer(images), cfg.objective, **self._inputs(batch)
+                )
             if not torch.isfinite(out.loss):
                 raise TrainingDiverged(f"loss became {out.loss.item()} at epoch {self.epoch + 1}, step {step + 1}")
             self.optimizer.zero_grad(set_to_none=True)
@@ -178,7 +184,9 @@ class ExplainerRun:
         for batch in make_loader(ds, cfg.evaluation.batch_size, False, 0, cfg.train.num_workers):
             images, labels = self._images(batch)
             with autocast(self.device, cfg.train.amp):
-                out = self.objective.loss(self._classifier(None), images, labels, self.explainer(images), cfg.objective)
+                out = self.objective.loss(
+                    self._classifier(None), images, labels, self.explainer(images), cfg.objective, **self._inputs(batch)
+                )
             means.add(out, len(labels))
         return means.means("val/")
 

@@ -44,6 +44,8 @@ def explanandum_key(
     seed, recipe. ``arch``/``seed``/``options``/``epochs`` override ``cfg.explanandum`` (panel members)."""
     e = cfg.explanandum
     data = cfg.data.model_dump(mode="json", exclude={"max_val", "max_test"})
+    if data.get("planted") is None:
+        data.pop("planted", None)  # keys of classifiers cached before data.planted existed stay valid
     arch = arch or e.arch
     if options is None:
         options = e.options if arch == e.arch else {}

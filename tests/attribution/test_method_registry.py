@@ -12,7 +12,7 @@ from attrsearch.errors import UserError
 
 
 def test_registry_names():
-    assert METHODS.names() == ["center", "extremal", "gradcam", "gradcam_pp", "igos", "lrp", "rise"]
+    assert METHODS.names() == ["center", "extremal", "gradcam", "gradcam_pp", "igos", "lrp", "rise", "sobel"]
 
 
 def test_resolve_validates_options():
@@ -24,7 +24,7 @@ def test_resolve_validates_options():
 @pytest.mark.parametrize(
     "name, options, pattern",
     [
-        ("ridge", {}, r"--method: unknown attribution method 'ridge'; choose one of center, .*rise or captum:<Class>"),
+        ("ridge", {}, r"--method: unknown attribution method 'ridge'; choose one of center, .*sobel or captum:<Class>"),
         (
             "rise",
             {"cell": 3},

@@ -18,8 +18,9 @@ TINY = {
     "igos": {"iterations": 1, "ig_steps": 1, "mask_size": 4},
     "lrp": {},
     "center": {},
+    "sobel": {},
 }
-IN_UNIT_RANGE = {"extremal", "igos", "center"}
+IN_UNIT_RANGE = {"extremal", "igos", "center", "sobel"}
 SMALL = [("small_cnn", {"width": 8}), ("small_resnet", {"width": 8, "blocks_per_stage": 1})]
 LARGE = ["vgg16", "resnet50", "vit_b_16"]
 

@@ -17,7 +17,7 @@ import yaml
 from torch import Tensor, nn
 
 # Importing the built-in method modules registers their specs in METHODS.
-from attrsearch.attribution.methods import adapters, center, extremal, gradcam, igos, lrp, rise  # noqa: F401
+from attrsearch.attribution.methods import adapters, center, extremal, gradcam, igos, lrp, rise, sobel  # noqa: F401
 from attrsearch.attribution.methods._common import validate_options
 from attrsearch.attribution.methods.base import METHODS, MethodSpec
 from attrsearch.attribution.methods.layers import find_layer
