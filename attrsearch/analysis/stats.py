@@ -199,12 +199,13 @@ def score_metrics(trials: list[Trial], limit: int | None = None) -> list[str]:
     return out[:limit]
 
 
-def spearman(trials: list[Trial], metrics: list[str]) -> np.ndarray:
-    """Spearman rank correlation between each pair of ``metrics`` across ``trials`` (nan: < 3 shared trials)."""
+def spearman(trials: list[Trial], metrics: list[str], min_periods: int = 3) -> np.ndarray:
+    """Spearman rank correlation between each pair of ``metrics`` across ``trials`` (nan: < ``min_periods``
+    shared trials)."""
     import pandas as pd
 
     frame = pd.DataFrame([{m: t.metrics.get(m, math.nan) for m in metrics} for t in trials], columns=metrics)
-    return frame.corr(method="spearman", min_periods=3).to_numpy()
+    return frame.corr(method="spearman", min_periods=min_periods).to_numpy()
 
 
 # ----------------------------------------------------------------------------------- recommendation

@@ -64,13 +64,19 @@ def test_numbers_in_the_sections(report, synthetic):
     assert f"Train trial {rec.trial.trial_id}" in _section(text, "recommendation")
     assert "attrsearch train" in _section(text, "recommendation")
     assert _section(text, "galleries").count("data:image/png;base64,") >= 3 * 5
+    assert "importance (19 completed trials (final suite))" in _section(text, "importance")
+    stopping = _section(text, "stopping")  # the planted curves keep their final order at every epoch
+    assert "grace period" in stopping and "100%" in stopping and "ranks the trials well" in stopping
 
 
 def test_sections_without_data_say_why(real_tiny, tmp_path):
     text = build_report(real_tiny, tmp_path / "r.html", resamples=3).read_text()
-    assert "only 1 completed trials report it; importance needs at least 4" in _section(text, "importance")
+    importance = _section(text, "importance")
+    assert "Only 1 completed trials report segmentation/iou; importance needs at least 10" in importance
+    assert "no epoch was reached by 10 trials (at most 5): 5 more trials needed" in importance
     assert "share one value" in _section(text, "matrix")
-    assert "Rank correlations need at least 3 completed trials" in _section(text, "agreement")
+    assert "a rank correlation needs at least 10" in _section(text, "agreement")
+    assert "plotly-graph-div" not in _section(text, "agreement")  # no matrix from 5 trials
     assert "8bb00_00001" in _section(text, "galleries")  # the real gallery and class-specific table
     assert "Class-specific matrix of trial 8bb00_00001" in text
     single = write_results(tmp_path / "single", n=6, objectives=("segmentation/iou",), archs=False, seeds=None)

@@ -21,6 +21,7 @@ SECTIONS = {
     "agreement": "Do the metrics agree?",
     "galleries": "Mask galleries",
     "curves": "Learning curves",
+    "stopping": "Is early stopping trustworthy?",
     "recommendation": "Recommendation",
 }
 _ERROR_CATCHER = """<script>
