@@ -114,13 +114,28 @@ def build_study(
     return study
 
 
+FANOVA_SETTINGS = {"n_trees": 16, "max_depth": 8}
+RESAMPLES = 20
+MAX_TRIALS = 150
+
+
+def evaluator_settings(resamples: int = RESAMPLES) -> str:
+    """The importance evaluators by name with their settings, in words (the reproducibility block)."""
+    fanova = ", ".join(f"{k}={v}" for k, v in FANOVA_SETTINGS.items())
+    return (
+        "optuna PedAnovaImportanceEvaluator (defaults: target_quantile=0.1, region_quantile=1.0, evaluate_on_local=True), "
+        f"optuna FanovaImportanceEvaluator ({fanova}, seed=resample index); {resamples} bootstrap resamples "
+        f"of up to {MAX_TRIALS} trials, at least {rungs.MIN_TRIALS['importance']} trials"
+    )
+
+
 def _evaluator(method: str, seed: int) -> Any:
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 
     if method == "ped_anova":
         return PedAnovaImportanceEvaluator()
     if method == "fanova":
-        return FanovaImportanceEvaluator(n_trees=16, max_depth=8, seed=seed)
+        return FanovaImportanceEvaluator(**FANOVA_SETTINGS, seed=seed)
     raise ValueError(f"unknown importance method {method!r}")
 
 
@@ -128,9 +143,9 @@ def importances(
     results: Results,
     objective: str,
     methods: tuple[str, ...] = METHODS,
-    resamples: int = 20,
+    resamples: int = RESAMPLES,
     seed: int = 0,
-    max_trials: int = 150,
+    max_trials: int = MAX_TRIALS,
     pool: rungs.Pool | None = None,
 ) -> tuple[list[Importance], str]:
     """Importance of every varying hyperparameter for ``objective``, mean and std over bootstrap resamples.

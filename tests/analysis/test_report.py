@@ -159,3 +159,37 @@ def test_browser_check_sees_a_javascript_error(report, tmp_path):
     errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
     assert "notDefinedAnywhere" in errors.group(1)
     assert "Uncaught" in log
+
+
+def test_recommendation_against_the_base_and_reproducibility(tmp_path):
+    import yaml
+
+    from attrsearch.results.choice import base_trial
+
+    root = write_results(tmp_path, n=12, archs=False, stopped_every=0, error_trials=0)
+    r = read_results(root)
+    text = build_report(root, tmp_path / "none.html", resamples=2).read_text()
+    assert "No trial ran the base configuration (start_from_base was off)" in _section(text, "recommendation")
+    # make the worst completed trial the base: the recommendation beats it, the sentence says by how much
+    worst = stats.ranked(r.by_status("completed"), "segmentation/iou", "max")[-1]
+    data = yaml.safe_load((root / "sweep.yaml").read_text())
+    for path, value in worst.values.items():
+        node = data["base"]
+        *head, last = path.split(".")
+        for part in head:
+            node = node.setdefault(part, {})
+        node[last] = value
+    data["start_from_base"] = True
+    (root / "sweep.yaml").write_text(yaml.safe_dump(data))
+    r = read_results(root)
+    assert base_trial(r.trials, stats.base_values(r)).trial_id == worst.trial_id
+    rec = stats.recommend(r)
+    versus = stats.compare_with_base(r, rec.trial, "segmentation/iou")
+    assert versus.gain.verdict == "beats" and "Welch t-interval over 3 seeds" in versus.sentence
+    text = build_report(root, tmp_path / "base.html", resamples=2).read_text()
+    section = _section(text, "recommendation")
+    assert f"Trial {rec.trial.trial_id} beats the base (trial {worst.trial_id})" in section
+    assert f"difference {versus.gain.diff:+.4g}, 95% interval [{versus.gain.low:+.4g}" in section
+    repro = _section(text, "reproducibility")
+    assert "torch " in repro and "optuna_tpe (" in repro and "n_startup_trials=4" in repro and "[0, 1, 2]" in repro
+    assert "FanovaImportanceEvaluator (n_trees=16, max_depth=8" in repro

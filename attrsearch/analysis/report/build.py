@@ -12,7 +12,12 @@ from attrsearch.analysis.report.curves import section_curves
 from attrsearch.analysis.report.dependence import section_dependence, section_importance
 from attrsearch.analysis.report.fragments import _why
 from attrsearch.analysis.report.galleries import section_galleries
-from attrsearch.analysis.report.overview import section_leaderboard, section_recommendation, section_summary
+from attrsearch.analysis.report.overview import (
+    section_leaderboard,
+    section_recommendation,
+    section_reproducibility,
+    section_summary,
+)
 from attrsearch.analysis.report.page import Page, layout
 from attrsearch.analysis.report.stopping import section_stopping
 from attrsearch.analysis.results import Results, read_results, require_finished
@@ -45,6 +50,7 @@ def render(r: Results, resamples: int = 20) -> str:
         "curves": _safe(section_curves, r, page),
         "stopping": _safe(section_stopping, r, page),
         "recommendation": _safe(section_recommendation, r),
+        "reproducibility": _safe(section_reproducibility, r, resamples),
     }
     return layout(r, bodies)
 

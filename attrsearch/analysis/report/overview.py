@@ -126,6 +126,10 @@ def section_recommendation(r: Results) -> str:
         return _why(rec.reason)
     o = rec.objective
     out = f"<p><b>Train trial {_esc(rec.trial.trial_id)}</b>: {_esc(rec.reason)}</p>"
+    versus = stats.compare_with_base(r, rec.trial, o)
+    cls = "base" if versus.gain is not None and versus.gain.verdict == "beats" else "why"
+    out += "<h3>Against the base configuration</h3>" + f'<p class="{cls}">{_esc(versus.sentence)}</p>'
+
     rows = [[_esc(p), _esc(_value_text(v))] for p, v in sorted(rec.trial.values.items())]
     out += _table(["hyperparameter", "value"], rows)
     if len(rec.candidates) > 1:
@@ -164,3 +168,26 @@ def section_recommendation(r: Results) -> str:
             "command."
         )
     return out
+
+
+def section_reproducibility(r: Results, resamples: int) -> str:
+    """Versions (of the sweep's run, from best.yaml, and of this report), sampler, scheduler, seeds, evaluators."""
+    from attrsearch.analysis.importance import evaluator_settings
+    from attrsearch.results import provenance
+    from attrsearch.results.layout import BEST_FILE
+
+    best = r.root / BEST_FILE
+    ran = provenance.read_block(best.read_text()) if best.is_file() else {}
+    now = provenance.block(r.sweep.search_alg, r.sweep.scheduler, r.sweep.seeds)
+    rows = [
+        ["versions when the sweep ran", _esc(ran.get("versions", f"not recorded ({BEST_FILE} has no block)"))],
+        ["versions of this report", _esc(now["versions"])],
+        ["search algorithm (sampler)", _esc(now["search_alg"])],
+        ["scheduler", _esc(now["scheduler"])],
+        ["seeds", _esc(now["seeds"])],
+        ["importance evaluators", _esc(evaluator_settings(resamples))],
+    ]
+    return _caption(
+        f"What this answer depends on. The same lines open {BEST_FILE} as comments "
+        "(<code># Reproducibility: ...</code>)."
+    ) + _table(None, rows)

@@ -23,6 +23,7 @@ SECTIONS = {
     "curves": "Learning curves",
     "stopping": "Is early stopping trustworthy?",
     "recommendation": "Recommendation",
+    "reproducibility": "Reproducibility",
 }
 _ERROR_CATCHER = """<script>
 window.__reportErrors = [];
@@ -44,6 +45,7 @@ table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #f3f6fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .caption { color: #444; font-size: 14px; margin: 4px 0 10px; max-width: 980px; }
+.base { background: #eaf6ea; border-left: 4px solid #2ca02c; padding: 6px 10px; }
 .why { color: #8a5a00; background: #fff8e6; border-left: 4px solid #f0b400; padding: 6px 10px; }
 .stopped { color: #a35200; } .best { font-weight: 600; }
 pre.cmd { background: #f4f4f4; padding: 10px; border-radius: 4px; white-space: pre-wrap; word-break: break-all; }
