@@ -193,3 +193,31 @@ def test_recommendation_against_the_base_and_reproducibility(tmp_path):
     repro = _section(text, "reproducibility")
     assert "torch " in repro and "optuna_tpe (" in repro and "n_startup_trials=4" in repro and "[0, 1, 2]" in repro
     assert "FanovaImportanceEvaluator (n_trees=16, max_depth=8" in repro
+
+
+def test_gallery_panels_are_heat_maps_with_the_ground_truth_outline():
+    import numpy as np
+
+    from attrsearch.analysis.report.galleries import PANEL, heatmap, mask_score
+
+    image = np.full((16, 16, 3), 128, np.uint8)
+    mask = np.zeros((16, 16), np.float32)
+    mask[4:8, 4:12] = 1.0  # 32 pixels kept
+    gt = np.zeros((16, 16), np.uint8)
+    gt[4:12, 4:12] = 1  # 64 object pixels, the mask covers half of them
+    gt[0, 0] = 255  # void: left out
+    out = heatmap(image, mask, gt)
+    assert out.shape == (PANEL, PANEL, 3) and PANEL >= 128
+    cyan = (out[..., 0] == 0) & (out[..., 1] == 255) & (out[..., 2] == 255)
+    s = PANEL // 16
+    assert cyan[4 * s, 8 * s] and cyan[8 * s, 4 * s] and not cyan[8 * s, 8 * s]  # on the outline, not inside
+    assert out[2 * s, 6 * s].mean() < out[6 * s, 6 * s].mean()  # removed is darker than kept (inferno)
+    assert mask_score(mask, gt) == f"IoU 0.5, kept {32 / 256:.0%}"
+
+
+def test_gallery_and_leaderboard_markup(report):
+    text = report.read_text()
+    galleries = _section(text, "galleries")
+    assert galleries.count('width="128" height="128" title="click to enlarge"') >= 3 * 5
+    assert "IoU " in galleries and "red_disc</b>" in galleries
+    assert '<table class="board">' in _section(text, "leaderboard")

@@ -96,7 +96,7 @@ def section_leaderboard(r: Results, top: int = 20) -> str:
     header = (
         ["#", "trial", "status", "epochs"]
         + [f"{o}<br><small>{_esc(_arrow(o))}</small>" for o in objs]
-        + [_esc(p) for p in params]
+        + [_esc(p).replace(".", ".<wbr>") for p in params]
     )
     ci = (
         f"mean ± std over {n} seeds with the 95% t-interval of the mean"
@@ -108,14 +108,18 @@ def section_leaderboard(r: Results, top: int = 20) -> str:
         f"the {ci}. "
         f"Showing the top {min(top, len(completed))} of {len(r.by_status('completed'))} completed trials."
     )
-    out += _table(header, rows(completed, "best"), raw=True) if completed else _why("No trial has completed yet.")
+    out += (
+        _table(header, rows(completed, "best"), raw=True, cls="board")
+        if completed
+        else _why("No trial has completed yet.")
+    )
     if stopped:
         out += '<h3 class="stopped">Stopped early by the scheduler</h3>'
         out += _caption(
             "These trials were stopped before the final metric suite ran; their numbers are the per-epoch (fast suite) "
             "values at the epoch they stopped and are not comparable with the completed trials above."
         )
-        out += _table(header, rows(stopped, "stopped"), raw=True)
+        out += _table(header, rows(stopped, "stopped"), raw=True, cls="board")
     return out
 
 

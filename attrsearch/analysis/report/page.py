@@ -50,8 +50,14 @@ th { background: #f3f6fa; } td.num { text-align: right; font-variant-numeric: ta
 .stopped { color: #a35200; } .best { font-weight: 600; }
 pre.cmd { background: #f4f4f4; padding: 10px; border-radius: 4px; white-space: pre-wrap; word-break: break-all; }
 .gallery { display: flex; flex-wrap: wrap; gap: 10px; }
-.gallery figure { margin: 0; text-align: center; font-size: 12px; }
-.gallery img { image-rendering: pixelated; border: 1px solid #ccc; }
+.gallery figure { margin: 0; text-align: center; font-size: 12px; width: min-content; }
+.gallery figcaption { min-width: 128px; }
+.gallery img { border: 1px solid #ccc; cursor: zoom-in; }
+.gallery img.big { width: 384px; height: 384px; cursor: zoom-out; }
+table.board th { white-space: normal; overflow-wrap: anywhere; max-width: 10em; }
+table.board td:nth-child(2), table.board th:nth-child(2) { position: sticky; left: 0; background: #fff;
+       box-shadow: 1px 0 0 #ddd; z-index: 1; }
+table.board th:nth-child(2) { background: #f3f6fa; }
 .wide { overflow-x: auto; max-width: 100%; }
 .row { display: flex; flex-wrap: wrap; gap: 8px; }
 #js-errors { display: none; color: #b00; white-space: pre; }
