@@ -169,7 +169,7 @@ def collect(experiment_path: str, objectives: list[str], modes: list[str]) -> Sw
 
 
 def best_config(sweep: Any, best: Trial) -> dict[str, Any]:
-    """The production experiment: base + the best trial's values, scored on the test split.
+    """The production experiment: base + the best trial's values and thread count, scored on the test split.
 
     Portable: without a ``cache_dir`` in the sweep's base, none is written (the machine that trains it
     takes ``$ATTRSEARCH_CACHE`` or its default at load time), not the sweep machine's absolute path.
@@ -180,6 +180,10 @@ def best_config(sweep: Any, best: Trial) -> dict[str, Any]:
     trial_experiment(data, {}, source=f"{sweep.name}: best configuration")
     if not getattr(sweep, "cache_dir_given", True):
         data.pop("cache_dir", None)
+    # The trial's torch threads (its CPUs): the same thread count computes the same floating-point sums,
+    # so the production run retrains the trial's first seed as it was (only the scored split differs).
+    train = data.setdefault("train", {})
+    train["num_threads"] = max(1, int(sweep.config.resources_per_trial.cpu))
     return data
 
 

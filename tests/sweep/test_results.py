@@ -65,3 +65,6 @@ def test_best_yaml_is_portable_and_measures_the_base(tmp_path, monkeypatch):
     data = best_config(sweep, trials[1])
     assert not sweep.cache_dir_given  # quickstart's base names no cache_dir
     assert "cache_dir" not in data and str(Path.home()) not in _yaml.safe_dump(data)
+    assert data["train"]["num_threads"] == max(
+        1, int(sweep.config.resources_per_trial.cpu)
+    )  # the trial's threads and str(Path.home()) not in _yaml.safe_dump(data)
