@@ -321,6 +321,12 @@ def base_values(results: Results) -> dict[str, Any]:
     base = results.sweep.raw.get("base")
     if not isinstance(base, dict):
         return {}
+    from attrsearch.config import ExperimentConfig
+
+    try:  # with the defaults the base does not spell out (what the sweep's first trial ran)
+        base = ExperimentConfig.model_validate(base).model_dump(mode="json")
+    except ValueError:
+        pass
     return {path: get_dotted(base, path) for path in results.sweep.space}
 
 
@@ -351,7 +357,7 @@ def compare_with_base(results: Results, pick: Trial, objective: str) -> BaseComp
     a paired interval over seeds when both trials' per-seed results are at hand, else Welch's."""
     mode = metric_direction(objective) or "max"
     base = choice.base_trial(results.trials, base_values(results))
-    why = "" if results.sweep.raw.get("start_from_base") else "start_from_base was off"
+    why = "no trial has the base's values" if results.sweep.raw.get("start_from_base") else "start_from_base was off"
     if base is None or base.status != "completed":
         if base is not None:
             why = f"the base's trial {base.trial_id} was {base.status}, so it has no final score"

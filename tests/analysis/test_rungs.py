@@ -84,3 +84,24 @@ def test_rung_fidelity_known_answer():
     assert "close to a coin flip" in warn and "only 40% of the pairs" in warn
     r2, curves2 = _results(early, final, grace=2)
     assert rungs.fidelity_warning(r2, rungs.rung_fidelity(r2, "segmentation/iou", curves2)) == ""
+
+
+def test_the_base_trial_is_found_by_the_defaults_the_base_leaves_out():
+    """A base that does not spell out a searched field ran with that field's default (here lambda_tv = 1)."""
+    from attrsearch.analysis import stats
+    from attrsearch.config.search import parse_dimension
+
+    space = {"objective.lambda_tv": parse_dimension("objective.lambda_tv", {"loguniform": [0.01, 1.0]}, "x")}
+    info = SweepInfo("s", ["segmentation/iou"], ["max"], space, {}, {}, None, None, None, {})
+    info.raw = {"base": {"data": {"dataset": "shapes"}}, "start_from_base": True}
+    trials = [
+        Trial("t_00001", "completed", "", 2.0, 0, {"objective.lambda_tv": 0.2}, {"segmentation/iou": 0.5}),
+        Trial("t_00000", "completed", "", 2.0, 0, {"objective.lambda_tv": 1.0}, {"segmentation/iou": 0.4}),
+    ]
+    r = Results(Path("."), info, trials, True)
+    assert stats.base_values(r) == {"objective.lambda_tv": 1.0}
+    versus = stats.compare_with_base(r, trials[0], "segmentation/iou")
+    assert versus.base is trials[1] and versus.gain.diff == pytest.approx(0.1)
+    assert versus.sentence.startswith("Trial t_00001 beats the base (trial t_00000)")
+    info.raw["base"]["objective"] = {"lambda_tv": 0.5}
+    assert "no trial has the base's values" in stats.compare_with_base(r, trials[0], "segmentation/iou").sentence
