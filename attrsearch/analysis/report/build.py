@@ -19,6 +19,7 @@ from attrsearch.analysis.report.overview import (
     section_summary,
 )
 from attrsearch.analysis.report.page import Page, layout
+from attrsearch.analysis.report.production import section_production
 from attrsearch.analysis.report.stopping import section_stopping
 from attrsearch.analysis.results import Results, read_results, require_finished
 from attrsearch.errors import UserError
@@ -50,6 +51,7 @@ def render(r: Results, resamples: int = 20) -> str:
         "curves": _safe(section_curves, r, page),
         "stopping": _safe(section_stopping, r, page),
         "recommendation": _safe(section_recommendation, r),
+        "production": _safe(section_production, r),
         "reproducibility": _safe(section_reproducibility, r, resamples),
     }
     return layout(r, bodies)

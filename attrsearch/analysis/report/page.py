@@ -23,6 +23,7 @@ SECTIONS = {
     "curves": "Learning curves",
     "stopping": "Is early stopping trustworthy?",
     "recommendation": "Recommendation",
+    "production": "Production: recommendation vs base",
     "reproducibility": "Reproducibility",
 }
 _ERROR_CATCHER = """<script>
