@@ -324,10 +324,15 @@ def base_values(results: Results) -> dict[str, Any]:
     from attrsearch.config import ExperimentConfig
 
     try:  # with the defaults the base does not spell out (what the sweep's first trial ran)
-        base = ExperimentConfig.model_validate(base).model_dump(mode="json")
+        full = ExperimentConfig.model_validate(base).model_dump(mode="json")
     except ValueError:
-        pass
-    return {path: get_dotted(base, path) for path in results.sweep.space}
+        full = {}
+    missing = object()
+    out = {}
+    for path in results.sweep.space:
+        value = get_dotted(base, path, missing)
+        out[path] = get_dotted(full, path) if value is missing else value
+    return out
 
 
 def seed_values(trial: Trial, metric: str) -> dict[str, float]:
