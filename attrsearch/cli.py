@@ -30,6 +30,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_production(args: argparse.Namespace) -> int:
+    from attrsearch.sweep.production import run_production
+
+    folders = run_production(args.results, seeds=args.seeds, restart=args.restart)
+    for kind, folder in folders.items():
+        print(f"{kind}: {folder}")
+    print(f"compare them: attrsearch report {args.results}  (section 'Production: recommendation vs base')")
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from attrsearch.explain import explain_images
 
@@ -243,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--restart", action="store_true", help="ignore checkpoints in --out and start over")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "production", help="train best.yaml and the sweep's base with the same seeds on the test split, to compare"
+    )
+    p.add_argument("results", help="a sweep's results folder (results/NAME)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration (best.yaml's seed and the next)")
+    p.add_argument("--restart", action="store_true", help="ignore earlier production runs and start over")
+    p.set_defaults(func=_cmd_production)
 
     p = sub.add_parser("explain", help="apply a trained Explainer to images: overlays and .npz masks")
     p.add_argument("images", nargs="+", help="image files (any size)")

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from attrsearch.analysis import rungs
 from attrsearch.analysis.results import Results, Trial, finite
 from attrsearch.config.search import Dimension
 
@@ -46,6 +47,7 @@ class Importance:
     std: float
     resamples: int
     trials: int
+    basis: str = ""  # the trials it was computed on: "12 completed trials (final suite)" | "15 trials at epoch 2 ..."
 
 
 def _label(value: Any) -> Any:
@@ -112,13 +114,28 @@ def build_study(
     return study
 
 
+FANOVA_SETTINGS = {"n_trees": 16, "max_depth": 8}
+RESAMPLES = 20
+MAX_TRIALS = 150
+
+
+def evaluator_settings(resamples: int = RESAMPLES) -> str:
+    """The importance evaluators by name with their settings, in words (the reproducibility block)."""
+    fanova = ", ".join(f"{k}={v}" for k, v in FANOVA_SETTINGS.items())
+    return (
+        "optuna PedAnovaImportanceEvaluator (defaults: target_quantile=0.1, region_quantile=1.0, evaluate_on_local=True), "
+        f"optuna FanovaImportanceEvaluator ({fanova}, seed=resample index); {resamples} bootstrap resamples "
+        f"of up to {MAX_TRIALS} trials, at least {rungs.MIN_TRIALS['importance']} trials"
+    )
+
+
 def _evaluator(method: str, seed: int) -> Any:
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 
     if method == "ped_anova":
         return PedAnovaImportanceEvaluator()
     if method == "fanova":
-        return FanovaImportanceEvaluator(n_trees=16, max_depth=8, seed=seed)
+        return FanovaImportanceEvaluator(**FANOVA_SETTINGS, seed=seed)
     raise ValueError(f"unknown importance method {method!r}")
 
 
@@ -126,64 +143,80 @@ def importances(
     results: Results,
     objective: str,
     methods: tuple[str, ...] = METHODS,
-    resamples: int = 20,
+    resamples: int = RESAMPLES,
     seed: int = 0,
-    max_trials: int = 150,
+    max_trials: int = MAX_TRIALS,
+    pool: rungs.Pool | None = None,
 ) -> tuple[list[Importance], str]:
     """Importance of every varying hyperparameter for ``objective``, mean and std over bootstrap resamples.
 
-    Returns ``(importances, why)``: an empty list with a one-sentence reason when it cannot be
-    computed (too few completed trials, nothing varies).
+    ``pool``: the trials, each with its value of ``objective`` in ``metrics`` (default ``rungs.pool``:
+    the completed trials when there are ``rungs.MIN_TRIALS["importance"]``, else every trial's value at
+    the deepest epoch that many reached). Returns ``(importances, why)``: an empty list with a
+    one-sentence reason when it cannot be computed (too few trials, nothing varies).
     """
     import optuna
 
-    trials = scored_trials(results, objective)
+    if pool is None:
+        pool = rungs.pool(results, [objective], rungs.MIN_TRIALS["importance"], "importance")
+    if not pool.ok:
+        return [], pool.note
+    trials = [t for t in pool.trials if finite(t.metrics.get(objective))]
     params = varying_params(results, trials)
-    if len(trials) < 4:
-        return [], f"{objective}: only {len(trials)} completed trials report it; importance needs at least 4."
     if not params:
-        return [], f"{objective}: no searched hyperparameter takes more than one value among the completed trials."
+        return [], f"{objective}: no searched hyperparameter takes more than one value among the {pool.label}."
     rng = np.random.default_rng(seed)
     out: list[Importance] = []
     quiet = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         for method in methods:
-            table = np.full((resamples, len(params)), np.nan)
-            for r in range(resamples):
-                size = min(len(trials), max_trials)
-                pick = [trials[i] for i in rng.integers(0, len(trials), size)]
-                if len({t.trial_id for t in pick}) < 3:
-                    continue
-                study = build_study(results, objective, pick, params)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    logging.getLogger("optuna").setLevel(logging.ERROR)
-                    try:
-                        scores = optuna.importance.get_param_importances(
-                            study, evaluator=_evaluator(method, seed + r), params=params
-                        )
-                    except (ValueError, RuntimeError, ZeroDivisionError):
-                        continue
-                table[r] = [scores.get(p, 0.0) for p in params]
+            table = _resampled(results, objective, trials, params, method, rng, resamples, seed, max_trials)
             ok = ~np.isnan(table).any(axis=1)
             if not ok.any():
                 continue
             for j, p in enumerate(params):
                 col = table[ok, j]
+                std = float(col.std(ddof=1)) if len(col) > 1 else 0.0
                 out.append(
-                    Importance(
-                        objective,
-                        method,
-                        p,
-                        float(col.mean()),
-                        float(col.std(ddof=1)) if len(col) > 1 else 0.0,
-                        int(ok.sum()),
-                        len(trials),
-                    )
+                    Importance(objective, method, p, float(col.mean()), std, int(ok.sum()), len(trials), pool.label)
                 )
     finally:
         optuna.logging.set_verbosity(quiet)
     if not out:
-        return [], f"{objective}: neither evaluator could rank the {len(trials)} trials (all objective values equal?)."
+        return [], f"{objective}: neither evaluator could rank the {pool.label} (all objective values equal?)."
     return out, ""
+
+
+def _resampled(
+    results: Results,
+    objective: str,
+    trials: list[Trial],
+    params: list[str],
+    method: str,
+    rng: np.random.Generator,
+    resamples: int,
+    seed: int,
+    max_trials: int,
+) -> np.ndarray:
+    """(resamples, params) importances of ``method`` on bootstrap resamples; a row of nan where it failed."""
+    import optuna
+
+    table = np.full((resamples, len(params)), np.nan)
+    for r in range(resamples):
+        size = min(len(trials), max_trials)
+        pick = [trials[i] for i in rng.integers(0, len(trials), size)]
+        if len({t.trial_id for t in pick}) < 3:
+            continue
+        study = build_study(results, objective, pick, params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logging.getLogger("optuna").setLevel(logging.ERROR)
+            try:
+                scores = optuna.importance.get_param_importances(
+                    study, evaluator=_evaluator(method, seed + r), params=params
+                )
+            except (ValueError, RuntimeError, ZeroDivisionError):
+                continue
+        table[r] = [scores.get(p, 0.0) for p in params]
+    return table

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from attrsearch.analysis.results import Results, Trial, finite, metric_direction
+from attrsearch.config.base import get_dotted
 from attrsearch.config.search import label
 from attrsearch.results import choice
 from attrsearch.results.choice import confidence_interval, pareto_mask, ranked
@@ -199,12 +200,13 @@ def score_metrics(trials: list[Trial], limit: int | None = None) -> list[str]:
     return out[:limit]
 
 
-def spearman(trials: list[Trial], metrics: list[str]) -> np.ndarray:
-    """Spearman rank correlation between each pair of ``metrics`` across ``trials`` (nan: < 3 shared trials)."""
+def spearman(trials: list[Trial], metrics: list[str], min_periods: int = 3) -> np.ndarray:
+    """Spearman rank correlation between each pair of ``metrics`` across ``trials`` (nan: < ``min_periods``
+    shared trials)."""
     import pandas as pd
 
     frame = pd.DataFrame([{m: t.metrics.get(m, math.nan) for m in metrics} for t in trials], columns=metrics)
-    return frame.corr(method="spearman", min_periods=3).to_numpy()
+    return frame.corr(method="spearman", min_periods=min_periods).to_numpy()
 
 
 # ----------------------------------------------------------------------------------- recommendation
@@ -309,3 +311,64 @@ def recommend(results: Results, objective: str | None = None) -> Recommendation:
         near_best=near,
         command=train_command(results, pick.trial),
     )
+
+
+# ----------------------------------------------------------------------------------- the base
+
+
+def base_values(results: Results) -> dict[str, Any]:
+    """The base experiment's own values of the searched fields (from ``sweep.yaml``'s ``base``)."""
+    base = results.sweep.raw.get("base")
+    if not isinstance(base, dict):
+        return {}
+    from attrsearch.config import ExperimentConfig
+
+    try:  # with the defaults the base does not spell out (what the sweep's first trial ran)
+        full = ExperimentConfig.model_validate(base).model_dump(mode="json")
+    except ValueError:
+        full = {}
+    missing = object()
+    out = {}
+    for path in results.sweep.space:
+        value = get_dotted(base, path, missing)
+        out[path] = get_dotted(full, path) if value is missing else value
+    return out
+
+
+def seed_values(trial: Trial, metric: str) -> dict[str, float]:
+    """Per seed, the final ``metric`` of a trial (``run/seeds/seed<S>/metrics.json``; {} when absent)."""
+    if trial.run_dir is None or not (trial.run_dir / "seeds").is_dir():
+        return {}
+    out = {}
+    for folder in sorted((trial.run_dir / "seeds").iterdir()):
+        try:
+            value = json.loads((folder / "metrics.json").read_text()).get(metric)
+        except (OSError, ValueError):
+            continue
+        if finite(value):
+            out[folder.name] = float(value)
+    return out
+
+
+@dataclass
+class BaseComparison:
+    base: Trial | None
+    gain: choice.Gain | None
+    sentence: str
+
+
+def compare_with_base(results: Results, pick: Trial, objective: str) -> BaseComparison:
+    """The recommendation against the trial that ran the base configuration, on the validation split:
+    a paired interval over seeds when both trials' per-seed results are at hand, else Welch's."""
+    mode = metric_direction(objective) or "max"
+    base = choice.base_trial(results.trials, base_values(results))
+    why = "no trial has the base's values" if results.sweep.raw.get("start_from_base") else "start_from_base was off"
+    if base is None or base.status != "completed":
+        if base is not None:
+            why = f"the base's trial {base.trial_id} was {base.status}, so it has no final score"
+            base = None
+        return BaseComparison(None, None, choice.gain_sentence(None, pick, None, why))
+    a, b = seed_values(pick, objective), seed_values(base, objective)
+    paired = [(a[s], b[s]) for s in sorted(a) if s in b] or None
+    gain = choice.gain_over_base(pick, base, objective, mode, results.sweep.seed_count, paired)
+    return BaseComparison(base, gain, choice.gain_sentence(gain, pick, base))

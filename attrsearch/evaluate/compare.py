@@ -16,6 +16,7 @@ Writes (rendered by ``attrsearch.evaluate.comparison``): ``DIR/comparison.md`` /
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,12 @@ from torch import Tensor, nn
 
 from attrsearch.attribution import explainer_attribution
 from attrsearch.attribution.methods import parse_option_values, resolve_method
-from attrsearch.attribution.sanity import SPEARMAN_THRESHOLD, cascading_randomization, compare_maps
+from attrsearch.attribution.sanity import (
+    SPEARMAN_THRESHOLD,
+    cascading_randomization,
+    compare_maps,
+    parametrized_layers,
+)
 from attrsearch.data import build_dataset, collate_samples
 from attrsearch.errors import UserError
 from attrsearch.evaluate.checks import check_method, untrained_explanandum
@@ -181,7 +187,9 @@ def score_entry(cfg, name: str, at: Entrants, options, suite: str, split: str, c
         fn = _method_fn(name, options.get(name, {}))
     n = min(len(at.images), cap if cap is not None else len(at.images))  # a capped method: fewer sanity images
     x, t = at.images[:n], at.targets[:n]
-    sanity = cascading_randomization(at.explanandum, fn, x, t)
+    steps = 1 + len(parametrized_layers(at.explanandum))  # the original maps, then one set per randomised layer
+    with _bar(f"{name}: sanity, cascading randomisation", steps, cfg.train.progress) as bar:
+        sanity = cascading_randomization(at.explanandum, _counted(fn, bar), x, t)
     result.metrics.update(sanity.metrics())
     result.metrics["sanity/randomization/images"] = float(n)
     if at.shuffled is not None:
@@ -191,6 +199,24 @@ def score_entry(cfg, name: str, at: Entrants, options, suite: str, split: str, c
         result.metrics["sanity/data_randomization/ssim"] = data["ssim"]
         result.metrics["sanity/data_randomization/passed"] = float(data["spearman"] <= SPEARMAN_THRESHOLD)
     return result, sanity
+
+
+def _bar(desc: str, total: int, enabled: bool) -> Any:
+    """A progress bar (what, n of N, elapsed and time left), like ``attrsearch train``'s."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"compare: {desc}", unit="maps", disable=not enabled, leave=False)
+
+
+def _counted(fn: SanityMethod, bar: Any) -> SanityMethod:
+    """``fn`` advancing ``bar`` by one after each call."""
+
+    def method(model: nn.Module, images: Tensor, targets: Tensor | None) -> Tensor:
+        maps = fn(model, images, targets)
+        bar.update(1)
+        return maps
+
+    return method
 
 
 def _explainer_notes(methods: list[str], sanity_data: bool) -> list[str]:
@@ -234,7 +260,14 @@ def compare(
     check_inputs(cfg, methods, checkpoint, options, suite, sanity_images)
     entrants = Entrants(cfg, methods, out, checkpoint, split, sanity_images, sanity_data)
     results, notes, sanity_layers = {}, [], {}
-    for name in methods:
+    started = time.perf_counter()
+    for k, name in enumerate(methods):
+        if k:
+            spent = time.perf_counter() - started
+            left = spent / k * (len(methods) - k)
+            log.info(
+                "compare: entry %d of %d (%s); %.0f s so far, about %.0f s left", k + 1, len(methods), name, spent, left
+            )
         result, sanity_layers[name] = score_entry(cfg, name, entrants, options, suite, split, max_images.get(name))
         write_results(result, out / "methods" / name)
         results[name] = result

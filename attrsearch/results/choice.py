@@ -222,3 +222,103 @@ def recommend(trials: list[Trial], objective: str, mode: str, space: dict[str, D
         "setting would still score)."
     )
     return Pick(chosen, pool[0], reason, cands)
+
+
+# ----------------------------------------------------------------------------------- the base
+
+
+def _same(a: Any, b: Any) -> bool:
+    if finite(a) and finite(b):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-12)
+    return label(a) == label(b)
+
+
+def base_trial(trials: list[Trial], base: dict[str, Any]) -> Trial | None:
+    """The earliest trial whose searched values are the base's own (``start_from_base``'s first trial, or the
+    grid point equal to the base); None when no trial ran the base. ``base``: searched path -> the base's value."""
+    if not base:
+        return None
+    for t in sorted(trials, key=lambda t: t.trial_id):
+        if all(path in t.values and _same(t.values[path], value) for path, value in base.items()):
+            return t
+    return None
+
+
+@dataclass(frozen=True)
+class Gain:
+    """``pick - base`` on one objective (positive = better for a maximised one), with a 95% interval."""
+
+    objective: str
+    mode: str
+    pick: float
+    base: float
+    diff: float
+    low: float  # nan: no interval (one seed)
+    high: float
+    method: str  # how the interval was computed, in words
+
+    @property
+    def better(self) -> float:
+        """The improvement in the objective's own direction (positive = the pick is better)."""
+        return self.diff if self.mode == "max" else -self.diff
+
+    @property
+    def verdict(self) -> str:
+        """ "beats" | "loses to" | "does not distinguish itself from" the base (interval excludes 0 or not)."""
+        if not finite(self.low):
+            return "beats" if self.better > 0 else "does not beat"
+        lo, hi = (self.low, self.high) if self.mode == "max" else (-self.high, -self.low)
+        return "beats" if lo > 0 else "loses to" if hi < 0 else "cannot be told apart from"
+
+
+def gain_over_base(
+    pick: Trial, base: Trial, objective: str, mode: str, seeds: int, paired: list[tuple[float, float]] | None = None
+) -> Gain | None:
+    """``pick - base`` in ``objective`` with a 95% Student-t interval over seeds (None if one lacks the value).
+
+    ``paired``: per seed (pick value, base value), when the per-seed results are at hand: the interval of
+    the mean paired difference (both trials ran the same seeds, so seed effects cancel). Else, from each
+    trial's seed mean and population std (ddof 0), Welch's interval. A bootstrap over 2 to 5 seeds has too
+    few distinct resamples to give an interval, hence Student's t.
+    """
+    from scipy.stats import t as student
+
+    a, b = pick.metrics.get(objective), base.metrics.get(objective)
+    if not (finite(a) and finite(b)):
+        return None
+    diff = float(a) - float(b)
+    if paired and len(paired) >= 2:
+        d = np.array([p - q for p, q in paired])
+        half = float(student.ppf(0.975, len(d) - 1)) * float(d.std(ddof=1)) / math.sqrt(len(d))
+        method = f"paired Student-t interval over {len(d)} seeds"
+        return Gain(objective, mode, float(a), float(b), float(d.mean()), d.mean() - half, d.mean() + half, method)
+    sa, sb = pick.metrics.get(f"{objective}_std"), base.metrics.get(f"{objective}_std")
+    if seeds < 2 or not (finite(sa) and finite(sb)):
+        return Gain(objective, mode, float(a), float(b), diff, math.nan, math.nan, "one seed per trial: no interval")
+    va, vb = sa**2 / (seeds - 1), sb**2 / (seeds - 1)  # squared standard errors of the two seed means
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Gain(objective, mode, float(a), float(b), diff, diff, diff, f"{seeds} seeds, no spread")
+    dof = (va + vb) ** 2 / ((va**2 + vb**2) / (seeds - 1))  # Welch-Satterthwaite
+    half = float(student.ppf(0.975, dof)) * se
+    method = f"Welch t-interval over {seeds} seeds per trial"
+    return Gain(objective, mode, float(a), float(b), diff, diff - half, diff + half, method)
+
+
+def gain_sentence(gain: Gain | None, pick: Trial, base: Trial | None, why_no_base: str = "") -> str:
+    """One plain sentence: does the recommendation beat the base on the validation split?"""
+    if base is None:
+        return f"No trial ran the base configuration ({why_no_base or 'start_from_base was off'}): no reference."
+    if gain is None:
+        return f"The base (trial {base.trial_id}) did not report the objective: no comparison."
+    if pick.trial_id == base.trial_id:
+        return f"The sweep did not beat the base: the base itself (trial {base.trial_id}) is the pick."
+    interval = f", 95% interval [{gain.low:+.4g}, {gain.high:+.4g}]" if finite(gain.low) else ""
+    text = (
+        f"Trial {pick.trial_id} {gain.verdict} the base (trial {base.trial_id}) on {gain.objective} "
+        f"(validation split): {gain.pick:.4g} vs {gain.base:.4g}, difference {gain.diff:+.4g}{interval} "
+        f"({gain.method})."
+    )
+    if gain.verdict != "beats":
+        text += " The sweep did not beat the base."
+    return text

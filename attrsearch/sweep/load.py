@@ -149,8 +149,13 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
         cache_dir_given=cache_dir_given,
     )
     _check_scheduler(sweep, src)
-    if cfg.start_from_base:
-        _check_start(sweep, src)
+    problem = _start_problem(sweep) if cfg.start_from_base is not False else None
+    if cfg.start_from_base and problem:
+        raise UserError(f"{src}: start_from_base: {problem}")
+    if cfg.start_from_base is None:  # the default: the base runs as a trial wherever it can
+        sweep.config = cfg.model_copy(update={"start_from_base": problem is None})
+        if problem:
+            notes.append(f"start_from_base off: {problem} (the report cannot compare the recommendation with the base)")
     return sweep
 
 
@@ -376,18 +381,18 @@ def base_values(sweep: Sweep) -> dict[str, Any]:
     return {path: get_dotted(dumped, path) for path in sweep.space.paths}
 
 
-def _check_start(sweep: Sweep, src: str) -> None:
+def _start_problem(sweep: Sweep) -> str | None:
+    """Why the base cannot run as the first trial (None: it can)."""
     if sweep.config.search_alg.name == "grid" or sweep.config.scheduler.name == "pbt":
-        raise UserError(f"{src}: start_from_base: not available with search_alg grid or scheduler pbt")
+        return "not available with search_alg grid or scheduler pbt"
     values = base_values(sweep)
     for path, value in values.items():
         if path in (AREA_A, AREA_B) and sweep.space.joint:
             if (values[AREA_A], values[AREA_B]) not in sweep.space.joint[1]:
-                raise UserError(
-                    f"{src}: start_from_base: the base's (a, b) = ({values[AREA_A]}, {values[AREA_B]}) is not in the searched pairs"
-                )
+                return f"the base's (a, b) = ({values[AREA_A]}, {values[AREA_B]}) is not in the searched pairs"
         elif not sweep.space.contains(path, value):
-            raise UserError(f"{src}: start_from_base: the base's {path} = {value!r} lies outside its search space")
+            return f"the base's {path} = {value!r} lies outside its search space"
+    return None
 
 
 def _check_scheduler(sweep: Sweep, src: str) -> None:

@@ -169,12 +169,43 @@ def collect(experiment_path: str, objectives: list[str], modes: list[str]) -> Sw
 
 
 def best_config(sweep: Any, best: Trial) -> dict[str, Any]:
-    """The production experiment: base + the best trial's values, scored on the test split."""
+    """The production experiment: base + the best trial's values and thread count, scored on the test split.
+
+    Portable: without a ``cache_dir`` in the sweep's base, none is written (the machine that trains it
+    takes ``$ATTRSEARCH_CACHE`` or its default at load time), not the sweep machine's absolute path.
+    """
     from attrsearch.sweep.experiment import trial_data, trial_experiment
 
     data = trial_data(sweep.base, {**best.values, "evaluation.split": "test", "name": f"{sweep.name}-best"})
     trial_experiment(data, {}, source=f"{sweep.name}: best configuration")
+    if not getattr(sweep, "cache_dir_given", True):
+        data.pop("cache_dir", None)
+    # The trial's torch threads (its CPUs): the same thread count computes the same floating-point sums,
+    # so the production run retrains the trial's first seed as it was (only the scored split differs).
+    train = data.setdefault("train", {})
+    train["num_threads"] = max(1, int(sweep.config.resources_per_trial.cpu))
     return data
+
+
+def best_comments(sweep: Any, results: SweepResults, best: Trial) -> str:
+    """``best.yaml``'s comment lines after the header: the gain over the base (val split) and the
+    reproducibility block (versions, sampler, scheduler, seeds, the report's importance evaluators)."""
+    from attrsearch.analysis.importance import evaluator_settings
+    from attrsearch.results import provenance
+    from attrsearch.results.choice import base_trial, gain_over_base, gain_sentence
+    from attrsearch.sweep.load import base_values
+
+    objective, mode = sweep.objectives[0], sweep.modes[0]
+    seeds = sweep.config.seeds
+    base = base_trial(results.trials, base_values(sweep))
+    gain = gain_over_base(best, base, objective, mode, len(seeds) if seeds else 1) if base else None
+    why = "" if sweep.config.start_from_base else "start_from_base was off"
+    lines = "# " + gain_sentence(gain, best, base, why) + "\n"
+    facts = provenance.block(
+        sweep.config.search_alg.model_dump(mode="json"), sweep.config.scheduler.model_dump(mode="json"), seeds
+    )
+    facts["importance"] = evaluator_settings()
+    return lines + provenance.comment_lines(facts)
 
 
 def write_results(sweep: Any) -> SweepResults:
@@ -187,6 +218,7 @@ def write_results(sweep: Any) -> SweepResults:
     if best is not None:
         objective = sweep.objectives[0]
         header = best_header(sweep.name, best.trial_id, objective, best.metrics[objective], sweep.modes[0])
+        header += best_comments(sweep, results, best)
         write_text(f"{exp}/{BEST_FILE}", header + yaml.safe_dump(best_config(sweep, best), sort_keys=False))
         results.written.append(f"{exp}/{BEST_FILE}")
     if sweep.config.multi_objective:

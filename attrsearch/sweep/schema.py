@@ -181,9 +181,12 @@ class SweepConfig(StrictModel):
     seeds: list[int] | None = Field(
         None, description="train each configuration once per seed (lockstep); report mean and _std"
     )
-    start_from_base: bool = Field(
-        False,
-        description="the first trial takes the base's own values of the searched fields (e.g. a published preset)",
+    start_from_base: bool | None = Field(
+        None,
+        description="the first trial takes the base's own values of the searched fields (the reference the "
+        "report measures the recommendation against). Unset: on, unless search_alg grid, scheduler pbt, or a base "
+        "value outside the search space rules it out (a note says which); true: required (an error instead of the "
+        "note); false: off",
     )
     wandb: WandbSettings = Field(default_factory=WandbSettings)
     testing: TestingHooks = Field(default_factory=TestingHooks)

@@ -205,13 +205,18 @@ class SweepWandbCallback(WandbLoggerCallback):
         # Ray's callback copies WANDB_API_KEY into the logging actor's runtime_env, and Ray writes
         # runtime environments into its session logs in plain text. The actor runs on this node and
         # reads the key from the environment it inherits (or from `wandb login`), so none is passed.
+        # No restarts (Ray's callback asks for max_restarts=-1): the actor's constructor arguments (the
+        # run's whole config) live in the object store, and for such an actor Ray core logs an
+        # error-level line on every healthy run ("has constructor arguments in the object store and
+        # max_restarts > 0", Ray #53727) that users read as a failure. A logging actor that dies loses
+        # the rest of that trial's W&B log; the trial itself and the results folder are unaffected.
         if not self._remote_logger_class:
             import ray
             from ray.air.integrations.wandb import _force_on_current_node
 
-            self._remote_logger_class = ray.remote(
-                num_cpus=0, **_force_on_current_node(), max_restarts=-1, max_task_retries=-1
-            )(self._logger_actor_cls)
+            self._remote_logger_class = ray.remote(num_cpus=0, **_force_on_current_node(), max_restarts=0)(
+                self._logger_actor_cls
+            )
         super()._start_logging_actor(trial, exclude_results, **wandb_init_kwargs)
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:

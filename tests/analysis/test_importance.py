@@ -55,4 +55,4 @@ def test_minimised_metric_uses_the_same_ranking(driven):
 
 def test_too_few_trials_says_why(real_tiny):
     res, why = importances(read_results(real_tiny), "segmentation/iou")
-    assert res == [] and "only 1 completed trials" in why
+    assert res == [] and "Only 1 completed trials" in why

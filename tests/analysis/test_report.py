@@ -64,13 +64,19 @@ def test_numbers_in_the_sections(report, synthetic):
     assert f"Train trial {rec.trial.trial_id}" in _section(text, "recommendation")
     assert "attrsearch train" in _section(text, "recommendation")
     assert _section(text, "galleries").count("data:image/png;base64,") >= 3 * 5
+    assert "importance (19 completed trials (final suite))" in _section(text, "importance")
+    stopping = _section(text, "stopping")  # the planted curves keep their final order at every epoch
+    assert "grace period" in stopping and "100%" in stopping and "ranks the trials well" in stopping
 
 
 def test_sections_without_data_say_why(real_tiny, tmp_path):
     text = build_report(real_tiny, tmp_path / "r.html", resamples=3).read_text()
-    assert "only 1 completed trials report it; importance needs at least 4" in _section(text, "importance")
+    importance = _section(text, "importance")
+    assert "Only 1 completed trials report segmentation/iou; importance needs at least 10" in importance
+    assert "no epoch was reached by 10 trials (at most 5): 5 more trials needed" in importance
     assert "share one value" in _section(text, "matrix")
-    assert "Rank correlations need at least 3 completed trials" in _section(text, "agreement")
+    assert "a rank correlation needs at least 10" in _section(text, "agreement")
+    assert "plotly-graph-div" not in _section(text, "agreement")  # no matrix from 5 trials
     assert "8bb00_00001" in _section(text, "galleries")  # the real gallery and class-specific table
     assert "Class-specific matrix of trial 8bb00_00001" in text
     single = write_results(tmp_path / "single", n=6, objectives=("segmentation/iou",), archs=False, seeds=None)
@@ -153,3 +159,65 @@ def test_browser_check_sees_a_javascript_error(report, tmp_path):
     errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
     assert "notDefinedAnywhere" in errors.group(1)
     assert "Uncaught" in log
+
+
+def test_recommendation_against_the_base_and_reproducibility(tmp_path):
+    import yaml
+
+    from attrsearch.results.choice import base_trial
+
+    root = write_results(tmp_path, n=12, archs=False, stopped_every=0, error_trials=0)
+    r = read_results(root)
+    text = build_report(root, tmp_path / "none.html", resamples=2).read_text()
+    assert "No trial ran the base configuration (start_from_base was off)" in _section(text, "recommendation")
+    # make the worst completed trial the base: the recommendation beats it, the sentence says by how much
+    worst = stats.ranked(r.by_status("completed"), "segmentation/iou", "max")[-1]
+    data = yaml.safe_load((root / "sweep.yaml").read_text())
+    for path, value in worst.values.items():
+        node = data["base"]
+        *head, last = path.split(".")
+        for part in head:
+            node = node.setdefault(part, {})
+        node[last] = value
+    data["start_from_base"] = True
+    (root / "sweep.yaml").write_text(yaml.safe_dump(data))
+    r = read_results(root)
+    assert base_trial(r.trials, stats.base_values(r)).trial_id == worst.trial_id
+    rec = stats.recommend(r)
+    versus = stats.compare_with_base(r, rec.trial, "segmentation/iou")
+    assert versus.gain.verdict == "beats" and "Welch t-interval over 3 seeds" in versus.sentence
+    text = build_report(root, tmp_path / "base.html", resamples=2).read_text()
+    section = _section(text, "recommendation")
+    assert f"Trial {rec.trial.trial_id} beats the base (trial {worst.trial_id})" in section
+    assert f"difference {versus.gain.diff:+.4g}, 95% interval [{versus.gain.low:+.4g}" in section
+    repro = _section(text, "reproducibility")
+    assert "torch " in repro and "optuna_tpe (" in repro and "n_startup_trials=4" in repro and "[0, 1, 2]" in repro
+    assert "FanovaImportanceEvaluator (n_trees=16, max_depth=8" in repro
+
+
+def test_gallery_panels_are_heat_maps_with_the_ground_truth_outline():
+    import numpy as np
+
+    from attrsearch.analysis.report.galleries import PANEL, heatmap, mask_score
+
+    image = np.full((16, 16, 3), 128, np.uint8)
+    mask = np.zeros((16, 16), np.float32)
+    mask[4:8, 4:12] = 1.0  # 32 pixels kept
+    gt = np.zeros((16, 16), np.uint8)
+    gt[4:12, 4:12] = 1  # 64 object pixels, the mask covers half of them
+    gt[0, 0] = 255  # void: left out
+    out = heatmap(image, mask, gt)
+    assert out.shape == (PANEL, PANEL, 3) and PANEL >= 128
+    cyan = (out[..., 0] == 0) & (out[..., 1] == 255) & (out[..., 2] == 255)
+    s = PANEL // 16
+    assert cyan[4 * s, 8 * s] and cyan[8 * s, 4 * s] and not cyan[8 * s, 8 * s]  # on the outline, not inside
+    assert out[2 * s, 6 * s].mean() < out[6 * s, 6 * s].mean()  # removed is darker than kept (inferno)
+    assert mask_score(mask, gt) == f"IoU 0.5, kept {32 / 256:.0%}"
+
+
+def test_gallery_and_leaderboard_markup(report):
+    text = report.read_text()
+    galleries = _section(text, "galleries")
+    assert galleries.count('width="128" height="128" title="click to enlarge"') >= 3 * 5
+    assert "IoU " in galleries and "red_disc</b>" in galleries
+    assert '<table class="board">' in _section(text, "leaderboard")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 import yaml
@@ -95,3 +97,18 @@ def test_data_randomisation_covers_the_explainer(tmp_path, make_tiny_experiment)
         "data rand. check" in sanity
         and "trained into explainer_shuffled_labels/" in (out / "comparison.md").read_text()
     )
+
+
+def test_long_stages_show_progress(compared, capsys):
+    """Each entry says which of how many with the time left; the sanity cascade shows a bar (n of N)."""
+    cfg, out = compared
+    data = yaml.safe_load(cfg.read_text())
+    data["train"]["progress"] = True
+    shown = cfg.with_name("progress.yaml")
+    shown.write_text(yaml.safe_dump(data))
+    argv = ["compare", str(shown), "--methods", "explainer,center", "--out", str(out), "--suite", "fast"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "compare: entry 2 of 2 (center);" in captured.out and "s left" in captured.out
+    assert "compare: center: sanity, cascading randomisation" in captured.err
+    assert re.search(r"cascading randomisation: +\d+%\|.*?\| \d+/\d+ \[", captured.err)  # n of N, [elapsed<left]

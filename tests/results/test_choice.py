@@ -113,3 +113,40 @@ def test_rows_read_back_as_they_were_written(tmp_path):
     with pytest.raises(Exception, match="no trial_id column"):
         (tmp_path / "bad.csv").write_text("x,y\n1,2\n")
         read_trials_csv(tmp_path / "bad.csv", space)
+
+
+def test_base_trial_and_gain_over_base_by_hand():
+    from attrsearch.results.choice import base_trial, gain_over_base, gain_sentence
+
+    def t(tid, tv, iou, std):
+        return Trial(
+            tid,
+            "completed",
+            "",
+            3.0,
+            0,
+            {"loss.lambda_tv": tv, "explainer.arch": "unet_small"},
+            {"segmentation/iou": iou, "segmentation/iou_std": std},
+        )
+
+    trials = [t("a_00002", 0.3, 0.50, 0.01), t("a_00000", 0.1, 0.40, 0.02), t("a_00001", 0.1000000001, 0.45, 0.0)]
+    base = base_trial(trials, {"loss.lambda_tv": 0.1, "explainer.arch": "unet_small"})
+    assert base.trial_id == "a_00000"  # the earliest match (float values compared to 1e-6)
+    assert base_trial(trials, {"loss.lambda_tv": 0.2, "explainer.arch": "unet_small"}) is None
+    # paired over 3 seeds: differences 0.1, 0.12, 0.08 -> mean 0.1, sd 0.02, t(0.975, 2) = 4.302653
+    g = gain_over_base(trials[0], base, "segmentation/iou", "max", 3, [(0.5, 0.4), (0.52, 0.4), (0.48, 0.4)])
+    half = 4.302653 * 0.02 / math.sqrt(3)
+    assert g.diff == pytest.approx(0.1) and (g.low, g.high) == pytest.approx((0.1 - half, 0.1 + half), abs=1e-5)
+    assert g.verdict == "beats" and "paired" in g.method
+    # Welch from population stds 0.01 and 0.02 over 3 seeds: se^2 = (1e-4 + 4e-4) / 2
+    w = gain_over_base(trials[0], base, "segmentation/iou", "max", 3)
+    se = math.sqrt(2.5e-4)
+    dof = (2.5e-4) ** 2 / (((0.5e-4) ** 2 + (2e-4) ** 2) / 2)
+    from scipy.stats import t as student
+
+    assert w.high - w.diff == pytest.approx(student.ppf(0.975, dof) * se)
+    # a minimised objective: lower is better, so a positive difference loses
+    lose = gain_over_base(trials[0], base, "segmentation/iou", "min", 3, [(0.5, 0.4), (0.52, 0.4), (0.48, 0.4)])
+    assert lose.verdict == "loses to" and "did not beat the base" in gain_sentence(lose, trials[0], base)
+    assert gain_sentence(g, base, base).startswith("The sweep did not beat the base")
+    assert "start_from_base was off" in gain_sentence(None, trials[0], None)

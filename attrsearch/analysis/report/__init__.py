@@ -2,7 +2,7 @@
 
 Sections, each an ``<h2>`` with an id, in reading order: summary, leaderboard, importance,
 dependence, matrix (explainer x explanandum), pareto, agreement, galleries, curves,
-recommendation. A section without data says why in one sentence.
+stopping (rank fidelity of early epochs), recommendation. A section without data says why in one sentence.
 
 Modules: ``page`` (ids and titles, stylesheet, figure embedding, layout), ``fragments`` (HTML
 helpers), one module per group of sections (``overview``: summary, leaderboard, recommendation;

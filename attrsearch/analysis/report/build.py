@@ -12,8 +12,15 @@ from attrsearch.analysis.report.curves import section_curves
 from attrsearch.analysis.report.dependence import section_dependence, section_importance
 from attrsearch.analysis.report.fragments import _why
 from attrsearch.analysis.report.galleries import section_galleries
-from attrsearch.analysis.report.overview import section_leaderboard, section_recommendation, section_summary
+from attrsearch.analysis.report.overview import (
+    section_leaderboard,
+    section_recommendation,
+    section_reproducibility,
+    section_summary,
+)
 from attrsearch.analysis.report.page import Page, layout
+from attrsearch.analysis.report.production import section_production
+from attrsearch.analysis.report.stopping import section_stopping
 from attrsearch.analysis.results import Results, read_results, require_finished
 from attrsearch.errors import UserError
 
@@ -42,7 +49,10 @@ def render(r: Results, resamples: int = 20) -> str:
         "agreement": _safe(section_agreement, r, page),
         "galleries": _safe(section_galleries, r, page),
         "curves": _safe(section_curves, r, page),
+        "stopping": _safe(section_stopping, r, page),
         "recommendation": _safe(section_recommendation, r),
+        "production": _safe(section_production, r),
+        "reproducibility": _safe(section_reproducibility, r, resamples),
     }
     return layout(r, bodies)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from attrsearch.analysis import stats
+from attrsearch.analysis import rungs, stats
 from attrsearch.analysis.report.fragments import STATUS_COLORS, _arrow, _caption, _esc, _num, _table, _why
 from attrsearch.analysis.report.page import Page
 from attrsearch.analysis.results import Results, metric_direction
@@ -153,15 +153,17 @@ def section_agreement(r: Results, page: Page, metrics_limit: int = 18) -> str:
     """Spearman rank correlation between score metrics across completed trials."""
     import plotly.graph_objects as go
 
-    completed = r.by_status("completed")
-    if len(completed) < 3:
-        return _why(f"Rank correlations need at least 3 completed trials ({len(completed)} so far).")
-    names = [o for o in r.sweep.objectives if o in stats.score_metrics(completed)]
-    names += [m for m in stats.score_metrics(completed) if m not in names]
+    need = rungs.MIN_TRIALS["agreement"]
+    basis = rungs.pool(r, r.sweep.objectives[:1], need, "a rank correlation")
+    if not basis.ok:
+        return _why(basis.note)
+    trials = basis.trials
+    scored = stats.score_metrics(trials)
+    names = [o for o in r.sweep.objectives if o in scored] + [m for m in scored if m not in r.sweep.objectives]
     names = names[:metrics_limit]
     if len(names) < 2:
-        return _why("Fewer than two metrics vary across the completed trials.")
-    rho = stats.spearman(completed, names)
+        return _why(f"Fewer than two metrics vary across the {basis.label}.")
+    rho = stats.spearman(trials, names, min_periods=need)
     fig = go.Figure(
         go.Heatmap(
             z=rho,
@@ -177,14 +179,19 @@ def section_agreement(r: Results, page: Page, metrics_limit: int = 18) -> str:
         )
     )
     fig.update_layout(
-        title=f"Spearman rank correlation across {len(completed)} completed trials",
+        title=f"Spearman rank correlation across {basis.label}",
         height=260 + 32 * len(names),
         width=360 + 32 * len(names),
         yaxis_autorange="reversed",
     )
-    return _caption(
-        "Would the metrics pick the same trials? +1: two metrics rank the trials identically; −1: in opposite order; "
-        "0: "
-        "unrelated. Mind the direction: for a metric where lower is better, agreement shows as a negative ρ with a "
-        "higher-is-better one."
-    ) + page.figure(fig)
+    note = _why(basis.note) if basis.note else ""
+    return (
+        note
+        + _caption(
+            "Would the metrics pick the same trials? +1: two metrics rank the trials identically; −1: in opposite order; "
+            "0: "
+            "unrelated. Mind the direction: for a metric where lower is better, agreement shows as a negative ρ with a "
+            f"higher-is-better one. Computed on {basis.label}; pairs with fewer than {need} shared trials are blank."
+        )
+        + page.figure(fig)
+    )

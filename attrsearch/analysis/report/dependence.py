@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from attrsearch.analysis import importance as imp
+from attrsearch.analysis import rungs
 from attrsearch.analysis.report.fragments import STATUS_COLORS, _arrow, _caption, _esc, _value_text, _why
 from attrsearch.analysis.report.page import Page
 from attrsearch.analysis.results import Results, Trial, finite, metric_direction
@@ -22,8 +23,10 @@ def section_importance(r: Results, page: Page, resamples: int) -> str:
 
     out = _caption(
         "Which hyperparameters matter? Importance of each searched field for each objective (share of the explained "
-        f"variation, summing to 1 per method), mean over {resamples} bootstrap resamples of the completed trials "
+        f"variation, summing to 1 per method), mean over {resamples} bootstrap resamples of the trials "
         "(up to 150 trials each); the error bar is the standard deviation across resamples. "
+        f"It uses the completed trials when at least {rungs.MIN_TRIALS['importance']} report the objective, else every "
+        "trial's value at the deepest epoch (scheduler rung) that many trials reached; each chart names which. "
         "PED-ANOVA looks at what separates the best 10% of trials; "
         "fANOVA decomposes a random-forest model of the whole space. A long error bar means too few trials to be sure."
     )
@@ -42,9 +45,8 @@ def section_importance(r: Results, page: Page, resamples: int) -> str:
                     y=[x.mean for x in rows],
                     error_y={"type": "data", "array": [x.std for x in rows], "visible": True},
                 )
-        n = res[0].trials
         fig.update_layout(
-            title=f"{o}: importance ({n} completed trials)", barmode="group", height=360, yaxis_title="importance"
+            title=f"{o}: importance ({res[0].basis})", barmode="group", height=360, yaxis_title="importance"
         )
         out += page.figure(fig)
     return out
@@ -112,30 +114,29 @@ def section_dependence(r: Results, page: Page) -> str:
     params = list(r.sweep.space)
     if not params:
         return _why("Nothing was searched, so there is no hyperparameter to plot against.")
+    need = rungs.MIN_TRIALS["dependence"]
+    basis = rungs.pool(r, objs, need, "partial dependence")
     completed = [t for t in r.by_status("completed") if all(finite(t.metrics.get(o)) for o in objs)]
     stopped = [t for t in r.by_status("stopped") if all(finite(t.metrics.get(o)) for o in objs)]
     out = _caption(
         "How does each hyperparameter move each objective? Each dot is a trial (blue: completed, orange: stopped "
-        "early, "
-        "epoch-suite value); the black line is the partial dependence: the objective predicted by a random-forest "
-        "model "
-        "of the completed trials when only this hyperparameter changes, averaged over the others."
+        "early, epoch-suite value at the epoch it stopped); the black line is the partial dependence: the objective "
+        "predicted by a random-forest model when only this hyperparameter changes, averaged over the others. "
+        f"The model is fitted on the completed trials when at least {need} exist, else on every trial's value at "
+        "the deepest epoch (scheduler rung) that many trials reached."
     )
-    pd_note = ""
+    if basis.note:
+        out += _why(basis.note)
     for o in objs:
-        curves = partial_dependence(r, completed, o, params) if len(completed) >= 5 else {}
-        if not curves:
-            pd_note = (
-                f"Partial dependence needs at least 5 completed trials ({len(completed)} so far): "
-                "only the dots are shown."
-            )
-        out += page.figure(_slice_figure(r, o, params, curves, completed, stopped))
-    if pd_note:
-        out += _why(pd_note)
-    if len(completed) >= 2:
-        par = _parallel_coordinates(r, completed, params)
+        curves = partial_dependence(r, basis.trials, o, params) if basis.ok else {}
+        title = f"{o} ({_arrow(o)}); partial dependence on {basis.label}" if basis.ok else f"{o} ({_arrow(o)})"
+        out += page.figure(_slice_figure(r, o, params, curves, completed, stopped, title))
+    pc = completed if len(completed) >= need or not basis.ok else basis.trials
+    if len(pc) >= 2:
+        par = _parallel_coordinates(r, pc, params)
+        which = "completed trial" if pc is completed else f"trial at epoch {basis.epoch:g}"
         out += _caption(
-            "Which combinations lead to good scores? One line per completed trial; brighter lines score better on "
+            f"Which combinations lead to good scores? One line per {which}; brighter lines score better on "
             f"{_esc(objs[0])}. Drag along an axis to keep only a range."
         )
         out += page.figure(par)
@@ -149,6 +150,7 @@ def _slice_figure(
     curves: dict[str, tuple[list[Any], list[float]]],
     completed: list[Trial],
     stopped: list[Trial],
+    title: str,
 ) -> Any:
     """One subplot per param: objective ``o`` of each trial (dots by status) and its partial-dependence curve."""
     from plotly.subplots import make_subplots
@@ -196,7 +198,7 @@ def _slice_figure(
             fig.update_xaxes(type="log", row=i, col=j)
         if j == 1:
             fig.update_yaxes(title_text=o.split("/")[-1], row=i, col=j)
-    fig.update_layout(title=f"{o} ({_arrow(o)})", height=280 * nrow + 90, legend={"orientation": "h", "y": -0.12})
+    fig.update_layout(title=title, height=280 * nrow + 90, legend={"orientation": "h", "y": -0.12})
     fig.update_annotations(font_size=12)
     return fig
 

@@ -46,14 +46,16 @@ def _arrow(metric: str) -> str:
     return "↑ higher is better" if d == "max" else "↓ lower is better" if d == "min" else ""
 
 
-def _table(header: list[str] | None, rows: list[list[str]], raw: bool = False) -> str:
+def _table(header: list[str] | None, rows: list[list[str]], raw: bool = False, cls: str = "") -> str:
+    """A table in a horizontally scrolling box (``cls``: the table's class, e.g. ``board``)."""
     head = (
         "<thead><tr>" + "".join(f"<th>{h if raw else _esc(h)}</th>" for h in header) + "</tr></thead>" if header else ""
     )
     body = "".join(
         "<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows
     )
-    return f'<div class="wide"><table>{head}<tbody>{body}</tbody></table></div>'
+    klass = f' class="{cls}"' if cls else ""
+    return f'<div class="wide"><table{klass}>{head}<tbody>{body}</tbody></table></div>'
 
 
 def _value_text(value: Any) -> str:

@@ -16,44 +16,74 @@ from attrsearch.analysis.report.fragments import _caption, _esc, _num, _why
 from attrsearch.analysis.report.page import Page
 from attrsearch.analysis.results import Results, Trial, metric_direction, read_gallery, read_table
 
+PANEL = 192  # pixels of each PNG panel (shown at 128 px, at 384 px when clicked)
 
-def _png(array: np.ndarray, scale: int) -> str:
+
+def _png(array: np.ndarray) -> str:
     from PIL import Image
 
-    img = Image.fromarray(array)
-    img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    Image.fromarray(array).save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _overlay(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The image darkened where the mask is low, tinted red where it is high."""
-    m = np.clip(mask.astype(np.float32), 0, 1)[..., None]
-    red = np.array([255, 40, 40], dtype=np.float32)
-    out = image.astype(np.float32) * (0.35 + 0.65 * m) * (1 - 0.45 * m) + red * 0.45 * m
-    return np.clip(out, 0, 255).astype(np.uint8)
+def _resized(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (PANEL, PANEL), interpolation=cv2.INTER_NEAREST)
+
+
+def heatmap(image: np.ndarray, mask: np.ndarray, gt: np.ndarray | None) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 under the mask (H, W) in [0, 1] as a colour map (matplotlib's ``inferno``:
+    dark = removed, yellow = kept), with the outline of the ground truth ``gt`` (H, W; 1 = object,
+    255 = void) in cyan; (PANEL, PANEL, 3) uint8."""
+    import cv2
+    from matplotlib import colormaps
+
+    m = cv2.resize(np.clip(mask.astype(np.float32), 0, 1), (PANEL, PANEL), interpolation=cv2.INTER_LINEAR)
+    colour = colormaps["inferno"](m)[..., :3] * 255.0
+    out = (0.45 * _resized(image).astype(np.float32) + 0.55 * colour).clip(0, 255).astype(np.uint8)
+    if gt is not None:
+        obj = cv2.resize((gt == 1).astype(np.uint8), (PANEL, PANEL), interpolation=cv2.INTER_NEAREST)
+        contours, _ = cv2.findContours(obj, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, (0, 255, 255), 2)
+    return out
+
+
+def mask_score(mask: np.ndarray, gt: np.ndarray | None) -> str:
+    """``IoU 0.62 (mask > 0.5 vs ground truth, void left out), kept 18%`` (kept only without a ground truth)."""
+    kept = f"kept {float(mask.astype(np.float32).mean()):.0%}"
+    if gt is None:
+        return kept
+    valid = gt != 255
+    pred, true = (mask > 0.5) & valid, (gt == 1) & valid
+    union = int((pred | true).sum())
+    iou = int((pred & true).sum()) / union if union else float("nan")
+    return f"IoU {_num(iou, 2)}, {kept}"
+
+
+def _panel(src: str, alt: str, caption: str) -> str:
+    return (
+        f'<figure><img src="{src}" alt="{_esc(alt)}" width="128" height="128" title="click to enlarge" '
+        f"onclick=\"this.classList.toggle('big')\"><figcaption>{caption}</figcaption></figure>"
+    )
 
 
 def _gallery_html(trial: Trial, gallery: dict[str, Any], images: int = 4, classes: int = 3) -> str:
     names = [str(c) for c in gallery.get("class_names", [])]
     imgs, masks, labels = gallery["images"], gallery["masks"], gallery.get("labels")
-    size = imgs.shape[1]
-    scale = max(1, 128 // max(size, 1))
+    gts = gallery.get("gt")
     figs = []
     for i in range(min(images, len(imgs))):
         present = [c for c in range(masks.shape[1]) if labels is not None and labels[i][c] > 0.5]
         order = present or list(np.argsort(-masks[i].reshape(masks.shape[1], -1).mean(1))[:1])
-        figs.append(
-            f'<figure><img src="{_png(imgs[i], scale)}" alt="image {i}"><figcaption>image {i}<br>'
-            f"{_esc(', '.join(names[c] for c in present) or 'no labelled class')}</figcaption></figure>"
-        )
+        classes_text = _esc(", ".join(names[c] for c in present) or "no labelled class")
+        figs.append(_panel(_png(_resized(imgs[i])), f"image {i}", f"image {i}<br>{classes_text}"))
         for c in order[:classes]:
             name = names[c] if c < len(names) else f"class {c}"
-            figs.append(
-                f'<figure><img src="{_png(_overlay(imgs[i], masks[i][c]), scale)}" alt="mask {name}">'
-                f"<figcaption>mask: {_esc(name)}<br>mean {float(masks[i][c].mean()):.2f}</figcaption></figure>"
-            )
+            gt = gts[i][c] if gts is not None and gts.ndim == 4 else None
+            src = _png(heatmap(imgs[i], masks[i][c], gt))
+            figs.append(_panel(src, f"mask {name}", f"<b>{_esc(name)}</b><br>{_esc(mask_score(masks[i][c], gt))}"))
     return '<div class="gallery">' + "".join(figs) + "</div>"
 
 
@@ -69,8 +99,10 @@ def section_galleries(r: Results, page: Page) -> str:
     out = _caption(
         "What do the masks look like? The same validation images for the best, median and worst completed trial by "
         f"{_esc(o)}: "
-        "each image, then the Explainer's mask for each class present in it (bright red = kept, dark = removed), "
-        "upscaled with nearest-neighbour pixels."
+        "each image, then the Explainer's mask for each class present in it as a colour map over the image "
+        "(yellow = kept, dark purple = removed) with the ground truth's outline in cyan; under each: the class, the "
+        "IoU of the mask above 0.5 with the ground truth and the share of the image kept. Click a panel to enlarge "
+        "it."
     )
     shown = set()
     for label, t in picks.items():

@@ -96,7 +96,7 @@ def section_leaderboard(r: Results, top: int = 20) -> str:
     header = (
         ["#", "trial", "status", "epochs"]
         + [f"{o}<br><small>{_esc(_arrow(o))}</small>" for o in objs]
-        + [_esc(p) for p in params]
+        + [_esc(p).replace(".", ".<wbr>") for p in params]
     )
     ci = (
         f"mean ± std over {n} seeds with the 95% t-interval of the mean"
@@ -108,14 +108,18 @@ def section_leaderboard(r: Results, top: int = 20) -> str:
         f"the {ci}. "
         f"Showing the top {min(top, len(completed))} of {len(r.by_status('completed'))} completed trials."
     )
-    out += _table(header, rows(completed, "best"), raw=True) if completed else _why("No trial has completed yet.")
+    out += (
+        _table(header, rows(completed, "best"), raw=True, cls="board")
+        if completed
+        else _why("No trial has completed yet.")
+    )
     if stopped:
         out += '<h3 class="stopped">Stopped early by the scheduler</h3>'
         out += _caption(
             "These trials were stopped before the final metric suite ran; their numbers are the per-epoch (fast suite) "
             "values at the epoch they stopped and are not comparable with the completed trials above."
         )
-        out += _table(header, rows(stopped, "stopped"), raw=True)
+        out += _table(header, rows(stopped, "stopped"), raw=True, cls="board")
     return out
 
 
@@ -126,6 +130,10 @@ def section_recommendation(r: Results) -> str:
         return _why(rec.reason)
     o = rec.objective
     out = f"<p><b>Train trial {_esc(rec.trial.trial_id)}</b>: {_esc(rec.reason)}</p>"
+    versus = stats.compare_with_base(r, rec.trial, o)
+    cls = "base" if versus.gain is not None and versus.gain.verdict == "beats" else "why"
+    out += "<h3>Against the base configuration</h3>" + f'<p class="{cls}">{_esc(versus.sentence)}</p>'
+
     rows = [[_esc(p), _esc(_value_text(v))] for p, v in sorted(rec.trial.values.items())]
     out += _table(["hyperparameter", "value"], rows)
     if len(rec.candidates) > 1:
@@ -164,3 +172,26 @@ def section_recommendation(r: Results) -> str:
             "command."
         )
     return out
+
+
+def section_reproducibility(r: Results, resamples: int) -> str:
+    """Versions (of the sweep's run, from best.yaml, and of this report), sampler, scheduler, seeds, evaluators."""
+    from attrsearch.analysis.importance import evaluator_settings
+    from attrsearch.results import provenance
+    from attrsearch.results.layout import BEST_FILE
+
+    best = r.root / BEST_FILE
+    ran = provenance.read_block(best.read_text()) if best.is_file() else {}
+    now = provenance.block(r.sweep.search_alg, r.sweep.scheduler, r.sweep.seeds)
+    rows = [
+        ["versions when the sweep ran", _esc(ran.get("versions", f"not recorded ({BEST_FILE} has no block)"))],
+        ["versions of this report", _esc(now["versions"])],
+        ["search algorithm (sampler)", _esc(now["search_alg"])],
+        ["scheduler", _esc(now["scheduler"])],
+        ["seeds", _esc(now["seeds"])],
+        ["importance evaluators", _esc(evaluator_settings(resamples))],
+    ]
+    return _caption(
+        f"What this answer depends on. The same lines open {BEST_FILE} as comments "
+        "(<code># Reproducibility: ...</code>)."
+    ) + _table(None, rows)

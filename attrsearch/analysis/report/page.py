@@ -21,7 +21,10 @@ SECTIONS = {
     "agreement": "Do the metrics agree?",
     "galleries": "Mask galleries",
     "curves": "Learning curves",
+    "stopping": "Is early stopping trustworthy?",
     "recommendation": "Recommendation",
+    "production": "Production: recommendation vs base",
+    "reproducibility": "Reproducibility",
 }
 _ERROR_CATCHER = """<script>
 window.__reportErrors = [];
@@ -43,12 +46,19 @@ table { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top; }
 th { background: #f3f6fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .caption { color: #444; font-size: 14px; margin: 4px 0 10px; max-width: 980px; }
+.base { background: #eaf6ea; border-left: 4px solid #2ca02c; padding: 6px 10px; }
 .why { color: #8a5a00; background: #fff8e6; border-left: 4px solid #f0b400; padding: 6px 10px; }
 .stopped { color: #a35200; } .best { font-weight: 600; }
 pre.cmd { background: #f4f4f4; padding: 10px; border-radius: 4px; white-space: pre-wrap; word-break: break-all; }
 .gallery { display: flex; flex-wrap: wrap; gap: 10px; }
-.gallery figure { margin: 0; text-align: center; font-size: 12px; }
-.gallery img { image-rendering: pixelated; border: 1px solid #ccc; }
+.gallery figure { margin: 0; text-align: center; font-size: 12px; width: min-content; }
+.gallery figcaption { min-width: 128px; }
+.gallery img { border: 1px solid #ccc; cursor: zoom-in; }
+.gallery img.big { width: 384px; height: 384px; cursor: zoom-out; }
+table.board th { white-space: normal; overflow-wrap: anywhere; max-width: 10em; }
+table.board td:nth-child(2), table.board th:nth-child(2) { position: sticky; left: 0; background: #fff;
+       box-shadow: 1px 0 0 #ddd; z-index: 1; }
+table.board th:nth-child(2) { background: #f3f6fa; }
 .wide { overflow-x: auto; max-width: 100%; }
 .row { display: flex; flex-wrap: wrap; gap: 8px; }
 #js-errors { display: none; color: #b00; white-space: pre; }
