@@ -54,6 +54,9 @@ class Sweep:
     # Whether the base names its own cache_dir (pinned for every trial); else trials on a cluster use
     # their node's default cache (``attrsearch.sweep.explananda.ExplanandaPlan``).
     cache_dir_given: bool = True
+    # Whether ``start_from_base`` was left unset (its value is then the default's): a sweep started by
+    # an attrsearch whose default was off resumes with it off (``preflight.check_results_folder``).
+    start_defaulted: bool = False
 
     @property
     def name(self) -> str:
@@ -154,6 +157,7 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
         raise UserError(f"{src}: start_from_base: {problem}")
     if cfg.start_from_base is None:  # the default: the base runs as a trial wherever it can
         sweep.config = cfg.model_copy(update={"start_from_base": problem is None})
+        sweep.start_defaulted = True
         if problem:
             notes.append(f"start_from_base off: {problem} (the report cannot compare the recommendation with the base)")
     return sweep

@@ -39,12 +39,23 @@ def check_results_folder(sweep: Sweep, resume: bool) -> None:
             "or remove the folder / pass --results DIR to start over"
         )
     if resume:
-        saved = read_text(f"{sweep.experiment_path}/{SWEEP_FILE}")
-        if saved is not None and yaml.safe_load(saved) != sweep.identity():
+        text = read_text(f"{sweep.experiment_path}/{SWEEP_FILE}")
+        saved = yaml.safe_load(text) if text is not None else None
+        if saved is not None and _started_without_base(sweep, saved):
+            sweep.config = sweep.config.model_copy(update={"start_from_base": False})
+            log.info("resuming with start_from_base off, as the sweep was started (before it became the default)")
+        if saved is not None and saved != sweep.identity():
             raise UserError(
                 f"{sweep.path}: differs from the sweep stored in {sweep.experiment_path}/{SWEEP_FILE}; "
                 "resume with the file the sweep was started with"
             )
+
+
+def _started_without_base(sweep: Sweep, saved: dict) -> bool:
+    """Whether the stored sweep differs only by ``start_from_base: false`` where this file leaves it unset."""
+    if not sweep.start_defaulted or saved.get("start_from_base") is not False:
+        return False
+    return saved == {**sweep.identity(), "start_from_base": False}
 
 
 def _check_remote_storage(uri: str) -> None:

@@ -150,3 +150,32 @@ def test_dry_run_with_only_blockers_of_this_machine_exits_0(tmp_path, monkeypatc
     code, out, _ = _main(capsys, ["sweep", str(clean), "--dry-run"])
     assert code == 0 and "dry run: nothing started; the pre-flight found no blocker" in out
     _nothing_written(tmp_path)
+
+
+def _stored(tmp_path, sweep, **identity):
+    """A results folder as a started sweep leaves it: Ray's state file and sweep.yaml (its identity)."""
+    import yaml
+
+    folder = tmp_path / "results" / sweep.name
+    folder.mkdir(parents=True)
+    (folder / "experiment_state-2026-12-05.json").write_text("{}")
+    (folder / "sweep.yaml").write_text(yaml.safe_dump({**sweep.identity(), **identity}))
+
+
+def test_resume_of_a_sweep_started_when_start_from_base_defaulted_off(tmp_path):
+    from attrsearch.errors import UserError
+    from attrsearch.sweep.load import load_sweep
+    from attrsearch.sweep.preflight import check_results_folder
+
+    sweep = load_sweep(_sweep(tmp_path))  # start_from_base unset: on where it can be
+    assert sweep.start_defaulted and sweep.config.start_from_base is True
+    _stored(tmp_path, sweep, start_from_base=False)  # an earlier attrsearch stored its default, off
+    check_results_folder(sweep, resume=True)
+    assert sweep.config.start_from_base is False  # resumed as it was started
+
+    explicit = load_sweep(_sweep(tmp_path, start_from_base=True))  # said on purpose: a different sweep
+    with pytest.raises(UserError, match="differs from the sweep stored"):
+        check_results_folder(explicit, resume=True)
+    other = load_sweep(_sweep(tmp_path, num_samples=3))  # any other change is still refused
+    with pytest.raises(UserError, match="differs from the sweep stored"):
+        check_results_folder(other, resume=True)
