@@ -99,6 +99,7 @@ def test_data_randomisation_covers_the_explainer(tmp_path, make_tiny_experiment)
     )
 
 
+@pytest.mark.slow  # a second compare run (about 60 s on 2 cores)
 def test_long_stages_show_progress(compared, capsys):
     """Each entry says which of how many with the time left; the sanity cascade shows a bar (n of N)."""
     cfg, out = compared
