@@ -106,6 +106,8 @@ def method_attribution(
         kwargs["layer"] = find_layer(model, None)[0]
     if canonical_method(name) == "lrp":
         description = lrp.describe(opts, model)
+    elif ":" in name:
+        description = adapters.describe_library_method(name, kwargs)
     else:
         description = f"{name} " + ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
