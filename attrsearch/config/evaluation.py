@@ -81,7 +81,11 @@ class EvaluationConfig(StrictModel):
         "where annotated and boxes elsewhere",
     )
     attribution_normalization: Literal["auto", "always"] = Field(
-        "auto", description="auto: min-max normalise only maps that leave [0, 1]; always: every map"
+        "auto",
+        description="auto: each method's declared output decides: masks in [0, 1] by construction (the Explainer's "
+        "sigmoid masks, extremal perturbation, iGOS++) are kept as they are, score maps (Grad-CAM, RISE, gradients, "
+        "LRP, library adapters) are min-max normalised per (image, class), undeclared maps only where they leave "
+        "[0, 1]; always: every map is min-max normalised",
     )
     transfer: TransferConfig = Field(default_factory=TransferConfig)
     faithfulness: FaithfulnessConfig = Field(default_factory=FaithfulnessConfig)

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from attrsearch.attribution import Attribution, check_maps, normalize_maps
+from attrsearch.attribution import Attribution, check_maps, normalize_maps, output_kind_of
 from attrsearch.data.base import AttributionDataset, collate_samples
 from attrsearch.masks import aggregate_masks, ground_truth
 from attrsearch.metrics.common import Classifier, auto_chunk
@@ -85,6 +85,7 @@ def evaluate(
     notes = [note for s in scorers for note in s.notes]
     setup_notes = [len(s.notes) for s in scorers]
 
+    kind = output_kind_of(attribution)
     normalized_any = False
     zero_logits = None
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate_samples)
@@ -95,7 +96,7 @@ def evaluate(
         t0 = time.perf_counter()
         raw = attribution(x_all)
         check_maps(raw, x_all, info.num_classes)
-        maps_all, flags = normalize_maps(raw.to(device), cfg.attribution_normalization)
+        maps_all, flags = normalize_maps(raw.to(device), cfg.attribution_normalization, kind)
         seconds["attribution"] += time.perf_counter() - t0
         normalized_any |= bool(flags.any())
 
@@ -157,7 +158,10 @@ def evaluate(
         tables["per_class"] = per_class
     metrics["attribution/minmax_normalized"] = float(normalized_any)
     if normalized_any:
-        notes.append("attribution: maps outside [0, 1] were min-max normalised per image and class")
+        why = "score maps" if kind == "score" else "maps outside [0, 1]"
+        if cfg.attribution_normalization == "always":
+            why = "all maps (attribution_normalization: always)"
+        notes.append(f"attribution: {why} were min-max normalised per image and class")
     for scorer, count in zip(scorers, setup_notes):
         notes.extend(scorer.notes[count:])
     missing = sorted(k for k, v in metrics.items() if isinstance(v, float) and math.isnan(v))

@@ -95,7 +95,8 @@ def method_attribution(
 
     Options are validated now (before any work). The callable records its cost: ``seconds``,
     ``images`` and ``seconds_per_image`` (wall time, synchronised on CUDA) over all calls so far;
-    ``method`` and ``options`` name what it runs and ``description`` says it in words.
+    ``method`` and ``options`` name what it runs, ``description`` says it in words and
+    ``output_kind`` is the spec's ``output`` (how the metrics normalise its maps).
     """
     import torch
 
@@ -123,6 +124,7 @@ def method_attribution(
         return maps
 
     attribute.method = name  # type: ignore[attr-defined]
+    attribute.output_kind = method_spec(name).output  # type: ignore[attr-defined]
     attribute.options = kwargs  # type: ignore[attr-defined]
     attribute.description = description.strip()  # type: ignore[attr-defined]
     attribute.seconds = 0.0  # type: ignore[attr-defined]
