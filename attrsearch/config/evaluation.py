@@ -58,6 +58,12 @@ class EvaluationConfig(StrictModel):
         ge=1,
         description="images per classifier forward pass; None: 32 at 64 px on CPU (cache-sized), 256 on CUDA",
     )
+    classifier_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="precision of the frozen classifiers' forward passes during evaluation (masked, perturbed, "
+        "deletion / insertion images); bfloat16 is opt-in: 1.75x faster on a CPU with native bfloat16, the natural "
+        "choice on CUDA, logits within about 1e-3 and deletion / insertion AUCs within about 1e-4 of float32",
+    )
     fast_subsample: int = Field(
         64, ge=1, description="images of the val split scored by the fast suite's class-specific table"
     )
