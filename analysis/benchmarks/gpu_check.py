@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,6 +194,7 @@ def fractional_trials(device: torch.device, use_ray: bool) -> list[tuple[str, fl
     import ray
     from ray import tune
 
+    storage = tempfile.mkdtemp(prefix="gpu_check_")  # Tune's results folder, removed below
     started = not ray.is_initialized()
     if started:
         ray.init(
@@ -202,10 +205,11 @@ def fractional_trials(device: torch.device, use_ray: bool) -> list[tuple[str, fl
             tune.with_resources(_trial, {"cpu": 1, "gpu": 0.5}),
             param_space={"gpu": 0.5, "steps": tune.grid_search([200 if device.type == "cuda" else 5] * 2)},
             tune_config=tune.TuneConfig(max_concurrent_trials=2),
-            run_config=tune.RunConfig(verbose=0),
+            run_config=tune.RunConfig(name="gpu_check", storage_path=storage, verbose=0),
         )
         frame = tuner.fit().get_dataframe()
     finally:
+        shutil.rmtree(storage, ignore_errors=True)
         if started:
             ray.shutdown()
     overlap = frame["end"].min() - frame["start"].max()
