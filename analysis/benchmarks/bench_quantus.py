@@ -102,7 +102,6 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; each time is the fastest round's")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; each time is the fastest round's")
     args = parser.parse_args()
     try:
         import quantus
