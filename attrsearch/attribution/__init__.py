@@ -1,6 +1,7 @@
 """Every producer of per-class maps ``images (B, 3, H, W) normalised -> maps (B, C, H, W)``.
 
-- ``base``: the ``Attribution`` protocol, ``normalize_maps`` (to [0, 1]) and ``check_maps`` (shape check).
+- ``base``: the ``Attribution`` protocol, the declared ``output_kind`` (``"mask"`` kept as is, ``"score"``
+  min-max normalised per image and class), ``normalize_maps`` (to [0, 1]) and ``check_maps`` (shape check).
 - ``explainer``: ``explainer_attribution``, a trained Explainer's masks sigmoid(E(x)), and ``masks_from_logits``
   (the same sigmoid with autograd, for the objectives): the only sigmoid(E(x)) in the code base.
 - ``per_class``: ``per_class_attribution``, a per-target method (TorchRay style) over all C classes.
@@ -11,12 +12,22 @@
 Metrics consume attributions; nothing here imports ``attrsearch.metrics``.
 """
 
-from attrsearch.attribution.base import Attribution, check_maps, normalize_maps
+from attrsearch.attribution.base import (
+    OUTPUT_KINDS,
+    Attribution,
+    OutputKind,
+    check_maps,
+    normalize_maps,
+    output_kind_of,
+)
 from attrsearch.attribution.explainer import explainer_attribution, masks_from_logits
 from attrsearch.attribution.per_class import PerTargetMethod, per_class_attribution
 
 __all__ = [
+    "OUTPUT_KINDS",
     "Attribution",
+    "OutputKind",
+    "output_kind_of",
     "PerTargetMethod",
     "check_maps",
     "explainer_attribution",

@@ -21,11 +21,12 @@ def masks_from_logits(mask_logits: Tensor) -> Tensor:
 def explainer_attribution(explainer: nn.Module) -> Attribution:
     """Wrap a trained Explainer (images (B, 3, H, W) normalised -> mask logits (B, C, H, W)) as an
     attribution: masks = sigmoid(logits), (B, C, H, W) float32 in [0, 1], computed without autograd.
-    The wrapped module is available as ``.explainer``."""
+    The wrapped module is available as ``.explainer``; ``output_kind`` is ``"mask"``."""
 
     @torch.inference_mode()
     def attribute(images: Tensor) -> Tensor:
         return masks_from_logits(explainer(images))
 
     attribute.explainer = explainer  # type: ignore[attr-defined]
+    attribute.output_kind = "mask"  # type: ignore[attr-defined]  (kept as they are by the metrics)
     return attribute

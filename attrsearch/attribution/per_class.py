@@ -3,7 +3,9 @@
 TorchRay-style methods (Fong et al. 2019) explain one target at a time:
 ``method(model, images, target) -> saliency (B, H', W')`` (or ``(B, 1, H', W')``), where
 ``target`` is a class index. ``per_class_attribution`` calls such a method once per class and
-stacks the results into the ``(B, C, H, W)`` maps the metrics score.
+stacks the results into the ``(B, C, H, W)`` maps the metrics score. Such saliencies are score maps
+(``output_kind = "score"``): the metrics min-max normalise each (image, class) map to [0, 1] before
+scoring it (the rule: ``attrsearch.attribution.base``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ def per_class_attribution(method: PerTargetMethod, model: nn.Module, num_classes
 
     method: images (B, 3, H, W) normalised, target c -> (B, H', W') or (B, 1, H', W') saliency on any
     scale. Maps at a lower resolution (Grad-CAM's feature map) are upsampled bilinearly to H x W.
-    Returns images -> maps (B, C, H, W) float32 (not normalised: the metrics min-max normalise maps
-    that leave [0, 1]).
+    Returns images -> maps (B, C, H, W) float32, not normalised here; the attribution declares
+    ``output_kind = "score"``, so the metrics (``evaluation.attribution_normalization: auto``, the
+    default) min-max normalise every map per (image, class), whatever its range: a saliency whose
+    peak stays below 1 is scored at its full scale. A method returning masks in [0, 1] by
+    construction can set ``attribute.output_kind = "mask"`` on the result to keep them as they are.
     """
 
     def attribute(images: Tensor) -> Tensor:
@@ -42,4 +47,5 @@ def per_class_attribution(method: PerTargetMethod, model: nn.Module, num_classes
             maps.append(s[:, 0])
         return torch.stack(maps, dim=1)
 
+    attribute.output_kind = "score"  # type: ignore[attr-defined]
     return attribute

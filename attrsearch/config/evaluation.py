@@ -58,6 +58,12 @@ class EvaluationConfig(StrictModel):
         ge=1,
         description="images per classifier forward pass; None: 32 at 64 px on CPU (cache-sized), 256 on CUDA",
     )
+    classifier_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="precision of the frozen classifiers' forward passes during evaluation (masked, perturbed, "
+        "deletion / insertion images); bfloat16 is opt-in: 1.75x faster on a CPU with native bfloat16, the natural "
+        "choice on CUDA, logits within about 1e-3 and deletion / insertion AUCs per image 5e-4 on average (at most 5e-3) from float32",
+    )
     fast_subsample: int = Field(
         64, ge=1, description="images of the val split scored by the fast suite's class-specific table"
     )
@@ -81,7 +87,11 @@ class EvaluationConfig(StrictModel):
         "where annotated and boxes elsewhere",
     )
     attribution_normalization: Literal["auto", "always"] = Field(
-        "auto", description="auto: min-max normalise only maps that leave [0, 1]; always: every map"
+        "auto",
+        description="auto: each method's declared output decides: masks in [0, 1] by construction (the Explainer's "
+        "sigmoid masks, extremal perturbation, iGOS++) are kept as they are, score maps (Grad-CAM, RISE, gradients, "
+        "LRP, library adapters) are min-max normalised per (image, class), undeclared maps only where they leave "
+        "[0, 1]; always: every map is min-max normalised",
     )
     transfer: TransferConfig = Field(default_factory=TransferConfig)
     faithfulness: FaithfulnessConfig = Field(default_factory=FaithfulnessConfig)

@@ -5,6 +5,8 @@ IoU, saliency in both variants, MAE, with the constant-mask 0 / 0.5 / 1 and grou
 rows) and Table 3 (seconds per image), the sanity checks of Adebayo et al. 2018 with pass / fail,
 Table 1 (class-specific masks), every other metric, the methods and the notes. Pure functions of
 the scored results (``EvaluationResult`` per method, in order); ``compare`` writes them.
+``comparison.md`` states how the maps were normalised (``evaluation.attribution_normalization``;
+the rule: ``attrsearch.attribution.base``) and, per method, whether its maps were.
 """
 
 from __future__ import annotations
@@ -64,12 +66,26 @@ def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _normalisation_rule(mode: str) -> str:
+    """How the maps were brought to [0, 1] before scoring (``evaluation.attribution_normalization``)."""
+    if mode == "always":
+        return "**Map normalisation** (`attribution_normalization: always`): every map, masks included, was min-max normalised per (image, class) before scoring."
+    return (
+        "**Map normalisation** (`attribution_normalization: auto`): masks in [0, 1] by construction (the Explainer's "
+        "sigmoid masks, extremal perturbation, iGOS++) are scored as they are; score maps (Grad-CAM, Grad-CAM++, "
+        "RISE, gradients, LRP, the captum / pytorch-grad-cam / zennit adapters, the centre baseline) are min-max "
+        "normalised per (image, class), as pytorch-grad-cam and TorchRay present them, so no method is scored "
+        "below its full scale. The Methods section says which maps were normalised."
+    )
+
+
 def _title(cfg, split: str, suite: str, caps: dict[str, int]) -> list[str]:
     out = [f"# Attribution comparison: {cfg.name}", ""]
     out.append(
         f"Explanandum `{cfg.explanandum.arch}` (seed {cfg.explanandum.seed}) on `{cfg.data.dataset}` "
         f"{cfg.data.image_size} px, {split} split, suite `{suite}`; every method scored by the same code."
     )
+    out += ["", _normalisation_rule(cfg.evaluation.attribution_normalization)]
     if caps:
         capped = ", ".join(f"{k} on the first {v} images" for k, v in caps.items())
         out.append(
@@ -176,7 +192,11 @@ def _methods(results: dict[str, Any], notes: list[str]) -> list[str]:
     for name, r in results.items():
         desc = r.params.get("attribution/description", "")
         opts = r.params.get("attribution/options")
-        out.append(f"- **{name}**: {desc}" + (f"; options `{opts}`" if opts and not re.match(r"^\s*$", opts) else ""))
+        line = f"- **{name}**: {desc}" + (f"; options `{opts}`" if opts and not re.match(r"^\s*$", opts) else "")
+        normalised = r.metrics.get("attribution/minmax_normalized")
+        if normalised is not None:
+            line += "; maps min-max normalised" if normalised else "; maps scored as they are"
+        out.append(line)
     if notes:
         out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return out

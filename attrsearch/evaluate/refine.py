@@ -52,6 +52,7 @@ def refined_attribution(
         return refine_maps(classifier, images, attribution(images), rank, steps, lr=lr)
 
     attribute.refine_steps, attribute.refine_lr, attribute.rank = steps, lr, rank  # type: ignore[attr-defined]
+    attribute.output_kind = "mask"  # type: ignore[attr-defined]  (refine_maps returns masks in [0, 1])
     return attribute
 
 
@@ -71,4 +72,5 @@ def timed(attribution: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]
         return maps
 
     attribute.seconds, attribute.images, attribute.seconds_per_image = 0.0, 0, float("nan")  # type: ignore[attr-defined]
+    attribute.output_kind = getattr(attribution, "output_kind", None)  # type: ignore[attr-defined]
     return attribute

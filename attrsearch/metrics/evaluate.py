@@ -9,7 +9,8 @@ set (masked, cropped, thresholded, perturbed, inpainted) in chunks of ``cfg.clas
 per-case) values are collected and averaged at the end, so a result never depends on the batch size.
 
 Which images count:
-- images without any label are skipped everywhere (their target mask is undefined);
+- images without any label are skipped everywhere (their target mask is undefined), before their
+  maps are computed, so a method spends no forward passes on them;
 - pixel metrics (segmentation/*, sanity/*) use annotated images (``has_masks``) only and never
   count void pixels; ``segmentation/images`` says how many;
 - localisation / pointing / context use (image, present class) cases, see their modules;
@@ -31,7 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from attrsearch.attribution import Attribution, check_maps, normalize_maps
+from attrsearch.attribution import Attribution, check_maps, normalize_maps, output_kind_of
 from attrsearch.data.base import AttributionDataset, collate_samples
 from attrsearch.masks import aggregate_masks, ground_truth
 from attrsearch.metrics.common import Classifier, auto_chunk
@@ -43,11 +44,11 @@ from attrsearch.metrics.suites import SUITES
 log = logging.getLogger(__name__)
 
 
-def _named_panel(panel: Sequence[Any], chunk: int) -> list[tuple[str, Classifier]]:
+def _named_panel(panel: Sequence[Any], chunk: int, dtype: str) -> list[tuple[str, Classifier]]:
     out = []
     for i, item in enumerate(panel):
         name, model = item if isinstance(item, tuple) else (f"panel{i}", item)
-        out.append((str(name), Classifier(model, chunk)))
+        out.append((str(name), Classifier(model, chunk, dtype=dtype)))
     return out
 
 
@@ -75,16 +76,17 @@ def evaluate(
     device = torch.device(device)
     info = dataset.info
     chunk = cfg.classify_chunk or auto_chunk(device, info.image_size, info.image_size)
-    clf = Classifier(explanandum, chunk)
+    clf = Classifier(explanandum, chunk, dtype=cfg.classifier_dtype)
     started = time.perf_counter()
     seconds: dict[str, float] = defaultdict(float)
-    panel_items = _named_panel(panel, chunk) if spec.uses("transfer") else []
+    panel_items = _named_panel(panel, chunk, cfg.classifier_dtype) if spec.uses("transfer") else []
     setup = EvaluationSetup(cfg, info, device, clf, chunk, panel_items, context_classes)
     scorers: list[Scorer] = [f.scorer_class()(setup, **f.options) for f in spec.families]
     needs = set().union(*(s.needs for s in scorers))
     notes = [note for s in scorers for note in s.notes]
     setup_notes = [len(s.notes) for s in scorers]
 
+    kind = output_kind_of(attribution)
     normalized_any = False
     zero_logits = None
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate_samples)
@@ -92,18 +94,17 @@ def evaluate(
     for batch in loader:
         x_all = batch["image"].to(device)
         batch_start, first = first, first + x_all.shape[0]
-        t0 = time.perf_counter()
-        raw = attribution(x_all)
-        check_maps(raw, x_all, info.num_classes)
-        maps_all, flags = normalize_maps(raw.to(device), cfg.attribution_normalization)
-        seconds["attribution"] += time.perf_counter() - t0
-        normalized_any |= bool(flags.any())
-
         y_all = batch["labels"].to(device)
         keep = y_all.bool().any(dim=1)  # images with at least one label
         if not keep.any():
             continue
-        x, y, maps = x_all[keep], y_all[keep], maps_all[keep]
+        x, y = x_all[keep], y_all[keep]
+        t0 = time.perf_counter()
+        raw = attribution(x)  # only the images that count: a map never depends on its batch
+        check_maps(raw, x, info.num_classes)
+        maps, flags = normalize_maps(raw.to(device), cfg.attribution_normalization, kind)
+        seconds["attribution"] += time.perf_counter() - t0
+        normalized_any |= bool(flags.any())
         masks = batch["masks"].to(device)[keep]
         kept = keep.nonzero()[:, 0].tolist()
         m, n = aggregate_masks(maps, y)
@@ -157,7 +158,10 @@ def evaluate(
         tables["per_class"] = per_class
     metrics["attribution/minmax_normalized"] = float(normalized_any)
     if normalized_any:
-        notes.append("attribution: maps outside [0, 1] were min-max normalised per image and class")
+        why = "score maps" if kind == "score" else "maps outside [0, 1]"
+        if cfg.attribution_normalization == "always":
+            why = "all maps (attribution_normalization: always)"
+        notes.append(f"attribution: {why} were min-max normalised per image and class")
     for scorer, count in zip(scorers, setup_notes):
         notes.extend(scorer.notes[count:])
     missing = sorted(k for k, v in metrics.items() if isinstance(v, float) and math.isnan(v))

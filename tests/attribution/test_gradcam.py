@@ -42,8 +42,12 @@ def test_gradcam_other_layer_and_strategies_agree(small_cnn, images):
         torch.testing.assert_close(ours, ref, atol=1e-5 * ref.abs().max().item(), rtol=1e-5)
 
 
-def test_gradcam_pp_matches_pytorch_grad_cam_weights(small_cnn, images):
-    """Activations and per-class gradients from plain autograd, weights from pytorch-grad-cam's formula."""
+@pytest.mark.parametrize("head_scale", [1.0, 1e-3])
+def test_gradcam_pp_matches_pytorch_grad_cam_weights(small_cnn, images, head_scale):
+    """Activations and per-class gradients from plain autograd, weights from pytorch-grad-cam's formula
+    (eps 1e-6, ours too). head_scale 1e-3 makes g^2 comparable to eps, where a different eps shows."""
+    with torch.no_grad():
+        small_cnn.head[-1].weight.mul_(head_scale)
     _, layer = find_layer(small_cnn, default_layer(small_cnn))
     store = {}
     handle = layer.register_forward_hook(lambda m, i, o: store.__setitem__("a", o))

@@ -20,6 +20,17 @@ def test_relevance_is_conserved_without_biases(bias_free_net, composite):
     torch.testing.assert_close(maps.sum((2, 3)), logits, atol=1e-4 * logits.abs().max().item(), rtol=1e-3)
 
 
+def test_a_dense_bias_absorbs_exactly_its_share(bias_free_net):
+    """Epsilon rule at the last layer: sum R = z (z - b) / (z + eps) = logit - b up to epsilon."""
+    head = bias_free_net[-1]
+    head.bias = torch.nn.Parameter(torch.tensor([0.5, -0.3, 0.2, 1.0]), requires_grad=False)
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 12, 12)
+    maps = lrp(bias_free_net, x)
+    logits = bias_free_net(x)
+    torch.testing.assert_close(maps.sum((2, 3)), logits - head.bias, atol=1e-4, rtol=1e-3)
+
+
 def test_canonized_resnet_is_close_to_conservative(small_resnet, images):
     maps = lrp(small_resnet, images)
     logits = small_resnet(images)
@@ -28,11 +39,13 @@ def test_canonized_resnet_is_close_to_conservative(small_resnet, images):
 
 
 def test_describe_names_composite_and_canonizer(small_cnn, small_resnet):
-    assert describe({}, small_cnn) == "zennit EpsilonPlusFlat (epsilon 1e-06), canonizers SequentialMergeBatchNorm"
+    text = describe({}, small_cnn)
+    assert text.startswith("zennit EpsilonPlusFlat (epsilon 1e-06), canonizers SequentialMergeBatchNorm; ")
+    assert "biases (BatchNorm shifts included)" in text and "flat rule at the input" in text
     assert describe({"composite": "epsilon_gamma_box"}, small_resnet).startswith(
         "zennit EpsilonGammaBox (epsilon 1e-06, gamma 0.25)"
     )
-    assert describe({"composite": "alpha2_beta1"}, small_resnet).endswith("canonizers ResNetCanonizer")
+    assert "canonizers ResNetCanonizer; " in describe({"composite": "alpha2_beta1"}, small_resnet)
 
 
 def test_canonizers_leave_the_model_unchanged(small_cnn, images):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from scipy.stats import spearmanr
 
-from attrsearch.attribution.methods import resolve_method
+from attrsearch.attribution.methods import method_attribution, resolve_method
 from attrsearch.attribution.methods.gradcam import gradcam
 from attrsearch.errors import UserError
 
@@ -41,7 +42,58 @@ def test_zennit_gradient_without_composite_is_the_input_gradient(small_cnn, imag
     maps = run("zennit:Gradient", small_cnn, images)
     x = images.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(small_cnn(x)[:, 2].sum(), x)
-    torch.testing.assert_close(maps[:, 2], g.sum(1) * small_cnn(images)[:, 2, None, None], atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(maps[:, 2], g.sum(1), atol=1e-6, rtol=1e-4)  # seeded with the one-hot, not the logit
+
+
+@pytest.fixture
+def mixed_sign_cnn(small_cnn):
+    """small_cnn with class 0's logits shifted below zero (the logit seed would flip its maps)."""
+    with torch.no_grad():
+        small_cnn.head[-1].bias[0] -= 4.0
+    return small_cnn
+
+
+def _spearman_per_map(a, b):
+    """Spearman rho of every (image, class) pair of two (B, C, H, W) stacks."""
+    return [spearmanr(x.flatten(), y.flatten())[0] for x, y in zip(a.flatten(0, 1), b.flatten(0, 1))]
+
+
+@pytest.mark.parametrize(
+    "zennit_name, zennit_opts, captum_name, captum_opts",
+    [
+        ("zennit:Gradient", {}, "captum:Saliency", {"attribute": {"abs": False}}),
+        ("zennit:SmoothGrad", {"init": {"n_iter": 1}}, "captum:Saliency", {"attribute": {"abs": False}}),
+        (
+            "zennit:IntegratedGradients",
+            {"init": {"n_iter": 32}},
+            "captum:IntegratedGradients",
+            {"attribute": {"n_steps": 32, "method": "riemann_right"}},
+        ),
+    ],
+)
+def test_zennit_attributors_rank_like_captum(
+    mixed_sign_cnn, images, zennit_name, zennit_opts, captum_name, captum_opts
+):
+    """zennit's gradient attributors and captum's counterparts on the same inputs (zennit has no
+    InputXGradient; its SmoothGrad with n_iter=1 is the plain gradient, noise-free by construction)."""
+    with torch.no_grad():
+        logits = mixed_sign_cnn(images)
+    assert (logits < 0).any() and (logits > 0).any()
+    ours = run(zennit_name, mixed_sign_cnn, images, **zennit_opts)
+    assert min(_spearman_per_map(ours, run(captum_name, mixed_sign_cnn, images, **captum_opts))) > 0.99
+
+
+def test_zennit_integrated_gradients_is_complete(mixed_sign_cnn, images):
+    maps = run("zennit:IntegratedGradients", mixed_sign_cnn, images, init={"n_iter": 256})
+    with torch.no_grad():
+        delta = mixed_sign_cnn(images) - mixed_sign_cnn(torch.zeros_like(images))
+    assert (maps.sum((2, 3)) - delta).abs().max() <= 0.01 * delta.abs().min()
+
+
+def test_zennit_descriptions_name_the_seed(small_cnn):
+    assert "one-hot class vector" in method_attribution(small_cnn, "zennit:IntegratedGradients").description
+    lrp_like = method_attribution(small_cnn, "zennit:Gradient", {"composite": "epsilon_plus_flat"})
+    assert "seeded with the class logit" in lrp_like.description
 
 
 @pytest.mark.parametrize(

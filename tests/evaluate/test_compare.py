@@ -50,6 +50,10 @@ def test_markdown_has_tables_2_3_sanity_and_the_cap(compared):
     for row in ("| *sanity 0* |", "| *sanity 0.5* |", "| *sanity 1* |", "| *sanity GT* |", "| center | 8 |"):
         assert row in md
     assert "center on the first 8 images" in md and "s / image" in md
+    assert "**Map normalisation** (`attribution_normalization: auto`)" in md
+    methods = md.split("## Methods")[1]
+    assert "- **explainer**: " in methods and "maps scored as they are" in methods.split("- **gradcam**")[0]
+    assert "maps min-max normalised" in methods.split("- **gradcam**")[1]
     sanity = md.split("## Sanity checks")[1].split("##")[0]
     assert "| center | 2 |" not in sanity and "**fail**" in sanity
 

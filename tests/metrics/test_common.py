@@ -64,3 +64,16 @@ def test_classifier_falls_back_to_the_model_when_it_cannot_be_traced():
     clf = Classifier(model)
     assert torch.allclose(clf(x), model(x))
     assert clf._runner is model
+
+
+def test_bfloat16_classifier_is_close_and_leaves_the_model_alone(tiny_cnn):
+    x = torch.randn(10, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = tiny_cnn(x)
+    for fast in (True, False):
+        clf = Classifier(tiny_cnn, chunk_size=4, fast=fast, dtype="bfloat16")
+        got = clf(x)
+        assert got.dtype == torch.float32 and clf.images_seen == 10
+        torch.testing.assert_close(got, ref, atol=2e-2 * ref.abs().max().item(), rtol=0)
+        assert not torch.equal(got, ref)  # it did run in bfloat16
+    assert all(p.dtype == torch.float32 for p in tiny_cnn.parameters())

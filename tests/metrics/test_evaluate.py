@@ -147,3 +147,21 @@ def test_write_results_merges_and_writes_tables(tmp_path, gt_result):
     (tmp_path / "metrics.json").write_text("[1, 2]")
     with pytest.raises(UserError, match="metrics.json"):
         write_results(result, tmp_path)
+
+
+def test_unlabelled_images_cost_no_attribution_and_bfloat16_stays_close():
+    data = make_dataset(n=6, size=16)
+    for i in (1, 4):  # no class present: skipped everywhere, so never attributed
+        data.samples[i]["labels"] = torch.zeros_like(data.samples[i]["labels"])
+    inner = lookup_attribution(data)
+    shown = []
+
+    def attribute(images):
+        shown.append(images.shape[0])
+        return inner(images)
+
+    ref = evaluate(attribute, TinyCNN(), data, small_cfg(), "full", context_classes=[0])
+    assert sum(shown) == 4 and ref.metrics["faithfulness/images"] == 3  # positions 0, 2, 3 of the first 4
+    half = evaluate(inner, TinyCNN(), data, small_cfg(classifier_dtype="bfloat16"), "full", context_classes=[0])
+    for key in ("faithfulness/deletion_auc", "faithfulness/insertion_auc"):
+        assert half.metrics[key] == pytest.approx(ref.metrics[key], abs=1e-2)

@@ -93,3 +93,37 @@ def test_scored_classes():
     assert classes[:2].tolist() == [2, 0] and use.tolist() == [True, True, False]
     classes, use = ff.scored_classes(logits, labels, "predicted")
     assert classes.tolist() == [0, 1, 0] and use.all()
+
+
+class Counting:
+    """A classify callable that counts the images it is shown."""
+
+    def __init__(self, model):
+        self.model, self.seen = model, 0
+
+    def __call__(self, x):
+        self.seen += x.shape[0]
+        return self.model(x)
+
+
+def test_known_end_points_and_repeated_end_images_are_not_classified_again(tiny_cnn):
+    torch.manual_seed(1)
+    x = torch.randn(3, 3, 8, 8)
+    x[1, :, 4:] = 0.0  # half of image 1 is the mean substrate already: its deletion curve ends early
+    sal = torch.rand(3, 8, 8)
+    sal[1, 4:] -= 1.0  # ... because those pixels are the least salient
+    classes = torch.tensor([0, 2, 1])
+    fill = ff.substrate(x, "mean")
+    with torch.no_grad():
+        clean = torch.sigmoid(tiny_cnn(x).gather(1, classes[:, None])[:, 0])
+        zero = torch.sigmoid(tiny_cnn(fill).gather(1, classes[:, None])[:, 0])
+    full = ff.causal_curves_naive(tiny_cnn, x, sal, classes, "deletion", fill, pixels_per_step=8)
+    counting = Counting(tiny_cnn)
+    got = ff.causal_curves(counting, x, sal, classes, "deletion", fill, 8, chunk_size=4, first=clean, last=zero)
+    torch.testing.assert_close(got, full, atol=1e-5, rtol=0)
+    # 9 steps each: images 0 and 2 need steps 1..7, image 1 steps 1..3 (step 4 shows the substrate)
+    assert counting.seen == 7 + 3 + 7
+    counting = Counting(tiny_cnn)
+    got = ff.causal_curves(counting, x, sal, classes, "deletion", fill, 8)  # nothing known
+    torch.testing.assert_close(got, full, atol=1e-5, rtol=0)
+    assert counting.seen == 9 + 5 + 9

@@ -14,6 +14,14 @@ they are here for breadth and as independent references, not for speed.
   OpenCV, values in [0, 1].
 - ``zennit:<Attributor>``: a zennit attributor (Gradient, SmoothGrad, IntegratedGradients,
   Occlusion) with an optional LRP composite (``composite``), relevance summed over colour channels.
+  What the backward pass starts from (zennit's ``attr_output``) depends on what is computed
+  (``zennit_seed``): the gradient attributors without a composite start from the one-hot class
+  vector, so they return the gradient of the class logit (Gradient = captum's Saliency without
+  ``abs``, IntegratedGradients = captum's with ``method=riemann_right``, completeness
+  sum IG = f(x) - f(0) up to the Riemann error); with a composite the relevance starts at the class
+  logit (one-hot x logit, LRP's convention: Bach et al. 2015, eq. 2, so relevance sums to about the
+  logit); Occlusion has no backward pass: its score per window is the class logit of the image
+  with only that window kept (one-hot x logit again).
 """
 
 from __future__ import annotations
@@ -78,6 +86,26 @@ class ZennitOptions(StrictModel):
     canonizers: Literal["auto", "none"] = "auto"
     init: dict[str, Any] = Field(default_factory=dict)
     batch: int = Field(64, ge=1)
+
+
+def zennit_seed(cls: type, composite: str) -> Literal["onehot", "logit"]:
+    """What zennit's backward pass starts from for attributor ``cls`` with ``composite`` (see the module docs)."""
+    from zennit.attribution import Gradient
+
+    if issubclass(cls, Gradient) and composite == "none":
+        return "onehot"
+    return "logit"
+
+
+def describe_zennit(cls: type, kwargs: dict[str, Any]) -> str:
+    """The seed in words, appended to the method description."""
+    from zennit.attribution import Gradient
+
+    if not issubclass(cls, Gradient):
+        return "score per window: the class logit with only the window kept (one-hot x logit)"
+    if zennit_seed(cls, kwargs.get("composite", "none")) == "onehot":
+        return "backward seeded with the one-hot class vector: gradients of the class logit"
+    return "relevance seeded with the class logit (one-hot x logit, the LRP convention)"
 
 
 def _rows_to_maps(values: Tensor, rows: Tensor, maps: Tensor) -> None:
@@ -159,13 +187,14 @@ def _zennit_call(
         rows = pairs[start : start + opts.batch]
         x = images[rows[:, 0]].clone().requires_grad_(True)
         onehot = torch.nn.functional.one_hot(rows[:, 1], num_classes).to(x.dtype)
+        seed = onehot if zennit_seed(cls, opts.composite) == "onehot" else (lambda out, oh=onehot: out * oh)
         composite = None if lrp_opts is None else build_composite(lrp_opts, model, x)
         try:
             attributor = cls(model=model, composite=composite, **_tuples(opts.init))
         except TypeError as err:
             raise UserError(f"--option init: {name} rejects {sorted(opts.init)}: {err}") from None
         with attributor:
-            _, relevance = attributor(x, lambda out, oh=onehot: out * oh)
+            _, relevance = attributor(x, seed)
         _rows_to_maps(relevance.detach().sum(1), rows, maps)
     return maps
 
@@ -193,6 +222,15 @@ def _library_class(prefix: str, cls_name: str) -> type:
         names = sorted(n for n, v in vars(lib).items() if isinstance(v, type) and issubclass(v, base) and v is not base)
         raise UserError(f"--method {prefix}:{cls_name}: unknown class; choose one of {', '.join(names)}")
     return cls
+
+
+def describe_library_method(name: str, kwargs: dict[str, Any]) -> str:
+    """``prefix:Class`` with its options in words (zennit's: also what the backward pass starts from)."""
+    text = f"{name} " + ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    prefix, _, cls_name = name.partition(":")
+    if prefix == "zennit":
+        text += "; " + describe_zennit(_library_class(prefix, cls_name), kwargs)
+    return text
 
 
 def resolve_library_method(name: str) -> tuple[Callable[..., Tensor], type[StrictModel]]:

@@ -18,16 +18,21 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from attrsearch.attribution.base import OutputKind
 from attrsearch.config.base import StrictModel
 from attrsearch.registry import Registry
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method: ``fn(model, images, targets=None, **options) -> maps (B, C, H, W)`` and its options."""
+    """A registered method: ``fn(model, images, targets=None, **options) -> maps (B, C, H, W)``, its
+    options and what its maps are: ``output`` ``"score"`` (the default: on the method's own scale,
+    min-max normalised per image and class by the metrics) or ``"mask"`` (in [0, 1] by construction,
+    scored as they are); see ``attrsearch.attribution.base``."""
 
     fn: Callable[..., Tensor]
     options: type[StrictModel]
+    output: OutputKind = "score"
 
     def __call__(self, model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: Any) -> Tensor:
         return self.fn(model, images, targets, **options)
@@ -37,7 +42,7 @@ METHODS: Registry[MethodSpec] = Registry("attribution method", MethodSpec)
 
 
 def register_method(
-    name: str, options: type[StrictModel], doc: str | None = None
+    name: str, options: type[StrictModel], doc: str | None = None, output: OutputKind = "score"
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
-    """Decorator: register the method function under ``name`` with its options model."""
-    return METHODS.register(name, doc, options=options)
+    """Decorator: register the method function under ``name`` with its options model and output kind."""
+    return METHODS.register(name, doc, options=options, output=output)

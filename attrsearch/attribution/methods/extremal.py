@@ -148,6 +148,7 @@ def optimize_rows(
     "extremal",
     ExtremalOptions,
     doc="Extremal perturbations (Fong et al. 2019), preservation, blur, mean over areas",
+    output="mask",
 )
 @attribution_method
 def extremal(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:

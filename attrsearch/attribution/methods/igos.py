@@ -164,6 +164,7 @@ def igos_rows(
     "igos",
     IGOSOptions,
     doc="iGOS++ (Khorram et al. 2021): deletion+insertion masks, integrated gradients, bilateral TV",
+    output="mask",
 )
 @attribution_method
 def igos(model: nn.Module, images: Tensor, targets: Tensor | None = None, **options: object) -> Tensor:

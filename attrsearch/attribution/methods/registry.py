@@ -95,7 +95,8 @@ def method_attribution(
 
     Options are validated now (before any work). The callable records its cost: ``seconds``,
     ``images`` and ``seconds_per_image`` (wall time, synchronised on CUDA) over all calls so far;
-    ``method`` and ``options`` name what it runs and ``description`` says it in words.
+    ``method`` and ``options`` name what it runs, ``description`` says it in words and
+    ``output_kind`` is the spec's ``output`` (how the metrics normalise its maps).
     """
     import torch
 
@@ -106,6 +107,8 @@ def method_attribution(
         kwargs["layer"] = find_layer(model, None)[0]
     if canonical_method(name) == "lrp":
         description = lrp.describe(opts, model)
+    elif ":" in name:
+        description = adapters.describe_library_method(name, kwargs)
     else:
         description = f"{name} " + ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
@@ -121,6 +124,7 @@ def method_attribution(
         return maps
 
     attribute.method = name  # type: ignore[attr-defined]
+    attribute.output_kind = method_spec(name).output  # type: ignore[attr-defined]
     attribute.options = kwargs  # type: ignore[attr-defined]
     attribute.description = description.strip()  # type: ignore[attr-defined]
     attribute.seconds = 0.0  # type: ignore[attr-defined]
