@@ -132,5 +132,7 @@ def _count_text(sweep: Sweep) -> str:
     samples = sweep.config.samples
     grid = sweep.space.grid_size()
     if sweep.config.search_alg.name in ("random", "grid") and sweep.config.scheduler.name != "pbt" and grid > 1:
-        return f"{grid} grid points x num_samples {samples}"
-    return f"num_samples {samples}"
+        text = f"{grid} grid points x num_samples {samples}"
+    else:
+        text = f"num_samples {samples}"
+    return text + (" + the base" if sweep.base_is_extra else "")

@@ -87,10 +87,21 @@ class Sweep:
             return int(dim.high)
         return self.base_cfg.train.epochs
 
+    @property
+    def base_is_extra(self) -> bool:
+        """Whether the base runs as a trial beside ``num_samples`` (Tune's basic generator): there a start
+        point replaces one sample and fixes the grid dimensions it names, so the base gets a sample of its
+        own and the grid stays whole. Optuna's start points count within ``num_samples``."""
+        return bool(self.config.start_from_base) and self.config.search_alg.name == "random"
+
+    def tune_samples(self) -> int:
+        """Tune's ``num_samples``."""
+        return self.config.samples + int(self.base_is_extra)
+
     def num_trials(self) -> int:
         samples = self.config.samples
         if self.config.search_alg.name in ("random", "grid") and self.config.scheduler.name != "pbt":
-            return samples * self.space.grid_size()
+            return samples * self.space.grid_size() + int(self.base_is_extra)
         return samples
 
     def trial_data(self, values: dict[str, Any]) -> dict[str, Any]:

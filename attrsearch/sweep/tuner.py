@@ -224,7 +224,7 @@ def build_tuner(sweep: Sweep, verbose: int = 1, plan: ExplanandaPlan | None = No
         mode=mode,
         search_alg=search_alg,
         scheduler=build_scheduler(sweep),
-        num_samples=sweep.config.samples,
+        num_samples=sweep.tune_samples(),
         max_concurrent_trials=sweep.config.max_concurrent_trials,
         time_budget_s=sweep.config.time_budget_s,
         # Tune's default starts a new actor (a fresh interpreter importing torch and attrsearch, ~6-9 s

@@ -14,6 +14,7 @@ from tests.support.metric_models import TinyCNN, make_dataset
 
 EXPECTED = {
     "center": "score",
+    "sobel": "score",
     "extremal": "mask",
     "gradcam": "score",
     "gradcam_pp": "score",

@@ -86,6 +86,11 @@ def _blocked_sweep(tmp_path, monkeypatch, inputs: bool = True):
     with ``inputs``, blockers of its own inputs (two named weights files that do not exist)."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     monkeypatch.setenv("ATTRSEARCH_CACHE", str(tmp_path / "cache"))
+
+    def no_ray(*args, **kwargs):  # the suite's shared Ray may already run in this process: check the call
+        raise AssertionError("the pre-flight must stop the sweep before Ray starts")
+
+    monkeypatch.setattr("attrsearch.sweep.run.start_ray", no_ray)
     base = {**TINY_BASE, "explainer": {"arch": "lraspp_mobilenet_v3_large", "weights": "imagenet"}}
     if inputs:
         base["explanandum"] = {**TINY_BASE["explanandum"], "weights": str(tmp_path / "nope.pt")}
@@ -106,8 +111,6 @@ def _main(capsys, argv):
 
 def _nothing_written(tmp_path):
     assert not (tmp_path / "results").exists() and not (tmp_path / "cache").exists()
-    ray = sys.modules.get("ray")
-    assert ray is None or not ray.is_initialized()
 
 
 def test_every_blocker_is_reported_in_one_run(tmp_path, monkeypatch, capsys):
@@ -179,3 +182,16 @@ def test_resume_of_a_sweep_started_when_start_from_base_defaulted_off(tmp_path):
     other = load_sweep(_sweep(tmp_path, num_samples=3))  # any other change is still refused
     with pytest.raises(UserError, match="differs from the sweep stored"):
         check_results_folder(other, resume=True)
+
+
+def test_random_search_runs_the_base_beside_its_samples(tmp_path):
+    """Tune's basic generator lets a start point replace a sample and fix the grid dimensions it names:
+    the base gets a sample of its own, so a grid of 2 x num_samples 1 still runs both points."""
+    from attrsearch.sweep.load import load_sweep
+
+    data = dict(search={"train.lr": {"grid": [0.002, 1.0]}}, num_samples=1, search_alg={"name": "random"})
+    sweep = load_sweep(_sweep(tmp_path, **data))
+    assert sweep.config.start_from_base and sweep.base_is_extra
+    assert sweep.tune_samples() == 2 and sweep.num_trials() == 3
+    off = load_sweep(_sweep(tmp_path, start_from_base=False, **data))
+    assert off.tune_samples() == 1 and off.num_trials() == 2

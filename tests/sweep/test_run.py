@@ -121,6 +121,7 @@ def test_failed_trial_is_recorded_and_retries_resume_from_checkpoint(tmp_path, r
         max_failures=1,
         testing={"fail_once_at_epoch": 1},
         storage=str(tmp_path / "results"),
+        start_from_base=False,  # the two grid points only (the base's lr is one of them)
     )
     assert run_sweep(load_sweep(write_sweep(tmp_path, data)), address=ray_address, verbose=0) == 0
     exp = tmp_path / "results" / "faults"
