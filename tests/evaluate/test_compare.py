@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 
 import pandas as pd
@@ -10,15 +12,21 @@ import yaml
 
 from attrsearch.cli import main
 
+SHOWN: dict[str, str] = {}  # what the fixture's compare run printed
+
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory, make_tiny_experiment):
     root = tmp_path_factory.mktemp("compare")
     cfg = root / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(make_tiny_experiment()))
+    data = make_tiny_experiment()
+    data["train"]["progress"] = True  # the progress lines are checked below, from this one run
+    cfg.write_text(yaml.safe_dump(data))
     out = root / "out"
     argv = ["compare", str(cfg), "--methods", "explainer,gradcam,center", "--out", str(out), "--max-images", "center=8"]
-    assert main(argv) == 0
+    with contextlib.redirect_stdout(io.StringIO()) as shown_out, contextlib.redirect_stderr(io.StringIO()) as shown_err:
+        assert main(argv) == 0
+    SHOWN.update(out=shown_out.getvalue(), err=shown_err.getvalue())
     return cfg, out
 
 
@@ -103,17 +111,8 @@ def test_data_randomisation_covers_the_explainer(tmp_path, make_tiny_experiment)
     )
 
 
-@pytest.mark.slow  # a second compare run (about 60 s on 2 cores)
-def test_long_stages_show_progress(compared, capsys):
+def test_long_stages_show_progress(compared):
     """Each entry says which of how many with the time left; the sanity cascade shows a bar (n of N)."""
-    cfg, out = compared
-    data = yaml.safe_load(cfg.read_text())
-    data["train"]["progress"] = True
-    shown = cfg.with_name("progress.yaml")
-    shown.write_text(yaml.safe_dump(data))
-    argv = ["compare", str(shown), "--methods", "explainer,center", "--out", str(out), "--suite", "fast"]
-    assert main(argv) == 0
-    captured = capsys.readouterr()
-    assert "compare: entry 2 of 2 (center);" in captured.out and "s left" in captured.out
-    assert "compare: center: sanity, cascading randomisation" in captured.err
-    assert re.search(r"cascading randomisation: +\d+%\|.*?\| \d+/\d+ \[", captured.err)  # n of N, [elapsed<left]
+    assert "compare: entry 3 of 3 (center);" in SHOWN["out"] and "s left" in SHOWN["out"]
+    assert "compare: center: sanity, cascading randomisation" in SHOWN["err"]
+    assert re.search(r"cascading randomisation: +\d+%\|.*?\| \d+/\d+ \[", SHOWN["err"])  # n of N, [elapsed<left]
