@@ -89,10 +89,12 @@ class Sweep:
 
     @property
     def base_is_extra(self) -> bool:
-        """Whether the base runs as a trial beside ``num_samples`` (Tune's basic generator): there a start
-        point replaces one sample and fixes the grid dimensions it names, so the base gets a sample of its
-        own and the grid stays whole. Optuna's start points count within ``num_samples``."""
-        return bool(self.config.start_from_base) and self.config.search_alg.name == "random"
+        """Whether the base runs as a trial beside ``num_samples``. The base is one of the ``num_samples``
+        trials, except under random search over grid dimensions: Tune's basic generator lets a start point
+        replace one sample *and* fix the grid dimensions it names, so a whole grid pass would shrink to the
+        base alone; there the base gets a sample of its own and the grid stays whole."""
+        random = self.config.search_alg.name == "random"
+        return bool(self.config.start_from_base) and random and self.space.grid_size() > 1
 
     def tune_samples(self) -> int:
         """Tune's ``num_samples``."""

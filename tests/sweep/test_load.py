@@ -50,6 +50,8 @@ def test_num_trials_counts_grids(tmp_path):
     data = sweep_dict(
         search={"loss.lambda_tv": {"grid": [0.1, 1.0]}, "loss.lambda_area": {"uniform": [0.1, 1.0]}}, num_samples=3
     )
+    assert load_sweep(write_sweep(tmp_path, data)).num_trials() == 7  # 2 grid points x 3 samples + the base
+    data["start_from_base"] = False
     assert load_sweep(write_sweep(tmp_path, data)).num_trials() == 6
 
 
