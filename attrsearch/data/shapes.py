@@ -51,23 +51,31 @@ def generate_split(cfg: ShapesConfig, image_size: int, split: str) -> dict[str, 
     n = {"train": cfg.num_train, "val": cfg.num_val, "test": cfg.num_test}[split]
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, SPLIT_IDS[split]]))
     painter = Painter(cfg, image_size, split)
-    H, K = image_size, cfg.max_objects
-    out = {
+    out = empty_split_arrays(n, image_size, cfg.max_objects, cfg.num_classes)
+    for i in range(n):
+        store_sample(out, i, painter.render(rng))
+    return out
+
+
+def empty_split_arrays(n: int, H: int, K: int, C: int) -> dict[str, np.ndarray]:
+    """The arrays of ``n`` samples (see ``generate_split``), filled by ``store_sample``."""
+    return {
         "images": np.empty((n, H, H, 3), np.uint8),
         "instances": np.empty((n, H, H), np.uint8),
         "boxes": np.full((n, K, 5), -1, np.int32),
-        "labels": np.zeros((n, cfg.num_classes), np.uint8),
+        "labels": np.zeros((n, C), np.uint8),
         "context": np.empty((n, H, H), np.uint8),
     }
-    for i in range(n):
-        s = painter.render(rng)
-        out["images"][i] = s["image"]
-        out["instances"][i] = s["instances"]
-        out["context"][i] = s["context"]
-        for j, box in enumerate(s["boxes"]):
-            out["boxes"][i, j] = box
-            out["labels"][i, box[4]] = 1
-    return out
+
+
+def store_sample(arrays: dict[str, np.ndarray], i: int, s: dict[str, Any]) -> None:
+    """Write one rendered sample ``s`` (``Painter.render`` / ``compose``) at index ``i``."""
+    arrays["images"][i] = s["image"]
+    arrays["instances"][i] = s["instances"]
+    arrays["context"][i] = s["context"]
+    for j, box in enumerate(s["boxes"]):
+        arrays["boxes"][i, j] = box
+        arrays["labels"][i, box[4]] = 1
 
 
 def fingerprint(cfg: DataConfig) -> int:

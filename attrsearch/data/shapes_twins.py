@@ -26,7 +26,14 @@ import numpy as np
 from attrsearch.config import DataConfig, ShapesConfig, stable_hash
 from attrsearch.data.base import DatasetInfo, normalization_stats
 from attrsearch.data.cache import cached_arrays
-from attrsearch.data.shapes import GENERATOR_VERSION, SPLIT_IDS, ShapesDataset, class_names
+from attrsearch.data.shapes import (
+    GENERATOR_VERSION,
+    SPLIT_IDS,
+    ShapesDataset,
+    class_names,
+    empty_split_arrays,
+    store_sample,
+)
 from attrsearch.data.shapes_render import Painter
 from attrsearch.errors import UserError
 
@@ -49,25 +56,6 @@ def twin_filter(kind: str, cls: int | None, num_classes: int) -> tuple[set[int] 
     if kind == "empty":
         return set(), set()
     raise UserError(f"twin kind {kind!r}: choose one of {', '.join(TWIN_KINDS)}")
-
-
-def _empty_arrays(n: int, H: int, K: int, C: int) -> dict[str, np.ndarray]:
-    return {
-        "images": np.empty((n, H, H, 3), np.uint8),
-        "instances": np.zeros((n, H, H), np.uint8),
-        "boxes": np.full((n, K, 5), -1, np.int32),
-        "labels": np.zeros((n, C), np.uint8),
-        "context": np.zeros((n, H, H), np.uint8),
-    }
-
-
-def _store(arrays: dict[str, np.ndarray], i: int, s: dict[str, Any]) -> None:
-    arrays["images"][i] = s["image"]
-    arrays["instances"][i] = s["instances"]
-    arrays["context"][i] = s["context"]
-    for j, box in enumerate(s["boxes"]):
-        arrays["boxes"][i, j] = box
-        arrays["labels"][i, box[4]] = 1
 
 
 def cue_cases(
@@ -97,10 +85,10 @@ def cue_cases(
         "case_class": np.array([c for _, c, _ in scenes], np.int64),
     }
     for kind in kinds:
-        arrays = _empty_arrays(len(scenes), image_size, cfg.max_objects, cfg.num_classes)
+        arrays = empty_split_arrays(len(scenes), image_size, cfg.max_objects, cfg.num_classes)
         for m, (_, c, scene) in enumerate(scenes):
             cues, objects = twin_filter(kind, c, cfg.num_classes)
-            _store(arrays, m, painter.compose(scene, cues, objects))
+            store_sample(arrays, m, painter.compose(scene, cues, objects))
         out[kind] = arrays
     return out
 
