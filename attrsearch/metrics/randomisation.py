@@ -42,6 +42,7 @@ from torch import Tensor
 
 from attrsearch.attribution.methods.center import center_map
 from attrsearch.attribution.sanity import spearman, ssim
+from attrsearch.metrics.intervention import bootstrap_interval
 
 MEASURES = ("spearman", "ssim", "top10")
 TOP_FRACTION = 0.1
@@ -130,20 +131,8 @@ def dependence_index(
     value = float(_ratio_index(x, y))
     if x.size < 2:
         return Estimate(value, math.nan, math.nan, level)
-    from scipy.stats import bootstrap
-
-    res = bootstrap(
-        (x, y),
-        _ratio_index,
-        paired=True,
-        vectorized=True,
-        n_resamples=n_resamples,
-        confidence_level=level,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    ci = res.confidence_interval
-    return Estimate(value, float(ci.low), float(ci.high), level)
+    low, high = bootstrap_interval(x, _ratio_index, paired=(y,), level=level, n_resamples=n_resamples, seed=seed)
+    return Estimate(value, low, high, level)
 
 
 def _nanmean(x: Tensor) -> float:
