@@ -65,6 +65,16 @@ class ShapesConfig(StrictModel):
         return self
 
 
+def check_class_names(names: list[str] | None) -> list[str] | None:
+    """Class names of a dataset with palette masks: 1..254 of them (mask indices 1..C, 255 is void), unique."""
+    if names is not None:
+        if not 1 <= len(names) <= 254:
+            raise ValueError("needs 1..254 class names (mask indices 1..C, 255 is void)")
+        if len(set(names)) != len(names):
+            raise ValueError("class names must be unique")
+    return names
+
+
 class VOCConfig(StrictModel):
     """VOC-2007 from a VOCdevkit folder: ``root`` is the ``VOC2007`` folder (or its parent VOCdevkit)."""
 
@@ -79,12 +89,7 @@ class VOCConfig(StrictModel):
     @field_validator("classes")
     @classmethod
     def _classes(cls, names: list[str] | None) -> list[str] | None:
-        if names is not None:
-            if not 1 <= len(names) <= 254:
-                raise ValueError("needs 1..254 class names (mask indices 1..C, 255 is void)")
-            if len(set(names)) != len(names):
-                raise ValueError("class names must be unique")
-        return names
+        return check_class_names(names)
 
 
 class COCOConfig(StrictModel):
@@ -141,13 +146,9 @@ class FolderConfig(StrictModel):
     @field_validator("classes")
     @classmethod
     def _classes(cls, names: list[str] | None) -> list[str] | None:
-        if names is not None:
-            if not 1 <= len(names) <= 254:
-                raise ValueError("needs 1..254 class names (mask indices 1..C, 255 is void)")
-            if len(set(names)) != len(names):
-                raise ValueError("class names must be unique")
-            if any("|" in n or not n.strip() for n in names):
-                raise ValueError("class names must be non-empty and hold no '|'")
+        names = check_class_names(names)
+        if names is not None and any("|" in n or not n.strip() for n in names):
+            raise ValueError("class names must be non-empty and hold no '|'")
         return names
 
 
