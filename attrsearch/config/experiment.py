@@ -93,12 +93,23 @@ class EarlyStoppingConfig(StrictModel):
     enabled: bool = True
 
 
+class LRScheduleConfig(StrictModel):
+    """The Explainer's learning rate over training, set per optimiser step: ``constant`` (the paper), or a
+    linear warm-up over ``warmup_epochs`` then a cosine decay to ``lr * final_lr_ratio`` at the last
+    planned epoch (``train.epochs``; Loshchilov & Hutter 2017, SGDR; Goyal et al. 2017's warm-up)."""
+
+    name: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0.0, description="linear warm-up from lr/100, in epochs (fractions allowed)")
+    final_lr_ratio: float = Field(0.01, ge=0.0, le=1.0, description="cosine: the last step's lr as a share of lr")
+
+
 class TrainConfig(StrictModel):
     """The Explainer training loop (identical for ``attrsearch train`` and sweep trials)."""
 
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-4, gt=0.0)
+    lr_schedule: LRScheduleConfig = Field(default_factory=LRScheduleConfig)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     weight_decay: float = Field(0.0, ge=0.0)
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)

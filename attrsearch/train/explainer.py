@@ -19,7 +19,14 @@ from attrsearch.config import ExperimentConfig
 from attrsearch.data import AttributionDataset
 from attrsearch.objectives import OBJECTIVES, LossOutput
 from attrsearch.train.checkpoint import build_explainer, load_checkpoint, save_checkpoint
-from attrsearch.train.runtime import autocast, make_loader, make_optimizer, seed_everything, use_channels_last
+from attrsearch.train.runtime import (
+    autocast,
+    make_loader,
+    make_lr_scheduler,
+    make_optimizer,
+    seed_everything,
+    use_channels_last,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +100,7 @@ class ExplainerRun:
             self.explainer = self.explainer.to(memory_format=torch.channels_last)
         t = cfg.train
         self.optimizer = make_optimizer(self.explainer.parameters(), t.optimizer, t.lr, t.weight_decay)
+        self.scheduler = make_lr_scheduler(self.optimizer, t.lr_schedule, self.steps_per_epoch(), t.epochs)
         hook = self.objective.step_hook
         self.hook = (
             hook(cfg.objective, explanandum, device, explainer=self.explainer, seed=cfg.seed)
@@ -116,6 +124,12 @@ class ExplainerRun:
             "mean": list(info.mean),
             "std": list(info.std),
         }
+
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps in one epoch (``train_epoch``'s loader: drop_last, ``max_train_batches``)."""
+        t, n = self.cfg.train, len(self.train_ds)
+        steps = n // t.batch_size if n > t.batch_size else 1
+        return min(steps, t.max_train_batches) if t.max_train_batches is not None else steps
 
     @property
     def stopped_early(self) -> bool:
@@ -170,6 +184,8 @@ class ExplainerRun:
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
             extra = self.hook.after_step(images, labels, out) if self.hook is not None else None
             means.add(out, len(labels), extra)
             bar.set_postfix(loss=f"{means.sums['loss'] / means.count:.4f}")
@@ -232,6 +248,8 @@ class ExplainerRun:
         }
         if self.hook is not None:
             state["objective_state"] = self.hook.state_dict()
+        if self.scheduler is not None:
+            state["lr_scheduler"] = self.scheduler.state_dict()
         return state
 
     def _restore(self, state: dict) -> None:
@@ -244,6 +262,8 @@ class ExplainerRun:
             state["bad_epochs"],
         )
         self.seconds = state.get("seconds", 0.0)
+        if self.scheduler is not None and "lr_scheduler" in state:
+            self.scheduler.load_state_dict(state["lr_scheduler"])
         if self.hook is not None and "objective_state" in state:
             self.hook.load_state_dict(state["objective_state"])
 

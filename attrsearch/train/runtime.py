@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 
 import numpy as np
@@ -84,6 +85,36 @@ def make_loader(ds, batch_size: int, shuffle: bool, seed: int, num_workers: int 
         num_workers=num_workers,
         drop_last=drop_last,
     )
+
+
+def lr_factor(step: int, *, name: str, warmup_steps: int, total_steps: int, final_ratio: float) -> float:
+    """The learning-rate multiplier of optimiser step ``step`` (0-based): 1 for ``constant``; for
+    ``cosine`` a linear warm-up from 0.01 over ``warmup_steps``, then a half cosine from 1 down to
+    ``final_ratio`` at ``total_steps - 1`` (held there beyond)."""
+    if name == "constant":
+        return 1.0
+    if step < warmup_steps:
+        return 0.01 + 0.99 * step / warmup_steps
+    span = max(total_steps - 1 - warmup_steps, 1)
+    progress = min((step - warmup_steps) / span, 1.0)
+    return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_lr_scheduler(optimizer, schedule, steps_per_epoch: int, epochs: int):
+    """``torch.optim.lr_scheduler.LambdaLR`` stepping ``lr_factor`` once per optimiser step; None for a
+    constant rate (so the constant default trains exactly as before)."""
+    if schedule.name == "constant":
+        return None
+    from functools import partial
+
+    factor = partial(
+        lr_factor,
+        name=schedule.name,
+        warmup_steps=round(schedule.warmup_epochs * steps_per_epoch),
+        total_steps=steps_per_epoch * epochs,
+        final_ratio=schedule.final_lr_ratio,
+    )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def make_optimizer(params, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:

@@ -49,8 +49,11 @@ def test_same_seed_same_weights_bit_for_bit(tmp_path, tiny_experiment):
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
-def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, tiny_experiment):
+@pytest.mark.parametrize("schedule", [None, {"name": "cosine", "warmup_epochs": 0.5}])
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, tiny_experiment, schedule):
     tiny_experiment["train"]["epochs"] = 3
+    if schedule:  # the learning-rate schedule's position is checkpointed too
+        tiny_experiment["train"]["lr_schedule"] = schedule
     cfg, train, val, explanandum = _setup(tiny_experiment)
     full = _trainer(cfg, tmp_path / "full", explanandum, train, val)
     while not full.finished:
@@ -99,3 +102,15 @@ def test_nan_loss_raises_training_diverged(tmp_path, tiny_experiment, monkeypatc
     t.objective = t.objective.__class__(poisoned, None)
     with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
         t.run_epoch()
+
+
+def test_cosine_schedule_changes_the_learning_rate_per_step(tmp_path, tiny_experiment):
+    tiny_experiment["train"].update(epochs=2, lr_schedule={"name": "cosine", "warmup_epochs": 1})
+    cfg, train, val, explanandum = _setup(tiny_experiment)
+    run = _trainer(cfg, tmp_path, explanandum, train, val)
+    lr = cfg.train.lr
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * lr)  # warm-up starts at lr / 100
+    run.run_epoch()
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(lr)  # one warm-up epoch: at lr now
+    run.run_epoch()
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * lr)  # decayed to final_lr_ratio
