@@ -151,7 +151,9 @@ def source_dependence(
         track = tracking(a["true"][confound], a["attributed"][confound], n_resamples=n_resamples, seed=seed)
     if m >= 2 and confound:
         strongest = max(confound, key=lambda i: a["true"][i].mean())
-        agree = per_image_agreement(a["true"][strongest], a["attributed"][strongest], n_resamples=n_resamples, seed=seed)
+        agree = per_image_agreement(
+            a["true"][strongest], a["attributed"][strongest], n_resamples=n_resamples, seed=seed
+        )
         if a["noise"] is None:
             notes.append("no noise control (train_mode: noise) among the members: no confound-minus-noise gap")
         else:

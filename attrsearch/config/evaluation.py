@@ -50,8 +50,12 @@ class DependenceConfig(StrictModel):
     data, the Explanandum's true cue effect on counterfactual twins and the maps' attributed reliance
     on the cue, per case, written to ``tables/dependence.csv``."""
 
-    enabled: bool = Field(False, description="measure true cue effects and attributed reliance (built-in shapes data only)")
-    images: int = Field(200, ge=1, description="the first N images of the evaluation split (their cue cases are scored)")
+    enabled: bool = Field(
+        False, description="measure true cue effects and attributed reliance (built-in shapes data only)"
+    )
+    images: int = Field(
+        200, ge=1, description="the first N images of the evaluation split (their cue cases are scored)"
+    )
     p_test: float = Field(
         1.0, gt=0.0, le=1.0, description="cue probability next to a biased object in the scored images (1: every one)"
     )

@@ -48,7 +48,9 @@ def source_label(cfg) -> tuple[str, str]:
     return "explainer", cfg.objective.name
 
 
-def dependence_cases(attribute: Any, explanandum: torch.nn.Module, cfg, device: torch.device | str = "cpu") -> pd.DataFrame:
+def dependence_cases(
+    attribute: Any, explanandum: torch.nn.Module, cfg, device: torch.device | str = "cpu"
+) -> pd.DataFrame:
     """One row per cue case: ``image``, ``class``, ``p_original``, ``p_no_cue``, ``cue_effect`` (in
     [-1, 1]), ``attributed_share`` (in [0, 1]) and ``attributed_riw`` (>= 0) of ``attribute``'s maps
     (images (B, 3, H, W) -> (B, C, H, W)) explaining ``explanandum``, plus the identity columns
@@ -58,8 +60,10 @@ def dependence_cases(attribute: Any, explanandum: torch.nn.Module, cfg, device: 
     data.shapes.context.p_test = dep.p_test
     split = cfg.evaluation.split
     datasets, index, classes = twin_datasets(data, split, cfg.cache_dir, dep.images, KINDS)
-    cls = torch.from_numpy(np.asarray(classes, np.int64))
-    probs = {kind: class_probabilities(explanandum, ds, device, cfg.evaluation.batch_size) for kind, ds in datasets.items()}
+    cls = torch.from_numpy(np.array(classes, np.int64))  # a writable copy of the cached array
+    probs = {
+        kind: class_probabilities(explanandum, ds, device, cfg.evaluation.batch_size) for kind, ds in datasets.items()
+    }
     effects = case_effects(probs, cls)
     original, kind = datasets["original"], output_kind_of(attribute)
     shares, riws = [], []

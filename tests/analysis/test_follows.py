@@ -49,11 +49,22 @@ def test_verdicts_of_the_planted_sources(folder):
 
 def test_family_arrays_align_the_shared_cases():
     rows = []
-    for member, p, mode, cases in (("a", 0.0, "confound", [(0, 1), (1, 0), (2, 1)]), ("b", 1.0, "confound", [(2, 1), (0, 1)]), ("n", 1.0, "noise", [(0, 1), (2, 1), (5, 0)])):
+    for member, p, mode, cases in (
+        ("a", 0.0, "confound", [(0, 1), (1, 0), (2, 1)]),
+        ("b", 1.0, "confound", [(2, 1), (0, 1)]),
+        ("n", 1.0, "noise", [(0, 1), (2, 1), (5, 0)]),
+    ):
         for image, klass in cases:
             rows.append(
-                {"member": member, "p_train": p, "train_mode": mode, "image": image, "class": klass,
-                 "cue_effect": 10 * image + klass + p, "attributed_share": image / 10}
+                {
+                    "member": member,
+                    "p_train": p,
+                    "train_mode": mode,
+                    "image": image,
+                    "class": klass,
+                    "cue_effect": 10 * image + klass + p,
+                    "attributed_share": image / 10,
+                }
             )
     a = fl.family_arrays(pd.DataFrame(rows))
     assert a["members"] == ["a", "b", "n"] and a["noise"] == 2
@@ -63,8 +74,14 @@ def test_family_arrays_align_the_shared_cases():
 
 @pytest.mark.parametrize(
     ("pearson_low", "gap_low", "expected"),
-    [(0.1, 0.1, "follows"), (0.1, -0.1, "salience"), (-0.1, 0.1, "gap only"), (-0.1, -0.1, "does not follow"),
-     (math.nan, 0.1, "undetermined"), (0.1, math.nan, "undetermined")],
+    [
+        (0.1, 0.1, "follows"),
+        (0.1, -0.1, "salience"),
+        (-0.1, 0.1, "gap only"),
+        (-0.1, -0.1, "does not follow"),
+        (math.nan, 0.1, "undetermined"),
+        (0.1, math.nan, "undetermined"),
+    ],
 )
 def test_verdict_rules(pearson_low, gap_low, expected):
     assert fl.verdict({"pearson_low": pearson_low}, {"gap_low": gap_low}) == expected

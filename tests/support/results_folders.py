@@ -295,7 +295,9 @@ def write_dependence_results(root: Path, cases: int = 40, seed: int = 0) -> Path
     for i in range(n):
         _, _, iou, deletion = DEPENDENCE_SOURCES[sources[i // len(DEPENDENCE_MEMBERS)]]
         override[f"ab12c_{i:05d}"] = {"segmentation/iou": iou, "faithfulness/deletion_auc": deletion}
-    folder = write_results(root, n=n, seeds=None, archs=False, stopped_every=0, error_trials=0, metrics_override=override)
+    folder = write_results(
+        root, n=n, seeds=None, archs=False, stopped_every=0, error_trials=0, metrics_override=override
+    )
     image = np.arange(cases) // 2
     klass = np.arange(cases) % 2
     base_effect = rng.uniform(0.5, 1.0, cases)  # a case's sensitivity, shared by the members

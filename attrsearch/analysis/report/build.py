@@ -10,8 +10,8 @@ from typing import Any
 from attrsearch.analysis.report.comparison import section_agreement, section_matrix, section_pareto
 from attrsearch.analysis.report.curves import section_curves
 from attrsearch.analysis.report.dependence import section_dependence, section_importance
-from attrsearch.analysis.report.fragments import _why
 from attrsearch.analysis.report.follows import section_follows
+from attrsearch.analysis.report.fragments import _why
 from attrsearch.analysis.report.galleries import section_galleries
 from attrsearch.analysis.report.overview import (
     section_leaderboard,

@@ -86,7 +86,7 @@ def _member_table(sources: list[fl.SourceDependence], measure: str) -> str:
     members = sources[0].members
     header = ["member", "true cue effect"] + [s.source for s in sources]
     rows = []
-    for i, row in members.iterrows():
+    for _, row in members.iterrows():
         cells = [_esc(row["member"]), f'<td class="num">{_num(float(row["cue_effect"]), 3)}</td>']
         for s in sources:
             match = s.members[s.members["member"] == row["member"]]
@@ -156,7 +156,10 @@ def _randomisation(r: Results) -> str:
     metrics = data.get("metrics", {})
     rows = []
     for measure in ("spearman", "ssim", "top10"):
-        reseed, control = metrics.get(f"randomisation/reseed/{measure}"), metrics.get(f"randomisation/control/{measure}")
+        reseed, control = (
+            metrics.get(f"randomisation/reseed/{measure}"),
+            metrics.get(f"randomisation/control/{measure}"),
+        )
         if reseed is None:
             continue
         for variant in ("random_init", "shuffled_labels"):
