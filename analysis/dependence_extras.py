@@ -103,8 +103,7 @@ def main() -> None:
                 source = MethodSource(cfg.method.name, check_method(cfg, cfg.method.name, cfg.method.options))
             attribute = source.attribution(model, cfg, torch.device("cpu"))
             batch = labelled_test_images(cfg, args.images)
-            with torch.no_grad():
-                raw = attribute(batch["image"])
+            raw = attribute(batch["image"]).detach()
             maps, _ = normalize_maps(raw, cfg.evaluation.attribution_normalization, output_kind_of(attribute))
             target, _ = aggregate_masks(maps, batch["labels"])
             gt, _ = ground_truth(batch["masks"], batch["labels"])

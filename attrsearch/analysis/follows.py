@@ -102,15 +102,17 @@ def _low(d: dict[str, float], key: str) -> float:
 def verdict(track: dict[str, float], gap: dict[str, float]) -> str:
     """The section's reading of one source from two 95% intervals:
 
-    - ``follows``: attributed reliance rises with the true effect (Pearson interval above 0) and is
-      higher on the strongest shortcut than on the noise control (gap interval above 0);
+    - ``follows``: attributed reliance rises with the true effect across the confound members (the
+      slope's interval above 0: unlike a correlation, defined and informative with two members and
+      0 for a map that does not move) and is higher on the strongest shortcut than on the noise
+      control (gap interval above 0);
     - ``salience``: it rises across the confound members but not above the noise control: the map
       sees the cue whether or not the classifier uses it;
     - ``gap only``: above the noise control, without tracking the graded family;
     - ``does not follow``: neither interval above 0;
     - ``undetermined``: an interval could not be computed (too few members or cases, no noise control).
     """
-    track_low, gap_low = _low(track, "pearson"), _low(gap, "gap")
+    track_low, gap_low = _low(track, "slope"), _low(gap, "gap")
     if math.isnan(track_low) or math.isnan(gap_low):
         return "undetermined"
     tracks, above = track_low > 0, gap_low > 0

@@ -70,8 +70,9 @@ def dependence_cases(
     step = cfg.evaluation.batch_size
     for start in range(0, len(original), step):
         items = [original[i] for i in range(start, min(len(original), start + step))]
-        with torch.no_grad():
-            raw = attribute(torch.stack([it["image"] for it in items]).to(device))
+        raw = attribute(
+            torch.stack([it["image"] for it in items]).to(device)
+        )  # as evaluate calls it (gradients allowed)
         maps, _ = normalize_maps(raw.detach().float(), cfg.evaluation.attribution_normalization, kind)
         context = torch.stack([it["context"] for it in items]).to(maps.device)
         reliance = case_reliance(maps, cls[start : start + len(items)].to(maps.device), context)

@@ -67,3 +67,19 @@ def test_base_is_no_variant(tmp_path):
     data["base"]["cache_dir"] = str(tmp_path / "cache")
     with pytest.raises(UserError, match="none of the values of search.variant.m"):
         load_sweep(write_sweep(tmp_path, data))
+
+
+def test_the_shipped_dependence_sweep():
+    """sweeps/dependence.yaml: 5 members x 8 methods, one Explanandum per member, dependence measured."""
+    from pathlib import Path
+
+    sweep = load_sweep(Path(__file__).resolve().parents[2] / "sweeps" / "dependence.yaml")
+    assert sweep.num_trials() == 40 and sweep.config.max_concurrent_trials == 2
+    assert sweep.base_cfg.evaluation.dependence.enabled and sweep.base_cfg.data.image_size == 48
+    methods = sweep.space.discrete_values("variant.method")
+    names = {v.get("objective.name") or v.get("method.name") for v in methods}
+    assert names == {"wysiwyc", "casm", "rtis", "rank", "gradcam", "rise", "sobel", "center"}
+    members = sweep.space.discrete_values("variant.member")
+    assert {m["data.shapes.context.train_mode"] for m in members} == {"confound", "noise"}
+    jobs, _ = needed_explananda(sweep)
+    assert len({j.cache_path for j in jobs if j.role == "explanandum"}) == 5

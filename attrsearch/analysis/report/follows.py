@@ -244,7 +244,7 @@ def section_follows(r: Results, page: Page) -> str:
         "<b>Verdicts</b> (95% percentile-bootstrap intervals over the shared cases). Tracking: correlation and slope "
         "between the members' mean true effect and mean attributed share (confound members). Confound − noise: "
         "attributed share on the strongest shortcut member minus on the noise control. Per-image Spearman: within "
-        "the strongest member, case by case. follows = both the Pearson and the gap interval above 0; salience = "
+        "the strongest member, case by case. follows = both the slope and the gap interval above 0; salience = "
         "tracks but not above the noise control; gap only; does not follow; undetermined = an interval is missing."
     )
     out += _verdict_table(sources)
