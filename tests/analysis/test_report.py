@@ -185,6 +185,16 @@ def test_follows_section_in_a_headless_browser(tmp_path):
     assert "Uncaught" not in log
 
 
+def test_follows_section_of_a_real_tiny_sweep(tmp_path):
+    """The real tiny dependence sweep (tests/analysis/data/dependence_tiny, with the randomisation.json and
+    probe.json that analysis/dependence_extras.py wrote for it): every part of the section is drawn."""
+    folder = Path(__file__).parent / "data" / "dependence_tiny"
+    html = _section(build_report(folder, tmp_path / "r.html", resamples=3).read_text(), "follows")
+    assert "could not be drawn" not in html and "plotly-graph-div" in html
+    assert "Model-free deltas" in html and "shuffled_labels" in html and "Encoding probe" in html
+    assert "No randomised-retrain test" not in html and "No encoding probe" not in html
+
+
 def test_browser_check_sees_a_javascript_error(report, tmp_path):
     """The same check on a copy with a broken script: proves the check can fail."""
     browser = _chromium()
