@@ -1,7 +1,8 @@
 """Read a sweep file and check it against the experiment schema before anything starts.
 
 Every check that can fail is done here, so a bad sweep file costs a one-line ``UserError`` that
-names the file and the field, and no Ray process: search paths exist in the experiment schema,
+names the file and the field, and no Ray process: search paths exist in the experiment schema
+(a ``variant.<name>`` dimension: each field of each of its mappings, no field set twice),
 every value a distribution can produce validates (the ends of each range, every choice), a < b can
 hold for the area bounds, the objective names are registered metrics, and the search algorithm,
 scheduler and objective fit together (PBT takes no search algorithm, Optuna takes no grids, the

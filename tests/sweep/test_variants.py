@@ -83,3 +83,35 @@ def test_the_shipped_dependence_sweep():
     assert {m["data.shapes.context.train_mode"] for m in members} == {"confound", "noise"}
     jobs, _ = needed_explananda(sweep)
     assert len({j.cache_path for j in jobs if j.role == "explanandum"}) == 5
+
+
+@pytest.mark.slow
+def test_a_tiny_dependence_sweep_end_to_end(tmp_path, ray_address):
+    """Members x methods through Ray: each trial writes run/tables/dependence.csv with its member and
+    source, and the report's section reads them back (the study's whole path, at toy size)."""
+    from attrsearch.analysis import follows
+    from attrsearch.analysis.results import read_results
+    from attrsearch.sweep.run import run_sweep
+
+    members = [MEMBERS[0], {"data.shapes.context.p_train": 1.0, "data.shapes.context.train_mode": "confound"}]
+    data = sweep_dict(
+        name="dep",
+        search={"variant.member": {"grid": members}, "variant.method": {"grid": METHODS[1:]}},
+        search_alg={"name": "grid"},
+        start_from_base=False,
+        num_samples=1,
+        max_concurrent_trials=2,
+        storage=str(tmp_path / "results"),
+    )
+    data["base"]["cache_dir"] = str(tmp_path / "cache")
+    data["base"]["evaluation"]["dependence"] = {"enabled": True, "images": 16}
+    data["base"]["evaluation"]["transfer"] = {"panel": []}
+    assert run_sweep(load_sweep(write_sweep(tmp_path, data)), address=ray_address, verbose=0) == 0
+    results = read_results(tmp_path / "results" / "dep")
+    cases = follows.read_cases(results)
+    assert set(cases["source"]) == {"gradcam", "center"} and cases["trial_id"].nunique() == 4
+    assert set(cases["member"]) == {"confound p_train=0", "confound p_train=1"}
+    assert all(t.metrics["dependence/cases"] > 0 for t in results.trials)
+    got = {s.source: s for s in follows.follows(results, n_resamples=50)}
+    assert got["center"].verdict == "undetermined"  # no noise control in this family
+    assert got["center"].tracking["slope"] == pytest.approx(0.0, abs=1e-9)  # a model-free map does not move
