@@ -45,6 +45,22 @@ class FaithfulnessConfig(StrictModel):
     )
 
 
+class DependenceConfig(StrictModel):
+    """The dependence study's per-run measurement (``attrsearch.evaluate.dependence``): on the built-in
+    data, the Explanandum's true cue effect on counterfactual twins and the maps' attributed reliance
+    on the cue, per case, written to ``tables/dependence.csv``."""
+
+    enabled: bool = Field(
+        False, description="measure true cue effects and attributed reliance (built-in shapes data only)"
+    )
+    images: int = Field(
+        200, ge=1, description="the first N images of the evaluation split (their cue cases are scored)"
+    )
+    p_test: float = Field(
+        1.0, gt=0.0, le=1.0, description="cue probability next to a biased object in the scored images (1: every one)"
+    )
+
+
 class EvaluationConfig(StrictModel):
     """Metric suites and parameters; the suite names are checked against the metric registry by
     ``attrsearch.resolve``."""
@@ -95,6 +111,7 @@ class EvaluationConfig(StrictModel):
     )
     transfer: TransferConfig = Field(default_factory=TransferConfig)
     faithfulness: FaithfulnessConfig = Field(default_factory=FaithfulnessConfig)
+    dependence: DependenceConfig = Field(default_factory=DependenceConfig)
 
     @field_validator("class_specific_thresholds")
     @classmethod

@@ -172,6 +172,10 @@ class ExperimentConfig(StrictModel):
             raise ValueError(
                 f"objective.grid: side {too_big[0]} is larger than data.image_size ({self.data.image_size})"
             )
+        if self.evaluation.dependence.enabled and self.data.dataset != "shapes":
+            raise ValueError(
+                f"evaluation.dependence: needs the built-in shapes data (counterfactual twins), not {self.data.dataset!r}"
+            )
         return self
 
 

@@ -3,6 +3,9 @@
 - ``Distribution``: one ``search`` entry of a sweep file (``{loguniform: [0.01, 1]}``), validated;
 - ``Dimension``: the one model of a searched dimension (kind, range or values, log spacing) that the
   sweep plans with (``attrsearch.sweep.space.Dim`` adds sampling to it) and the results readers use;
+- variants: ``search.variant.<name>: {grid: [{dotted path: value, ...}, ...]}`` (or ``choice``), a
+  dimension whose values are sets of fields changed together (an Explanandum family member, a
+  method with its options); ``expand_variants`` turns a trial's value into those fields;
 - ordered pairs: the ``lo < hi`` field pairs that config classes declare (``ORDERED_PAIRS``, e.g. the
   area bounds a < b of Stalder et al. 2022, eq. 4-6) and the joint key under which a trial's config
   stores one pair drawn together (``_area_bounds: [a, b]``): encoded and decoded here only.
@@ -191,6 +194,25 @@ def split_joint(config: dict[str, Any]) -> dict[str, Any]:
             out[keys[key][0]], out[keys[key][1]] = value
         else:
             out[key] = value
+    return out
+
+
+VARIANT = "variant"  # ``search.variant.<name>``: values are mappings of dotted fields set together
+
+
+def is_variant(path: str) -> bool:
+    """Whether ``path`` is a variant dimension (``variant.<name>``)."""
+    return path.startswith(VARIANT + ".")
+
+
+def expand_variants(values: dict[str, Any]) -> dict[str, Any]:
+    """``{dotted path: value}`` with each ``variant.<name>: {path: value, ...}`` replaced by its
+    entries, in order (a variant's entries first, so a plain path given beside it wins)."""
+    out: dict[str, Any] = {}
+    for path, value in values.items():
+        if is_variant(path) and isinstance(value, dict):
+            out.update(value)
+    out.update({p: v for p, v in values.items() if not is_variant(p)})
     return out
 
 

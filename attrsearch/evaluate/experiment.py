@@ -20,6 +20,7 @@ import torch
 from attrsearch.attribution import explainer_attribution
 from attrsearch.config import ExperimentConfig
 from attrsearch.evaluate.checks import check_method
+from attrsearch.evaluate.dependence import add_dependence
 from attrsearch.evaluate.pipeline import score_method
 from attrsearch.metrics.evaluate import evaluate
 from attrsearch.metrics.results import average_results, write_results
@@ -63,8 +64,9 @@ def final_evaluation(
     for run in runs:
         t0 = time.perf_counter()
         joins = panel and getattr(cfg.objective, "classifier_in_panel", False)  # CASM's co-trained classifier
+        attribute = explainer_attribution(run.load_best())
         result = evaluate(
-            explainer_attribution(run.load_best()),
+            attribute,
             explanandum,
             eval_ds,
             cfg.evaluation,
@@ -72,6 +74,7 @@ def final_evaluation(
             panel=panel + [run.hook.panel_member()] if joins else panel,
             device=device,
         )
+        add_dependence(result, attribute, explanandum, run.cfg, device)  # evaluation.dependence
         result.metrics.update(
             {
                 "attribution/class_agnostic": float(getattr(cfg.objective, "class_agnostic", False)),

@@ -23,6 +23,7 @@ from torch import nn
 from attrsearch.data import build_dataset
 from attrsearch.data.scan import scan_dataset
 from attrsearch.evaluate.checks import check_method
+from attrsearch.evaluate.dependence import add_dependence
 from attrsearch.evaluate.sources import ExplainerSource, ExportedSource, MapSource, MethodSource
 from attrsearch.metrics.evaluate import evaluate
 from attrsearch.metrics.registry import check_suite
@@ -73,6 +74,7 @@ def score(
     attribute = source.attribution(model, cfg, device)
     result = evaluate(attribute, model, dataset, cfg.evaluation, suite=suite, panel=panel, device=device)
     result.metrics["attribution/seconds_per_image"] = attribute.seconds_per_image
+    add_dependence(result, attribute, model, cfg, device)  # evaluation.dependence: twins of split's images
     result.metrics["attribution/images"] = float(len(dataset))
     result.params["attribution/method"] = source.method
     source.record(result, attribute, cfg)

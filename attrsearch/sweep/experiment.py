@@ -15,6 +15,7 @@ from typing import Any
 
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.config.base import set_dotted
+from attrsearch.config.search import expand_variants
 from attrsearch.errors import UserError
 
 _LEGACY_PREFIXES = {"loss.": "objective."}
@@ -40,7 +41,8 @@ def canonical_base(base: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def trial_data(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The trial's experiment mapping: a deep copy of ``base`` with each ``{dotted path: value}`` set.
+    """The trial's experiment mapping: a deep copy of ``base`` with each ``{dotted path: value}`` set
+    (a ``variant.<name>`` value: each of its fields, ``attrsearch.config.search.expand_variants``).
 
     A trial whose ``objective.name`` differs from the base's starts from that objective's defaults:
     the base objective's weights belong to the base's objective (a wysiwyc lambda_area is not an
@@ -48,7 +50,7 @@ def trial_data(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     from attrsearch.config.objectives import DEFAULT_OBJECTIVE, LEGACY_NAMES
 
     data = copy.deepcopy(base)
-    values = {canonical_path(p): v for p, v in values.items()}
+    values = {canonical_path(p): v for p, v in expand_variants(values).items()}
     name = values.get("objective.name")
     objective = data.get("objective")
     if isinstance(name, str) and isinstance(objective, dict):

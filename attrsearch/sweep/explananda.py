@@ -3,7 +3,7 @@
 A trial's Explanandum is identified by the data and Explanandum fields of its config (the cache
 key of ``attrsearch.train.explanandum``), and its transfer panel by ``evaluation.transfer``. The
 base and every combination of the discrete values (``choice``/``grid``) of those fields are
-enumerated; each distinct (config, arch, seed) not yet in the cache is trained by one Ray task,
+enumerated (a ``variant.<name>`` dimension counts when one of its mappings sets such a field); each distinct (config, arch, seed) not yet in the cache is trained by one Ray task,
 all in parallel. Trials then only load them. Continuous distributions over those fields cannot be
 enumerated: such trials train on demand (the cache is file-locked, so concurrent trials that need
 the same one train it once).
@@ -26,6 +26,7 @@ from typing import Any
 
 from attrsearch.cache import CacheEntry
 from attrsearch.config import ExperimentConfig, validate
+from attrsearch.config.search import is_variant
 from attrsearch.sweep.load import Sweep
 from attrsearch.sweep.shared_cache import SharedCache
 
@@ -107,9 +108,10 @@ def needed_explananda(sweep: Sweep) -> tuple[list[ExplanandumJob], list[str]]:
     notes: list[str] = []
     discrete: dict[str, list[Any]] = {}
     for path in sweep.space.paths:
-        if not _relevant(path):
-            continue
         values = sweep.space.discrete_values(path)
+        variant = is_variant(path) and any(_relevant(k) for v in values or [] for k in v)
+        if not (_relevant(path) or variant):
+            continue
         if values is None:
             notes.append(f"{path} is continuous: the Explananda it implies are trained on demand by the trials")
         else:

@@ -1,7 +1,8 @@
 """Read a sweep file and check it against the experiment schema before anything starts.
 
 Every check that can fail is done here, so a bad sweep file costs a one-line ``UserError`` that
-names the file and the field, and no Ray process: search paths exist in the experiment schema,
+names the file and the field, and no Ray process: search paths exist in the experiment schema
+(a ``variant.<name>`` dimension: each field of each of its mappings, no field set twice),
 every value a distribution can produce validates (the ends of each range, every choice), a < b can
 hold for the area bounds, the objective names are registered metrics, and the search algorithm,
 scheduler and objective fit together (PBT takes no search algorithm, Optuna takes no grids, the
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from attrsearch.config import ExperimentConfig, read_yaml, validate
 from attrsearch.config.base import get_dotted, set_dotted
 from attrsearch.config.objectives import OBJECTIVE_CONFIGS
+from attrsearch.config.search import is_variant
 from attrsearch.errors import UserError
 from attrsearch.resolve import resolve_experiment
 from attrsearch.sweep.experiment import canonical_base, canonical_path, trial_data
@@ -140,6 +142,7 @@ def load_sweep(path: str | Path, results: str | Path | None = None) -> Sweep:
     gates: dict[str, frozenset[str]] = {}
     for key in cfg.search:  # checked as the file spells them (``loss.*`` or ``objective.*``)
         _check_search_path(key, src, names, gates)
+    _check_variants(cfg, src)
     _probe_values(cfg, base, src, gates)
     cfg = _canonical_search(cfg, src)
     gates = {canonical_path(k): v for k, v in gates.items() if NAME_PATH in cfg.search}
@@ -272,9 +275,44 @@ def _check_objective_path(dotted: str, src: str, names: list[str], gates: dict[s
         gates[dotted] = frozenset(owners)
 
 
+def _check_variants(cfg: SweepConfig, src: str) -> None:
+    """``search.variant.<name>``: choice or grid over non-empty mappings of searchable dotted fields
+    (``objective.*``: a field of some objective), no field set by two dimensions."""
+    owner: dict[str, str] = {canonical_path(p): p for p in cfg.search if not is_variant(p)}
+    for dotted, dist in cfg.search.items():
+        if not is_variant(dotted):
+            continue
+        if len(dotted.split(".")) != 2:
+            raise UserError(f"{src}: search.{dotted}: a variant dimension is named variant.<name> (one word)")
+        if not dist.discrete:
+            raise UserError(f"{src}: search.{dotted}: give grid or choice over mappings of fields")
+        fields: set[str] = set()
+        for i, value in enumerate(dist.values):
+            where = f"{src}: search.{dotted}[{i}]"
+            if not isinstance(value, dict) or not value:
+                raise UserError(f"{where}: expected a mapping of dotted fields to values, got {value!r}")
+            for key in value:
+                path = canonical_path(str(key))
+                if is_variant(path):
+                    raise UserError(f"{where}.{key}: a variant cannot set another variant")
+                if path.startswith("objective."):
+                    fld = path.split(".", 1)[1]
+                    if not any(fld in c.model_fields for c in OBJECTIVE_CONFIGS.values()):
+                        raise UserError(f"{where}.{key}: no objective has a field {fld!r}")
+                else:
+                    _check_search_path(str(key), where)
+                fields.add(path)
+        for path in sorted(fields):
+            if path in owner:
+                raise UserError(f"{src}: search.{dotted}: sets {path}, which search.{owner[path]} also sets")
+            owner[path] = dotted
+
+
 def _check_search_path(
     dotted: str, src: str, names: list[str] | None = None, gates: dict[str, frozenset[str]] | None = None
 ) -> None:
+    if is_variant(dotted):
+        return  # checked with its values by _check_variants
     if dotted in _RESERVED:
         raise UserError(f"{src}: search.{dotted}: cannot be searched ({_RESERVED[dotted]})")
     if canonical_path(dotted).startswith("objective.") and names is not None:
@@ -404,6 +442,8 @@ def _start_problem(sweep: Sweep) -> str | None:
         return "not available with search_alg grid or scheduler pbt"
     values = base_values(sweep)
     for path, value in values.items():
+        if is_variant(path):
+            return f"the base is none of the values of search.{path} (set start_from_base: false)"
         if path in (AREA_A, AREA_B) and sweep.space.joint:
             if (values[AREA_A], values[AREA_B]) not in sweep.space.joint[1]:
                 return f"the base's (a, b) = ({values[AREA_A]}, {values[AREA_B]}) is not in the searched pairs"

@@ -15,7 +15,7 @@ from attrsearch.analysis.report import SECTIONS, build_report
 from attrsearch.analysis.results import read_results
 from attrsearch.cli import main
 from attrsearch.errors import UserError
-from tests.support.results_folders import write_results
+from tests.support.results_folders import write_dependence_results, write_results
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,7 @@ def test_sections_without_data_say_why(real_tiny, tmp_path):
     assert "Only 1 completed trials report segmentation/iou; importance needs at least 10" in importance
     assert "no epoch was reached by 10 trials (at most 5): 5 more trials needed" in importance
     assert "share one value" in _section(text, "matrix")
+    assert "This sweep measured no dependence" in _section(text, "follows")
     assert "a rank correlation needs at least 10" in _section(text, "agreement")
     assert "plotly-graph-div" not in _section(text, "agreement")  # no matrix from 5 trials
     assert "8bb00_00001" in _section(text, "galleries")  # the real gallery and class-specific table
@@ -148,6 +149,50 @@ def test_report_renders_in_a_headless_browser(report, tmp_path):
     errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
     assert errors and errors.group(1).strip() == "", errors.group(1)
     assert "Uncaught" not in log
+
+
+def test_follows_section_in_a_headless_browser(tmp_path):
+    """The section "Does the explanation follow the classifier?" from a small dependence results folder:
+    drawn by plotly in the browser, with the planted verdicts, deltas and the extras' notes."""
+    folder = write_dependence_results(tmp_path / "results", cases=24)
+    page = build_report(folder, tmp_path / "report.html", resamples=3)
+    html = _section(page.read_text(), "follows")
+    assert "could not be drawn" not in html
+    assert "True cue effect vs attributed reliance" in html and "plotly-graph-div" in html
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"<tr><td>(\w+) <small>.*?<b>([\w ]+)</b>", html)}
+    assert rows["gradcam"] == "follows" and rows["wysiwyc"] == "salience", rows
+    assert "Model-free deltas" in html and ">0.15<" in html  # gradcam IoU minus center's
+    assert "No randomised-retrain test" in html and "No encoding probe" in html
+    (folder / "randomisation.json").write_text(
+        '{"split": "test", "images": 8, "metrics": {"randomisation/reseed/ssim": 0.8, "randomisation/control/ssim": 0.1,'
+        ' "randomisation/random_init/ssim": 0.2, "randomisation/random_init/ssim/index": 0.75,'
+        ' "randomisation/random_init/ssim/index_low": 0.6, "randomisation/random_init/ssim/index_high": 0.9}}'
+    )
+    (folder / "probe.json").write_text(
+        '{"member": "confound p_train=1", "sources": {"gradcam": {"probe/accuracy": 0.7,'
+        ' "probe/control_accuracy": 0.6, "probe/encoding_excess": 0.1}}}'
+    )
+    page = build_report(folder, tmp_path / "report2.html", resamples=3)
+    html = _section(page.read_text(), "follows")
+    assert "random_init" in html and "[0.6, 0.9]" in html and "Encoding probe" in html and ">0.1<" in html
+    browser = _chromium()
+    dom, log = _dump_dom(browser, page, tmp_path)
+    section = re.search(r'<section id="follows">(.*?)</section>', dom, flags=re.DOTALL)
+    assert section and 'class="plot-container plotly"' in section.group(1) and "main-svg" in section.group(1)
+    assert section.group(1).count('class="scatterlayer') >= 1
+    errors = re.search(r'<div id="js-errors"[^>]*>(.*?)</div>', dom, flags=re.DOTALL)
+    assert errors and errors.group(1).strip() == "", errors.group(1)
+    assert "Uncaught" not in log
+
+
+def test_follows_section_of_a_real_tiny_sweep(tmp_path):
+    """The real tiny dependence sweep (tests/analysis/data/dependence_tiny, with the randomisation.json and
+    probe.json that analysis/dependence_extras.py wrote for it): every part of the section is drawn."""
+    folder = Path(__file__).parent / "data" / "dependence_tiny"
+    html = _section(build_report(folder, tmp_path / "r.html", resamples=3).read_text(), "follows")
+    assert "could not be drawn" not in html and "plotly-graph-div" in html
+    assert "Model-free deltas" in html and "shuffled_labels" in html and "Encoding probe" in html
+    assert "No randomised-retrain test" not in html and "No encoding probe" not in html
 
 
 def test_browser_check_sees_a_javascript_error(report, tmp_path):

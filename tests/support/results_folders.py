@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 EXPLANANDA = ("small_cnn", "small_resnet")
@@ -257,4 +258,68 @@ def write_results(
             f"# Production run, scored on the test split: attrsearch train best.yaml --out runs/{name}-best\n"
         )
         (folder / "best.yaml").write_text(header + yaml.safe_dump({"seed": 0, "name": f"{name}-best"}, sort_keys=False))
+    return folder
+
+
+# ------------------------------------------------------------------------- the dependence study
+
+DEPENDENCE_MEMBERS = ((0.0, "confound"), (0.5, "confound"), (0.9, "confound"), (1.0, "confound"), (1.0, "noise"))
+# source -> (kind, attributed share of a case from its member and true effect; segmentation/iou; deletion AUC)
+DEPENDENCE_SOURCES = {
+    "gradcam": ("method", "follows", 0.50, 0.20),  # share = 0.1 + 0.5 * true effect: follows the classifier
+    "wysiwyc": ("explainer", "salience", 0.60, 0.25),  # share grows with the cue's frequency, noise control included
+    "sobel": ("method", "flat", 0.30, 0.40),  # share independent of the member
+    "center": ("method", "flat", 0.35, 0.30),
+}
+
+
+def dependence_share(kind: str, p_train: float, mode: str, true: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The planted attributed share of one (source kind, member) on its cases."""
+    noise = rng.normal(0, 0.01, true.shape)
+    if kind == "follows":
+        return 0.1 + 0.5 * true + noise
+    if kind == "salience":  # the noise member (p_train 1) exactly as high as the strongest shortcut
+        return 0.2 + 0.3 * p_train + 0.01 * np.sin(np.arange(true.size))
+    return 0.3 + 0.05 * np.cos(np.arange(true.size))  # the same map whatever the classifier (a model-free reference)
+
+
+def write_dependence_results(root: Path, cases: int = 40, seed: int = 0) -> Path:
+    """A finished sweep of the dependence study (5 members x 4 sources, one trial each, no seeds):
+    ``run/tables/dependence.csv`` with planted true effects (0.8 x p_train on the confound members,
+    about 0 on the noise control) and attributed shares per ``DEPENDENCE_SOURCES``; the trials'
+    ``segmentation/iou`` and ``faithfulness/deletion_auc`` are the sources' constants."""
+    rng = np.random.default_rng(seed)
+    n = len(DEPENDENCE_MEMBERS) * len(DEPENDENCE_SOURCES)
+    sources = list(DEPENDENCE_SOURCES)
+    override = {}
+    for i in range(n):
+        _, _, iou, deletion = DEPENDENCE_SOURCES[sources[i // len(DEPENDENCE_MEMBERS)]]
+        override[f"ab12c_{i:05d}"] = {"segmentation/iou": iou, "faithfulness/deletion_auc": deletion}
+    folder = write_results(
+        root, n=n, seeds=None, archs=False, stopped_every=0, error_trials=0, metrics_override=override
+    )
+    image = np.arange(cases) // 2
+    klass = np.arange(cases) % 2
+    base_effect = rng.uniform(0.5, 1.0, cases)  # a case's sensitivity, shared by the members
+    for i in range(n):
+        p_train, mode = DEPENDENCE_MEMBERS[i % len(DEPENDENCE_MEMBERS)]
+        source = sources[i // len(DEPENDENCE_MEMBERS)]
+        kind, planted, _, _ = DEPENDENCE_SOURCES[source]
+        true = (0.8 * p_train * base_effect if mode == "confound" else np.zeros(cases)) + rng.normal(0, 0.01, cases)
+        share = dependence_share(planted, p_train, mode, true, rng)
+        frame = {
+            "member": f"{mode} p_train={p_train:g}",
+            "p_train": p_train,
+            "train_mode": mode,
+            "source_kind": kind,
+            "source": source,
+            "image": image,
+            "class": klass,
+            "p_original": 0.9,
+            "p_no_cue": 0.9 - true,
+            "cue_effect": true,
+            "attributed_share": share,
+            "attributed_riw": share * 10,
+        }
+        pd.DataFrame(frame).to_csv(folder / f"ab12c_{i:05d}" / "run" / "tables" / "dependence.csv")
     return folder

@@ -195,6 +195,7 @@ def test_dry_run_every_shipped_sweep(tmp_path):
         "paper_voc_resnet50",
         "paper_coco_vgg16",
         "paper_coco_resnet50",
+        "dependence",
     }
     assert expected <= {p.stem for p in files}
     report = _run_cli("--dry-run", files, tmp_path / "cache")

@@ -10,6 +10,7 @@ from typing import Any
 from attrsearch.analysis.report.comparison import section_agreement, section_matrix, section_pareto
 from attrsearch.analysis.report.curves import section_curves
 from attrsearch.analysis.report.dependence import section_dependence, section_importance
+from attrsearch.analysis.report.follows import section_follows
 from attrsearch.analysis.report.fragments import _why
 from attrsearch.analysis.report.galleries import section_galleries
 from attrsearch.analysis.report.overview import (
@@ -52,6 +53,7 @@ def render(r: Results, resamples: int = 20) -> str:
         "stopping": _safe(section_stopping, r, page),
         "recommendation": _safe(section_recommendation, r),
         "production": _safe(section_production, r),
+        "follows": _safe(section_follows, r, page),
         "reproducibility": _safe(section_reproducibility, r, resamples),
     }
     return layout(r, bodies)

@@ -24,6 +24,7 @@ SECTIONS = {
     "stopping": "Is early stopping trustworthy?",
     "recommendation": "Recommendation",
     "production": "Production: recommendation vs base",
+    "follows": "Does the explanation follow the classifier?",
     "reproducibility": "Reproducibility",
 }
 _ERROR_CATCHER = """<script>

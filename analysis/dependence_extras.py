@@ -1,0 +1,118 @@
+"""The dependence study's two costly extras for a finished ``sweeps/dependence.yaml`` results folder:
+the randomised-retrain test (``attrsearch.evaluate.retrain``) and the encoding probe
+(``attrsearch.metrics.probe``), written where ``attrsearch report`` shows them.
+
+    .venv/bin/python analysis/dependence_extras.py results/dependence [--objective wysiwyc] [--images 32]
+    .venv/bin/attrsearch report results/dependence
+
+Both use the sweep's strongest shortcut member (the confound member with the largest p_train):
+
+- ``<folder>/randomisation.json``: the ``--objective`` Explainer of that member retrained against a
+  never-trained and a shuffled-label Explanandum and with seed + 1 (the reseed floor), maps compared
+  on ``--images`` test images (three more Explainer trainings plus two Explananda: about 3x one trial);
+- ``<folder>/probe.json``: every source of that member (its Explainer trials' best checkpoints, its
+  methods) on ``--images`` labelled test images; the probe reads the target masks (the max over the
+  labelled classes) binarised at 0.5, the control reads the ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from attrsearch.analysis.follows import PROBE_FILE, RANDOMISATION_FILE, read_cases
+from attrsearch.analysis.results import read_results
+from attrsearch.attribution import normalize_maps, output_kind_of
+from attrsearch.data import build_dataset
+from attrsearch.data.base import collate_samples
+from attrsearch.evaluate.checks import check_method
+from attrsearch.evaluate.retrain import retrain_study
+from attrsearch.evaluate.sources import ExplainerSource, MethodSource
+from attrsearch.masks import aggregate_masks, ground_truth
+from attrsearch.metrics.probe import encoding_probe
+from attrsearch.sweep.experiment import trial_experiment
+from attrsearch.train.explanandum import get_explanandum
+from attrsearch.train.runtime import configure_threads
+
+
+def strongest_member(cases: pd.DataFrame) -> str:
+    confound = cases[cases["train_mode"] == "confound"]
+    return str(confound.sort_values("p_train")["member"].iloc[-1])
+
+
+def trial_config(folder: Path, base: dict, trial_id: str):
+    values = json.loads((folder / trial_id / "params.json").read_text())
+    cfg = trial_experiment(base, values, source=f"{folder / trial_id}")
+    evaluation = cfg.evaluation.model_copy(update={"split": "test"})
+    evaluation.dependence.enabled = False
+    return cfg.model_copy(update={"evaluation": evaluation})
+
+
+def labelled_test_images(cfg, count: int) -> dict[str, torch.Tensor]:
+    ds = build_dataset(cfg.data, "test", cfg.cache_dir)
+    samples = [ds[i] for i in range(len(ds)) if torch.as_tensor(ds[i]["labels"]).bool().any()][:count]
+    return collate_samples(samples)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--objective", default="wysiwyc", help="the Explainer objective retrained (randomisation)")
+    ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--skip", choices=("randomisation", "probe"), action="append", default=[])
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    results = read_results(args.folder)
+    base = yaml.safe_load((args.folder / "sweep.yaml").read_text())["base"]
+    cases = read_cases(results)
+    if cases.empty:
+        raise SystemExit(f"{args.folder}: no trial wrote tables/dependence.csv")
+    member = strongest_member(cases)
+    trials = cases[cases["member"] == member].groupby("trial_id")[["source_kind", "source"]].first()
+    print(f"member {member}: {len(trials)} trials")
+
+    if "randomisation" not in args.skip:
+        pick = trials[(trials["source_kind"] == "explainer") & (trials["source"] == args.objective)]
+        if pick.empty:
+            raise SystemExit(f"no {args.objective} Explainer trial of {member}")
+        cfg = trial_config(args.folder, base, pick.index[0])
+        configure_threads(cfg.train.num_threads)
+        out = args.folder / "randomisation"
+        retrain_study(cfg, out, images=args.images)
+        record = json.loads((out / RANDOMISATION_FILE).read_text())
+        record["source"] = f"{args.objective} Explainer of {member} (trial {pick.index[0]})"
+        (args.folder / RANDOMISATION_FILE).write_text(json.dumps(record, indent=2, allow_nan=True))
+        shutil.rmtree(out / "real" / "checkpoints", ignore_errors=True)
+
+    if "probe" not in args.skip:
+        sources = {}
+        for trial_id, row in trials.iterrows():
+            cfg = trial_config(args.folder, base, str(trial_id))
+            configure_threads(cfg.train.num_threads)
+            model = get_explanandum(cfg, "cpu", progress=False)
+            if row["source_kind"] == "explainer":
+                source = ExplainerSource(args.folder / str(trial_id) / "run")
+            else:
+                source = MethodSource(cfg.method.name, check_method(cfg, cfg.method.name, cfg.method.options))
+            attribute = source.attribution(model, cfg, torch.device("cpu"))
+            batch = labelled_test_images(cfg, args.images)
+            raw = attribute(batch["image"]).detach()
+            maps, _ = normalize_maps(raw, cfg.evaluation.attribution_normalization, output_kind_of(attribute))
+            target, _ = aggregate_masks(maps, batch["labels"])
+            gt, _ = ground_truth(batch["masks"], batch["labels"])
+            probe = encoding_probe(target, gt, batch["labels"])
+            sources[str(row["source"])] = probe.metrics()
+            print(f"{row['source']}: {probe.metrics()}")
+        record = {"member": member, "split": "test", "images": args.images, "sources": sources}
+        (args.folder / PROBE_FILE).write_text(json.dumps(record, indent=2, allow_nan=True))
+
+
+if __name__ == "__main__":
+    main()
