@@ -166,7 +166,8 @@ def replay_one(curves: dict[tuple[int, ...], list[float]], sampler, pruner, targ
     """Run one strategy until its best completed trial reaches ``target``: (trial-epochs, trials)."""
     import optuna
 
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    # No pruner given means none (optuna's own default would be the MedianPruner).
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner or optuna.pruners.NopPruner())
     spent, best = 0, -math.inf
     for n in range(1, MAX_TRIALS + 1):
         trial = study.ask()
@@ -182,10 +183,10 @@ def replay_one(curves: dict[tuple[int, ...], list[float]], sampler, pruner, targ
         if pruned:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue
-        study.tell(trial, curve[-1])
         best = max(best, curve[-1])
-        if best >= target:
+        if best >= target:  # checked before tell: GridSampler stops the study once its last point is told
             return spent, n
+        study.tell(trial, curve[-1])
     return math.inf, MAX_TRIALS
 
 
