@@ -148,6 +148,9 @@ class TestingHooks(StrictModel):
     fail_once_at_epoch: int | None = Field(
         None, ge=1, description="every trial raises once right after reporting this epoch"
     )
+    hang_once_at_epoch: int | None = Field(
+        None, ge=1, description="the first trial to report this epoch stops reporting (sleeps), once per sweep"
+    )
 
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -172,6 +175,15 @@ class SweepConfig(StrictModel):
         "remote storage, off for the embedded local Ray, whose workers share this machine's cache)",
     )
     max_failures: int = Field(0, ge=0, description="retries of a failed trial from its last checkpoint")
+    trial_report_timeout_s: float | None = Field(
+        None,
+        gt=0.0,
+        description="a trial that reports nothing for this many seconds (a deadlocked data loader) is ended and "
+        "fails with 'no report for N s after epoch E', retried within max_failures. The clock starts when the "
+        "trial starts training (after its checkpoint restore) and restarts at each report, so it must cover "
+        "building the datasets plus the first epoch, and the longest epoch with that epoch's evaluation; time "
+        "inside a report (uploads, waiting for the driver) does not count. Unset: off",
+    )
     reuse_actors: bool = Field(
         True,
         description="a finished trial's worker process runs the next trial (no new interpreter importing torch "

@@ -179,6 +179,8 @@ def build_trainable(sweep: Sweep, plan: ExplanandaPlan | None = None) -> Any:
         fail_once_at_epoch=sweep.config.testing.fail_once_at_epoch,
         shared_explananda=plan.shared,
         storage=sweep.storage,
+        report_timeout_s=sweep.config.trial_report_timeout_s,
+        hang_once_at_epoch=sweep.config.testing.hang_once_at_epoch,
     )
     return tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"cpu": res.cpu, "gpu": res.gpu})
 
