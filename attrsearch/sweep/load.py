@@ -113,7 +113,13 @@ class Sweep:
     def identity(self) -> dict[str, Any]:
         """What must not change between a sweep's start and ``--resume`` (JSON-able)."""
         # How trials are watched and retried may change on --resume: operational, not the sweep's identity.
-        operational = {"max_concurrent_trials", "description", "share_explananda", "trial_report_timeout_s"}
+        operational = {
+            "max_concurrent_trials",
+            "description",
+            "share_explananda",
+            "trial_report_timeout_s",
+            "storage_retry",
+        }
         cfg = self.config.model_dump(
             mode="json", exclude={**dict.fromkeys(operational, True), "testing": {"hang_once_at_epoch"}}
         )

@@ -142,6 +142,13 @@ class WandbSettings(StrictModel):
         return data
 
 
+class StorageRetry(StrictModel):
+    """Uploads to remote storage (checkpoints, results) that fail are tried again after 2, 4, 8, ... s."""
+
+    attempts: int = Field(5, ge=1, description="tries of one upload before the sweep stops (1: no retry)")
+    max_wait_s: float = Field(60.0, gt=0.0, description="the longest wait between two tries")
+
+
 class TestingHooks(StrictModel):
     """Hooks for attrsearch's own test suite; leave unset."""
 
@@ -183,6 +190,13 @@ class SweepConfig(StrictModel):
         "trial starts training (after its checkpoint restore) and restarts at each report, so it must cover "
         "building the datasets plus the first epoch, and the longest epoch with that epoch's evaluation; time "
         "inside a report (uploads, waiting for the driver) does not count. Unset: off",
+    )
+    storage_retry: StorageRetry = Field(
+        default_factory=StorageRetry,
+        description="remote storage that stops answering: each upload of a trial (its checkpoint with its "
+        "report, its results) is tried `attempts` times, waiting 2, 4, 8, ... s (at most max_wait_s) in between, "
+        "with a console line per failure; past that the sweep stops as Ctrl-C stops it (exit status 3) and "
+        "prints the --resume command. Defaults: 5 tries over 2+4+8+16 = 30 s",
     )
     reuse_actors: bool = Field(
         True,

@@ -31,7 +31,7 @@ from attrsearch.errors import UserError
 from attrsearch.sweep.experiment import trial_experiment
 from attrsearch.sweep.recovery import REPLAYED_KEY, drop_orphans, latest_checkpoint, own_checkpoint, write_manifest
 from attrsearch.sweep.space import trial_values
-from attrsearch.sweep.storage import Storage
+from attrsearch.sweep.storage import Storage, with_retries
 from attrsearch.sweep.watchdog import HUNG_EXIT_CODE, REASON_FILE, ReportWatchdog
 
 GALLERY_FILE = "gallery.npz"
@@ -57,6 +57,7 @@ class TrialSpec:
     storage: Storage | None = None  # the sweep's storage (build_trainable sets it); None: a local folder
     report_timeout_s: float | None = None  # SweepConfig.trial_report_timeout_s (watchdog.py)
     hang_once_at_epoch: int | None = None  # test hook (SweepConfig.testing)
+    storage_retry: tuple[int, float] = (5, 60.0)  # SweepConfig.storage_retry: (attempts, max_wait_s)
 
 
 def trial_config(spec: TrialSpec, values: dict[str, Any], source: str) -> ExperimentConfig:
@@ -225,6 +226,18 @@ def _run_trial(
     started_at = time.time()  # wall clock (not monotonic): compared across processes by the bookkeeping benchmark
     node = ray.get_runtime_context().get_node_id()  # hostname and IP are one for every node of one machine
     out = trial_root / RUN_DIR
+
+    def remote(action: Any) -> Any:
+        """A storage call; on remote storage tried again while storage does not answer (``with_retries``:
+        ``StorageUnavailable`` fails the trial and the driver stops the sweep), the watchdog paused."""
+        if local:
+            return action()
+        from attrsearch.sweep.outage import tell_driver
+
+        say = functools.partial(tell_driver, ctx.get_experiment_name())
+        with watchdog.paused() if watchdog is not None else nullcontext():
+            return with_retries(action, spec.storage.root, *spec.storage_retry, say=say)
+
     cfg = trial_config(spec, trial_values(config), source=f"trial {ctx.get_trial_id()}")
     cap_gpu_memory(spec.gpus)
     if spec.shared_explananda:  # nodes without a shared disk: this node's copies before training builds them
@@ -234,7 +247,7 @@ def _run_trial(
 
         fetch_trial_explananda(cfg, SharedCache(spec.shared_explananda), resolve_device(cfg.train.device))
     checkpoint, orphans = latest_checkpoint(tune.get_checkpoint(), storage)
-    resume = restore_checkpoint(checkpoint, out, cfg)
+    resume = remote(lambda: restore_checkpoint(checkpoint, out, cfg))
     state: dict[str, Any] = {"first_epoch": None, "orphans": orphans, "report_wait_s": 0.0}
 
     def send(metrics: dict[str, float], checkpoint_dir: Path) -> None:
@@ -244,8 +257,18 @@ def _run_trial(
         metrics[REPORTED_KEY] = time.time()
         metrics[REPORT_WAIT_KEY] = state["report_wait_s"]
         t0 = time.perf_counter()
+        index = getattr(storage, "current_checkpoint_index", None)
+
+        def put() -> None:
+            try:
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+            except Exception:
+                if index is not None:  # Ray counted the checkpoint before its upload failed: the retry reuses the name
+                    storage.current_checkpoint_index = index
+                raise
+
         with watchdog.paused() if watchdog is not None else nullcontext():
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+            remote(put)
         state["report_wait_s"] += time.perf_counter() - t0
 
     def finish() -> None:
@@ -254,7 +277,7 @@ def _run_trial(
         ):  # a method trial (method: set) has no Explainer checkpoint to draw masks from
             write_gallery(cfg, best_checkpoint(out, spec.seeds), out / GALLERY_FILE, spec.gallery_images)
         if not local:
-            _upload(out, storage)
+            remote(lambda: _upload(out, storage))
 
     def report(record: dict[str, Any], checkpoint_dir: Path, finished: bool) -> None:
         epoch = int(record.get("epoch", 0))
