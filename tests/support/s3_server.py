@@ -55,12 +55,18 @@ class Relay:
         server.listen(64)
         server.settimeout(0.1)
         self._server = server
-        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, args=(server,), daemon=True)
+        self._acceptor.start()
 
     def pause(self) -> None:
         server, self._server = self._server, None
         if server is not None:
+            try:
+                server.shutdown(socket.SHUT_RDWR)  # stops listening now (close waits for a blocked accept)
+            except OSError:
+                pass
             server.close()
+            self._acceptor.join(timeout=5)
         with self._lock:
             conns, self._open = self._open, set()
         for conn in conns:
@@ -79,6 +85,9 @@ class Relay:
             except TimeoutError:
                 continue
             except OSError:
+                return
+            if self._server is not server:  # paused meanwhile
+                client.close()
                 return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
