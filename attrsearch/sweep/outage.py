@@ -50,11 +50,12 @@ def storage_cause(error_text: str) -> str | None:
 
 
 def _kv_prefix(experiment: str) -> str:
-    return f"storage-lines/{experiment}/"
+    return f"console/{experiment}/"
 
 
 def tell_driver(experiment: str, line: str) -> None:
-    """From a trial: a console line for the driver of sweep ``experiment`` (and the worker's stderr)."""
+    """From a trial: a console line for the driver of sweep ``experiment`` (and the worker's stderr):
+    storage retries, a trial the report watchdog ended."""
     import sys
 
     print(line, file=sys.stderr, flush=True)
@@ -91,7 +92,7 @@ def interrupt_tune() -> None:
 
 
 class StopOnStorageOutage(Callback):
-    """Prints the trials' storage retry lines (``tell_driver``) and stops the sweep when a trial failed
+    """Prints the trials' console lines (``tell_driver``) and stops the sweep when a trial failed
     with ``StorageUnavailable`` (``stopped`` says why)."""
 
     def __init__(self, experiment: str, poll_s: float = 0.5):

@@ -168,10 +168,10 @@ def _first_to_hang(folder: Path) -> bool:
     return True
 
 
-def hung_trial(trial_root: Path, storage: Any, local: bool, reason: str) -> None:
+def hung_trial(trial_root: Path, storage: Any, local: bool, ctx: Any, reason: str) -> None:
     """The watchdog's end of a trial that stopped reporting: the reason into ``<trial>/no_report.txt``
-    (uploaded to remote storage, best effort for 10 s), a line on the worker's stderr (Ray shows it on
-    the driver's console), and the worker process ends (Tune records a failed trial)."""
+    (uploaded to remote storage, best effort for 10 s), a line for the driver's console (``tell_driver``),
+    and the worker process ends (Tune records a failed trial)."""
     try:
         (trial_root / REASON_FILE).write_text(reason + "\n")
         if not local:
@@ -186,8 +186,12 @@ def hung_trial(trial_root: Path, storage: Any, local: bool, reason: str) -> None
     except Exception as err:  # the process ends either way; the reason is on stderr
         print(f"attrsearch: could not write {REASON_FILE}: {err}", file=sys.stderr)
     finally:
-        print(f"attrsearch: trial stopped reporting: {reason}; ending its worker", file=sys.stderr, flush=True)
-        os._exit(HUNG_EXIT_CODE)
+        try:
+            from attrsearch.sweep.outage import tell_driver
+
+            tell_driver(ctx.get_experiment_name(), f"trial {ctx.get_trial_id()}: {reason}; its worker is ended")
+        finally:
+            os._exit(HUNG_EXIT_CODE)
 
 
 def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
@@ -201,7 +205,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
     trial_root = Path(storage.trial_fs_path) if local else Path.cwd()
     watchdog = None
     if spec.report_timeout_s:  # started (its clock too) when training starts: _run_trial
-        watchdog = ReportWatchdog(spec.report_timeout_s, functools.partial(hung_trial, trial_root, storage, local))
+        watchdog = ReportWatchdog(spec.report_timeout_s, functools.partial(hung_trial, trial_root, storage, local, ctx))
     try:
         _run_trial(config, spec, ctx, storage, local, trial_root, watchdog)
     finally:

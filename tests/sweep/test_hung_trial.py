@@ -46,7 +46,7 @@ def _lines(trial_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (trial_dir / "result.json").read_text().splitlines() if x.strip()]
 
 
-def test_hung_trial_is_ended_and_retried_from_its_checkpoint(tmp_path, ray_address, capsys):
+def test_hung_trial_is_ended_and_retried_from_its_checkpoint(tmp_path, ray_address, capfd):
     t0 = time.monotonic()
     assert run_sweep(load_sweep(_sweep(tmp_path, "hang", 1)), address=ray_address, verbose=0) == 0
     wall = time.monotonic() - t0
@@ -67,7 +67,9 @@ def test_hung_trial_is_ended_and_retried_from_its_checkpoint(tmp_path, ray_addre
     detect = ended - epochs[0]["trial/reported_at"]
     recover = epochs[1]["trial/reported_at"] - ended
     assert TIMEOUT_S - 1 <= detect <= TIMEOUT_S + 5, detect
-    with capsys.disabled():
+    out = capfd.readouterr().out
+    assert f"trial {hung[0]}: {reason.strip()}; its worker is ended" in out, out[-3000:]
+    with capfd.disabled():
         print(
             f"\nB5 hung trial: detected {detect:.1f} s after its last report, next epoch reported {recover:.1f} s "
             f"after the worker ended (retry start + one epoch); trials lost 0, epochs recomputed 0; sweep {wall:.0f} s"
