@@ -24,7 +24,7 @@ from attrsearch.sweep.load import Sweep, load_sweep
 from attrsearch.sweep.lock import sweep_lock
 from attrsearch.sweep.preflight import blockers, check_datasets, check_resources, create_storage, raise_blockers
 from attrsearch.sweep.ray_node import apply_driver_env, check_reachable, start_ray
-from attrsearch.sweep.storage import Storage
+from attrsearch.sweep.storage import Storage, StorageUnavailable, with_retries
 
 STORAGE_STOPPED = 3  # exit status of a sweep stopped because its storage did not answer (storage_retry)
 
@@ -111,9 +111,22 @@ def _run_locked(sweep: Sweep, resume: bool, address: str | None, verbose: int) -
             ray.shutdown()
     if outage.stopped():
         return _stopped_for_storage(sweep, outage.stopped(), time.perf_counter() - started, address, storage_down)
-    results = write_results(sweep)
+    try:
+        results = _storage_call(sweep, lambda: write_results(sweep))
+    except StorageUnavailable as err:  # every trial ran; only the results files wait for storage
+        print(f"sweep {sweep.name}: results files not written: {err}")
+        print(f"once storage answers again, write them with  {resume_command(sweep, address)}")
+        return STORAGE_STOPPED
     _print_summary(sweep, results, time.perf_counter() - started, address)
     return 0 if results.completed() else 1
+
+
+def _storage_call(sweep: Sweep, action: Any) -> Any:
+    """A driver's storage call, retried as the trials retry theirs (``storage_retry``) on remote storage."""
+    if sweep.storage.is_local:
+        return action()
+    retry = sweep.config.storage_retry
+    return with_retries(action, sweep.storage.root, retry.attempts, retry.max_wait_s, say=print)
 
 
 def _stopped_for_storage(sweep: Sweep, reason: str, seconds: float, address: str | None, down: bool) -> int:
