@@ -98,6 +98,8 @@ def describe(sweep: Sweep, address: str | None = None) -> str:
         extras.append(f"max_failures {c.max_failures} (retries from the last checkpoint)")
     if c.time_budget_s:
         extras.append(f"time budget {c.time_budget_s:g} s")
+    if c.trial_report_timeout_s:
+        extras.append(f"a trial silent for {c.trial_report_timeout_s:g} s is ended (trial_report_timeout_s)")
     if extras:
         lines.append("  " + ", ".join(extras))
     jobs, notes = needed_explananda(sweep)

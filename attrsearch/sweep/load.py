@@ -114,7 +114,17 @@ class Sweep:
 
     def identity(self) -> dict[str, Any]:
         """What must not change between a sweep's start and ``--resume`` (JSON-able)."""
-        cfg = self.config.model_dump(mode="json", exclude={"max_concurrent_trials", "description", "share_explananda"})
+        # How trials are watched and retried may change on --resume: operational, not the sweep's identity.
+        operational = {
+            "max_concurrent_trials",
+            "description",
+            "share_explananda",
+            "trial_report_timeout_s",
+            "storage_retry",
+        }
+        cfg = self.config.model_dump(
+            mode="json", exclude={**dict.fromkeys(operational, True), "testing": {"hang_once_at_epoch"}}
+        )
         cfg["base"] = self.base
         return json.loads(json.dumps(cfg, sort_keys=True, default=str))
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from attrsearch.errors import UserError
+from attrsearch.errors import UserError, first_line
 from attrsearch.results.layout import LOCK_FILE
 from attrsearch.sweep.storage import Storage
 
@@ -139,7 +139,11 @@ def acquire(storage: Storage, name: str) -> dict[str, Any]:
 def release(storage: Storage, name: str, owner: dict[str, Any]) -> None:
     """Remove the lock if this process holds it; also the results folder if the lock was all it held."""
     rel = f"{name}/{LOCK_FILE}"
-    held = _read_owner(storage, rel)
+    try:
+        held = _read_owner(storage, rel)
+    except OSError as err:  # storage unreachable (a sweep stopped by an outage): a later run takes it over
+        log.warning(f"{storage.join(rel)}: could not remove the sweep lock ({first_line(err)})")
+        return
     if held is None or held.get("pid") != owner["pid"] or held.get("host") != owner["host"]:
         return
     with contextlib.suppress(OSError):

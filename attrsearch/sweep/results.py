@@ -44,6 +44,7 @@ from attrsearch.results.layout import (
 )
 from attrsearch.results.trial import Trial, trials_csv
 from attrsearch.sweep.storage import Storage
+from attrsearch.sweep.watchdog import REASON_FILE as HUNG_REASON_FILE
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +91,34 @@ def write_text(path: str, text: str) -> None:
 # Ray's experiment state -> trial records
 
 
-def _error_line(trial: Any) -> str:
-    """The exception line of the trial's error file (Ray writes the whole traceback)."""
-    text = None
+def _trial_file(trial: Any, name: str) -> str | None:
+    """A text file of the trial's folder in the sweep's storage (None if missing or unreadable)."""
     try:
-        with trial.storage.storage_filesystem.open_input_stream(f"{trial.storage.trial_fs_path}/error.txt") as fh:
-            text = fh.read().decode(errors="replace")
+        with trial.storage.storage_filesystem.open_input_stream(f"{trial.storage.trial_fs_path}/{name}") as fh:
+            return fh.read().decode(errors="replace")
     except (OSError, FileNotFoundError):
-        text = None
+        return None
+
+
+def _error_line(trial: Any) -> str:
+    """The exception line of the trial's error file (Ray writes the whole traceback); a worker that the
+    report watchdog ended (Ray: the actor died) gives the watchdog's reason, ``TrialHung: no report for ...``."""
+    text = _trial_file(trial, "error.txt")
+    if not text or "died" in text:
+        hung = _trial_file(trial, HUNG_REASON_FILE)
+        if hung and hung.strip():
+            return f"TrialHung: {hung.strip().splitlines()[0]}"
     if not text:
         return "failed (no error file)"
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     found = [line for line in lines if _ERROR_LINE.match(line)]
     line = found[-1] if found else lines[-1]
     return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _logged_failures(trial: Any) -> int:
+    """How many failures the trial's error file lists (Ray appends ``Failure # N`` per failure)."""
+    return len(re.findall(r"^Failure # \d+", _trial_file(trial, "error.txt") or "", flags=re.M))
 
 
 def has_experiment_state(experiment_path: str) -> bool:
@@ -130,6 +145,13 @@ def load_trials(experiment_path: str) -> list[Trial]:
         status = _STATUS.get(trial.status, trial.status.lower())
         if status == "pending" and last:
             status = "running"  # Ray stores running trials as PENDING (restartable) in its state file
+        failures = int(getattr(trial.run_metadata, "num_failures", 0) or 0)
+        logged = _logged_failures(trial) if status in ("running", "pending") else 0
+        if logged > failures:
+            # The trial's last failure is in its error file but not in the state: Ray (2.x) does not
+            # save the ERROR of a trial whose worker process died (a hung trial the watchdog ended,
+            # an OOM kill) once it has no retry left, so its state still reads RUNNING.
+            status, failures = "error", logged
         if status == "completed" and last.get("trial/finished") != 1.0:
             status = "stopped"  # ended by the scheduler or the time budget before the final suite
         metrics = {
@@ -141,11 +163,11 @@ def load_trials(experiment_path: str) -> list[Trial]:
             Trial(
                 trial_id=trial.trial_id,
                 status=status,
-                error=_error_line(trial) if trial.status == "ERROR" else "",
+                error=_error_line(trial) if status == "error" else "",
                 values=trial_values(trial.config),
                 metrics=metrics,
                 epochs=last.get("epoch"),
-                failures=int(getattr(trial.run_metadata, "num_failures", 0) or 0),
+                failures=failures,
                 path=str(trial.storage.trial_fs_path),
                 node=str(last.get("trial/node") or last.get("node_ip") or last.get("hostname") or ""),
             )

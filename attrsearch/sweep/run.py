@@ -24,7 +24,9 @@ from attrsearch.sweep.load import Sweep, load_sweep
 from attrsearch.sweep.lock import sweep_lock
 from attrsearch.sweep.preflight import blockers, check_datasets, check_resources, create_storage, raise_blockers
 from attrsearch.sweep.ray_node import apply_driver_env, check_reachable, start_ray
-from attrsearch.sweep.storage import Storage
+from attrsearch.sweep.storage import Storage, StorageUnavailable, with_retries
+
+STORAGE_STOPPED = 3  # exit status of a sweep stopped because its storage did not answer (storage_retry)
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -79,6 +81,7 @@ def _run_locked(sweep: Sweep, resume: bool, address: str | None, verbose: int) -
             ray.shutdown()
         raise
 
+    from attrsearch.sweep import outage
     from attrsearch.sweep.explananda import explananda_plan, needed_explananda
     from attrsearch.sweep.results import SWEEP_FILE, write_results, write_text
     from attrsearch.sweep.tuner import build_tuner, restore_tuner
@@ -95,13 +98,57 @@ def _run_locked(sweep: Sweep, resume: bool, address: str | None, verbose: int) -
         else:
             tuner = build_tuner(sweep, verbose=verbose, plan=plan)
             write_text(f"{sweep.experiment_path}/{SWEEP_FILE}", yaml.safe_dump(sweep.identity(), sort_keys=False))
-        tuner.fit()
+        outage.reset()
+        storage_down = False
+        try:
+            tuner.fit()
+        except OSError:  # Tune reads the experiment back from storage at the end: not while it is down
+            if not outage.stopped():
+                raise
+            storage_down = True
     finally:
         if own_ray:
             ray.shutdown()
-    results = write_results(sweep)
+    if outage.stopped():
+        return _stopped_for_storage(sweep, outage.stopped(), time.perf_counter() - started, address, storage_down)
+    try:
+        results = _storage_call(sweep, lambda: write_results(sweep))
+    except StorageUnavailable as err:  # every trial ran; only the results files wait for storage
+        print(f"sweep {sweep.name}: results files not written: {err}")
+        print(f"once storage answers again, write them with  {resume_command(sweep, address)}")
+        return STORAGE_STOPPED
     _print_summary(sweep, results, time.perf_counter() - started, address)
     return 0 if results.completed() else 1
+
+
+def _storage_call(sweep: Sweep, action: Any) -> Any:
+    """A driver's storage call, retried as the trials retry theirs (``storage_retry``) on remote storage."""
+    if sweep.storage.is_local:
+        return action()
+    retry = sweep.config.storage_retry
+    return with_retries(action, sweep.storage.root, retry.attempts, retry.max_wait_s, say=print)
+
+
+def _stopped_for_storage(sweep: Sweep, reason: str, seconds: float, address: str | None, down: bool) -> int:
+    """The console lines of a sweep stopped because its storage stopped answering (``down``: still, as Tune
+    found at its end), with the results files rewritten if storage answers again; exit status 3."""
+    from attrsearch.errors import first_line
+    from attrsearch.sweep.results import write_results
+
+    print(f"sweep {sweep.name} stopped after {seconds:.0f} s: {reason}")
+    try:
+        if down:
+            raise OSError("Tune could not read the experiment back")
+        Storage.at(sweep.experiment_path).exists()  # one look before the results files' many reads
+        results = write_results(sweep)
+        print(f"results: {', '.join(results.written)} (rewritten from the experiment state)")
+    except OSError as err:
+        print(f"results files not rewritten (storage unreachable: {first_line(err)}); --resume writes them")
+    print(
+        "trials keep their last checkpoint in storage; once storage answers again, "
+        f"continue with  {resume_command(sweep, address)}"
+    )
+    return STORAGE_STOPPED
 
 
 def _prepare_explananda(jobs: list[Any], plan: Any, res: Any) -> None:

@@ -142,11 +142,21 @@ class WandbSettings(StrictModel):
         return data
 
 
+class StorageRetry(StrictModel):
+    """Uploads to remote storage (checkpoints, results) that fail are tried again after 2, 4, 8, ... s."""
+
+    attempts: int = Field(5, ge=1, description="tries of one upload before the sweep stops (1: no retry)")
+    max_wait_s: float = Field(60.0, gt=0.0, description="the longest wait between two tries")
+
+
 class TestingHooks(StrictModel):
     """Hooks for attrsearch's own test suite; leave unset."""
 
     fail_once_at_epoch: int | None = Field(
         None, ge=1, description="every trial raises once right after reporting this epoch"
+    )
+    hang_once_at_epoch: int | None = Field(
+        None, ge=1, description="the first trial to report this epoch stops reporting (sleeps), once per sweep"
     )
 
 
@@ -172,6 +182,22 @@ class SweepConfig(StrictModel):
         "remote storage, off for the embedded local Ray, whose workers share this machine's cache)",
     )
     max_failures: int = Field(0, ge=0, description="retries of a failed trial from its last checkpoint")
+    trial_report_timeout_s: float | None = Field(
+        None,
+        gt=0.0,
+        description="a trial that reports nothing for this many seconds (a deadlocked data loader) is ended and "
+        "fails with 'no report for N s after epoch E', retried within max_failures. The clock starts when the "
+        "trial starts training (after its checkpoint restore) and restarts at each report, so it must cover "
+        "building the datasets plus the first epoch, and the longest epoch with that epoch's evaluation; time "
+        "inside a report (uploads, waiting for the driver) does not count. Unset: off",
+    )
+    storage_retry: StorageRetry = Field(
+        default_factory=StorageRetry,
+        description="remote storage that stops answering: each upload of a trial (its checkpoint with its "
+        "report, its results) is tried `attempts` times, waiting 2, 4, 8, ... s (at most max_wait_s) in between, "
+        "with a console line per failure; past that the sweep stops as Ctrl-C stops it (exit status 3) and "
+        "prints the --resume command. Defaults: 5 tries over 2+4+8+16 = 30 s",
+    )
     reuse_actors: bool = Field(
         True,
         description="a finished trial's worker process runs the next trial (no new interpreter importing torch "

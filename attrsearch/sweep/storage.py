@@ -8,15 +8,25 @@ listings. Paths given to its methods are relative to its root (``""``: the root 
 
 It pickles as its root alone (it travels to Ray workers); the filesystem is opened on first use.
 Credentials come from the environment, read by pyarrow's client; attrsearch never writes them.
+
+Remote storage can stop answering for a while (an outage, a network partition): ``with_retries``
+calls an upload again after a back-off (2, 4, 8, ... s, each wait at most ``max_wait_s``), one
+console line per failed attempt, and raises ``StorageUnavailable`` after ``attempts`` tries; the
+sweep driver then stops the sweep the way Ctrl-C does (``sweep.outage``).
 """
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from attrsearch.errors import DiskFull, is_disk_full
+from attrsearch.errors import DiskFull, first_line, is_disk_full
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -192,3 +202,58 @@ def write_whole(fs: Any, fs_path: str, data: bytes) -> None:
     fs.create_dir(fs_path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(fs_path) as fh:
         fh.write(data)
+
+
+class StorageUnavailable(Exception):
+    """Remote storage did not answer through every attempt of ``with_retries`` (the message names it)."""
+
+
+def _storage_error(err: BaseException) -> bool:
+    """An error of an unreachable storage: pyarrow's ``OSError`` (not a full local disk), or Ray's
+    ``RuntimeError`` when it cannot see the storage's validation marker before a checkpoint upload."""
+    if isinstance(err, DiskFull):
+        return False
+    if isinstance(err, OSError):
+        return True
+    return isinstance(err, RuntimeError) and "Unable to set up cluster storage" in str(err)
+
+
+def backoff_waits(attempts: int, max_wait_s: float, first_s: float = 2.0) -> list[float]:
+    """The waits between ``attempts`` tries: ``first_s`` doubling, each at most ``max_wait_s``."""
+    return [min(first_s * 2**i, max_wait_s) for i in range(max(attempts - 1, 0))]
+
+
+def with_retries(
+    action: Callable[[], T],
+    location: str,
+    attempts: int,
+    max_wait_s: float,
+    say: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """``action()``, called again after ``backoff_waits`` while it fails with a storage error; after
+    ``attempts`` failures ``StorageUnavailable`` (from the last error). ``say`` (default: stderr, which
+    Ray shows on the driver's console) gets one line per failed attempt:
+    ``storage s3://b/x unreachable (attempt 2/5): <error>; retrying in 4 s``. An attempt itself can
+    take seconds: the S3 client retries a refused connection for about 6 s before it fails."""
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    waits = backoff_waits(attempts, max_wait_s)
+    start = clock()
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as err:
+            if not _storage_error(err):
+                raise
+            if attempt == attempts:
+                raise StorageUnavailable(
+                    f"storage {location} unreachable after {attempts} attempts over {clock() - start:.0f} s "
+                    f"(storage_retry): {first_line(err)}"
+                ) from err
+            wait = waits[attempt - 1]
+            say(
+                f"storage {location} unreachable (attempt {attempt}/{attempts}): {first_line(err)}; retrying in {wait:.0f} s"
+            )
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover

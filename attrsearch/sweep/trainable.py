@@ -14,9 +14,14 @@ shared Explananda (``TrialSpec.shared_explananda``) a trial first fetches the on
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import shutil
+import sys
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +31,13 @@ from attrsearch.errors import UserError
 from attrsearch.sweep.experiment import trial_experiment
 from attrsearch.sweep.recovery import REPLAYED_KEY, drop_orphans, latest_checkpoint, own_checkpoint, write_manifest
 from attrsearch.sweep.space import trial_values
-from attrsearch.sweep.storage import Storage
+from attrsearch.sweep.storage import Storage, with_retries
+from attrsearch.sweep.watchdog import HUNG_EXIT_CODE, REASON_FILE, ReportWatchdog
 
 GALLERY_FILE = "gallery.npz"
 RUN_DIR = "run"
 _FAULT_MARKER = ".fault_injected"
+_HANG_MARKER = ".hang_injected"
 STARTED_KEY, REPORTED_KEY, REPORT_WAIT_KEY = "trial/started_at", "trial/reported_at", "trial/report_wait_s"
 NODE_KEY = "trial/node"  # the Ray node id of the trial's last report (trials.csv column ``node``)
 
@@ -48,6 +55,9 @@ class TrialSpec:
     fail_once_at_epoch: int | None = None  # test hook (SweepConfig.testing)
     shared_explananda: str | None = None  # ExplanandaPlan.shared: fetch the node's missing Explananda from there
     storage: Storage | None = None  # the sweep's storage (build_trainable sets it); None: a local folder
+    report_timeout_s: float | None = None  # SweepConfig.trial_report_timeout_s (watchdog.py)
+    hang_once_at_epoch: int | None = None  # test hook (SweepConfig.testing)
+    storage_retry: tuple[int, float] = (5, 60.0)  # SweepConfig.storage_retry: (attempts, max_wait_s)
 
 
 def trial_config(spec: TrialSpec, values: dict[str, Any], source: str) -> ExperimentConfig:
@@ -149,20 +159,89 @@ def _upload(out: Path, storage: Any) -> None:
             pyarrow.fs.copy_files(str(src), f"{dest}/{name}", destination_filesystem=fs)
 
 
+def _first_to_hang(folder: Path) -> bool:
+    """Test hook: True for the first trial of the sweep (trials share ``folder``) to ask, once."""
+    try:
+        os.close(os.open(folder / _HANG_MARKER, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def hung_trial(trial_root: Path, storage: Any, local: bool, ctx: Any, reason: str) -> None:
+    """The watchdog's end of a trial that stopped reporting: the reason into ``<trial>/no_report.txt``
+    (uploaded to remote storage, best effort for 10 s), a line for the driver's console (``tell_driver``),
+    and the worker process ends (Tune records a failed trial)."""
+    try:
+        (trial_root / REASON_FILE).write_text(reason + "\n")
+        if not local:
+
+            def put() -> None:
+                with storage.storage_filesystem.open_output_stream(f"{storage.trial_fs_path}/{REASON_FILE}") as fh:
+                    fh.write((reason + "\n").encode())
+
+            upload = threading.Thread(target=put, daemon=True)
+            upload.start()
+            upload.join(timeout=10)
+    except Exception as err:  # the process ends either way; the reason is on stderr
+        print(f"attrsearch: could not write {REASON_FILE}: {err}", file=sys.stderr)
+    finally:
+        try:
+            from attrsearch.sweep.outage import tell_driver
+
+            tell_driver(ctx.get_experiment_name(), f"trial {ctx.get_trial_id()}: {reason}; its worker is ended")
+        finally:
+            os._exit(HUNG_EXIT_CODE)
+
+
 def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
-    """The Tune function trainable of every sweep."""
+    """The Tune function trainable of every sweep (watched by a ``ReportWatchdog`` when the sweep sets
+    ``trial_report_timeout_s``)."""
+    from ray import tune
+
+    ctx = tune.get_context()
+    storage = ctx.get_storage()
+    local = spec.storage is None or spec.storage.is_local
+    trial_root = Path(storage.trial_fs_path) if local else Path.cwd()
+    watchdog = None
+    if spec.report_timeout_s:  # started (its clock too) when training starts: _run_trial
+        watchdog = ReportWatchdog(spec.report_timeout_s, functools.partial(hung_trial, trial_root, storage, local, ctx))
+    try:
+        _run_trial(config, spec, ctx, storage, local, trial_root, watchdog)
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
+
+
+def _run_trial(
+    config: dict[str, Any],
+    spec: TrialSpec,
+    ctx: Any,
+    storage: Any,
+    local: bool,
+    trial_root: Path,
+    watchdog: ReportWatchdog | None,
+) -> None:
     import ray
     from ray import tune
 
     from attrsearch.evaluate.experiment import run_experiment
 
     started_at = time.time()  # wall clock (not monotonic): compared across processes by the bookkeeping benchmark
-    ctx = tune.get_context()
     node = ray.get_runtime_context().get_node_id()  # hostname and IP are one for every node of one machine
-    storage = ctx.get_storage()
-    local = spec.storage is None or spec.storage.is_local
-    trial_root = Path(storage.trial_fs_path) if local else Path.cwd()
     out = trial_root / RUN_DIR
+
+    def remote(action: Any) -> Any:
+        """A storage call; on remote storage tried again while storage does not answer (``with_retries``:
+        ``StorageUnavailable`` fails the trial and the driver stops the sweep), the watchdog paused."""
+        if local:
+            return action()
+        from attrsearch.sweep.outage import tell_driver
+
+        say = functools.partial(tell_driver, ctx.get_experiment_name())
+        with watchdog.paused() if watchdog is not None else nullcontext():
+            return with_retries(action, spec.storage.root, *spec.storage_retry, say=say)
+
     cfg = trial_config(spec, trial_values(config), source=f"trial {ctx.get_trial_id()}")
     cap_gpu_memory(spec.gpus)
     if spec.shared_explananda:  # nodes without a shared disk: this node's copies before training builds them
@@ -172,7 +251,7 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
 
         fetch_trial_explananda(cfg, SharedCache(spec.shared_explananda), resolve_device(cfg.train.device))
     checkpoint, orphans = latest_checkpoint(tune.get_checkpoint(), storage)
-    resume = restore_checkpoint(checkpoint, out, cfg)
+    resume = remote(lambda: restore_checkpoint(checkpoint, out, cfg))
     state: dict[str, Any] = {"first_epoch": None, "orphans": orphans, "report_wait_s": 0.0}
 
     def send(metrics: dict[str, float], checkpoint_dir: Path) -> None:
@@ -182,7 +261,18 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         metrics[REPORTED_KEY] = time.time()
         metrics[REPORT_WAIT_KEY] = state["report_wait_s"]
         t0 = time.perf_counter()
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+        index = getattr(storage, "current_checkpoint_index", None)
+
+        def put() -> None:
+            try:
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+            except Exception:
+                if index is not None:  # Ray counted the checkpoint before its upload failed: the retry reuses the name
+                    storage.current_checkpoint_index = index
+                raise
+
+        with watchdog.paused() if watchdog is not None else nullcontext():
+            remote(put)
         state["report_wait_s"] += time.perf_counter() - t0
 
     def finish() -> None:
@@ -191,10 +281,12 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         ):  # a method trial (method: set) has no Explainer checkpoint to draw masks from
             write_gallery(cfg, best_checkpoint(out, spec.seeds), out / GALLERY_FILE, spec.gallery_images)
         if not local:
-            _upload(out, storage)
+            remote(lambda: _upload(out, storage))
 
     def report(record: dict[str, Any], checkpoint_dir: Path, finished: bool) -> None:
         epoch = int(record.get("epoch", 0))
+        if watchdog is not None:
+            watchdog.feed(epoch)
         if state["first_epoch"] is None:
             state["first_epoch"] = epoch
         metrics = scalar_metrics(record, spec.objectives)
@@ -209,7 +301,11 @@ def run_trial(config: dict[str, Any], spec: TrialSpec) -> None:
         if spec.fail_once_at_epoch == epoch and not (trial_root / _FAULT_MARKER).exists():
             (trial_root / _FAULT_MARKER).write_text("injected\n")
             raise RuntimeError(f"injected fault after epoch {epoch} (sweep testing hook)")
+        if spec.hang_once_at_epoch == epoch and _first_to_hang(trial_root.parent):
+            threading.Event().wait()  # a deadlock: only the watchdog ends it
 
+    if watchdog is not None:  # the clock covers building the datasets and the first epoch
+        watchdog.start()
     summary = run_experiment(cfg, out, resume=resume, seeds=list(spec.seeds) if spec.seeds else None, report=report)
     if state["first_epoch"] is None:
         # Restored from a final checkpoint: a trial whose end Tune had not recorded (the driver died

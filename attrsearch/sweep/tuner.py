@@ -179,6 +179,9 @@ def build_trainable(sweep: Sweep, plan: ExplanandaPlan | None = None) -> Any:
         fail_once_at_epoch=sweep.config.testing.fail_once_at_epoch,
         shared_explananda=plan.shared,
         storage=sweep.storage,
+        report_timeout_s=sweep.config.trial_report_timeout_s,
+        hang_once_at_epoch=sweep.config.testing.hang_once_at_epoch,
+        storage_retry=(sweep.config.storage_retry.attempts, sweep.config.storage_retry.max_wait_s),
     )
     return tune.with_resources(tune.with_parameters(run_trial, spec=spec), {"cpu": res.cpu, "gpu": res.gpu})
 
@@ -190,7 +193,9 @@ def build_callbacks(sweep: Sweep, console: bool = False) -> list[Any]:
 
     # The ledger keeps one checkpoint per trial where Tune keeps them all (everything but PBT).
     retain = checkpoint_config(sweep).num_to_keep is None
-    callbacks: list[Any] = [*result_loggers(), CheckpointLedger(retain=retain)]
+    from attrsearch.sweep.outage import StopOnStorageOutage
+
+    callbacks: list[Any] = [*result_loggers(), CheckpointLedger(retain=retain), StopOnStorageOutage(sweep.name)]
     w = sweep.config.wandb
     if w.mode != "disabled":
         from attrsearch.sweep.wandb_log import SweepWandbCallback

@@ -214,3 +214,17 @@ def test_quickstart_is_sized_for_ten_minutes():
     )
     assert c.resources_per_trial.cpu == 1 and c.max_concurrent_trials == 2 and c.resources_per_trial.gpu == 0
     assert sweep.base_cfg.data.dataset == "shapes" and sweep.base_cfg.data.image_size <= 48
+
+
+def test_fault_settings_are_not_the_sweeps_identity(tmp_path):
+    """How trials are watched and retried may change on --resume (a longer outage limit, a timeout)."""
+
+    plain = load_sweep(write_sweep(tmp_path, sweep_dict(name="same"), "a.yaml")).identity()
+    tuned = sweep_dict(
+        name="same",
+        trial_report_timeout_s=30,
+        storage_retry={"attempts": 9, "max_wait_s": 5},
+        testing={"hang_once_at_epoch": 2},
+    )
+    assert load_sweep(write_sweep(tmp_path, tuned, "b.yaml")).identity() == plain
+    assert plain["testing"] == {"fail_once_at_epoch": None}

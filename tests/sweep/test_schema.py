@@ -27,3 +27,18 @@ def test_wandb_refuses_keys_in_the_file():
         validate(
             SweepConfig, {"name": "s", "base": {}, "objective": "x", "wandb": {"api_key": "secret"}}, source="f.yaml"
         )
+
+
+def test_fault_settings_default_off_and_refuse_non_positive_values():
+    base = {"name": "s", "base": {}, "objective": "x"}
+    cfg = validate(SweepConfig, base)
+    assert cfg.trial_report_timeout_s is None
+    assert (cfg.storage_retry.attempts, cfg.storage_retry.max_wait_s) == (5, 60.0)
+    for bad, field in (
+        ({"trial_report_timeout_s": 0}, "trial_report_timeout_s"),
+        ({"storage_retry": {"attempts": 0}}, "storage_retry.attempts"),
+        ({"storage_retry": {"max_wait_s": -1}}, "storage_retry.max_wait_s"),
+        ({"storage_retry": {"tries": 3}}, "storage_retry.tries"),
+    ):
+        with pytest.raises(UserError, match=field.replace(".", r"\.")):
+            validate(SweepConfig, {**base, **bad}, source="f.yaml")
