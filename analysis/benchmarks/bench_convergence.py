@@ -30,9 +30,14 @@ BASE = ROOT / "sweeps" / "shapes_single.yaml"
 OBJECTIVE = "segmentation/iou"
 ARMS = {
     "shipped": "",
-    # Warm-up + cosine decay (train.lr_schedule) at twice the shipped rate, half the epochs.
-    "cosine-6": "train.epochs=6 train.lr=0.006 train.lr_schedule.name=cosine train.lr_schedule.warmup_epochs=0.5",
+    # Masks start at the bounds' area (explainer.initial_mask_area), the shipped schedule.
+    "prior": "explainer.initial_mask_area=0.05",
+    # The same start, half the epochs, warm-up + cosine decay at the shipped rate.
+    "prior-cosine-6": "explainer.initial_mask_area=0.05 train.epochs=6 train.lr_schedule.name=cosine "
+    "train.lr_schedule.warmup_epochs=0.5",
 }
+# Measured before (NOTES.md): --arm cosine-6="train.epochs=6 train.lr=0.006 train.lr_schedule.name=cosine
+# train.lr_schedule.warmup_epochs=0.5"
 
 
 def arm_config(overrides: str, threads: int):

@@ -83,6 +83,13 @@ class ExplainerConfig(StrictModel):
     freeze_encoder: bool = Field(
         True, description="encoders copied from the Explanandum stay frozen (CASM's detached features)"
     )
+    initial_mask_area: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="start every mask at this area: the output layer's bias set to logit(area) (Lin et al. "
+        "2017's prior initialisation); None: zero bias, masks start near 0.5. Explainers with a `classifier` conv",
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments of the architecture")
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from attrsearch.config import ExperimentConfig
 from attrsearch.data import AttributionDataset
+from attrsearch.errors import UserError
 from attrsearch.objectives import OBJECTIVES, LossOutput
 from attrsearch.train.checkpoint import build_explainer, load_checkpoint, save_checkpoint
 from attrsearch.train.runtime import (
@@ -67,6 +68,21 @@ class _Means:
         return {f"{prefix}{k}": v / max(self.count, 1) for k, v in self.sums.items()}
 
 
+def set_mask_prior(explainer: nn.Module, area: float) -> None:
+    """Set the bias of the Explainer's output conv (its ``classifier``) to ``logit(area)``, so every
+    mask starts near ``area`` instead of 0.5: the prior initialisation of Lin et al. 2017 (focal loss,
+    section 4.1), here for the area the objective's bounds ask for. A class-agnostic wrapper (CASM) is
+    looked through (its ``inner`` Explainer)."""
+    head = getattr(getattr(explainer, "inner", explainer), "classifier", None)
+    if not isinstance(head, nn.Conv2d) or head.bias is None:
+        raise UserError(
+            f"explainer.initial_mask_area: the {type(explainer).__name__} Explainer has no output conv with a bias "
+            "named `classifier` (explanandum_encoder and unet_small have one); leave it unset"
+        )
+    with torch.no_grad():
+        head.bias.fill_(math.log(area / (1.0 - area)))
+
+
 class ExplainerRun:
     """Trains one Explainer for the Explanandum of ``cfg``, one epoch at a time.
 
@@ -96,6 +112,8 @@ class ExplainerRun:
         self.explainer = build_explainer(
             cfg, info.num_classes, info.image_size, explanandum=explanandum, weights=cfg.explainer.weights
         ).to(device)
+        if cfg.explainer.initial_mask_area is not None:
+            set_mask_prior(self.explainer, cfg.explainer.initial_mask_area)
         if self.channels_last:
             self.explainer = self.explainer.to(memory_format=torch.channels_last)
         t = cfg.train

@@ -114,3 +114,23 @@ def test_cosine_schedule_changes_the_learning_rate_per_step(tmp_path, tiny_exper
     assert run.optimizer.param_groups[0]["lr"] == pytest.approx(lr)  # one warm-up epoch: at lr now
     run.run_epoch()
     assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * lr)  # decayed to final_lr_ratio
+
+
+def test_initial_mask_area_starts_masks_small(tmp_path, tiny_experiment):
+    tiny_experiment["explainer"] = {**tiny_experiment.get("explainer", {}), "initial_mask_area": 0.05}
+    cfg, train, val, explanandum = _setup(tiny_experiment)
+    run = _trainer(cfg, tmp_path, explanandum, train, val)
+    bias = run.explainer.classifier.bias
+    assert torch.allclose(torch.sigmoid(bias), torch.full_like(bias, 0.05))
+    images = torch.stack([train[i]["image"] for i in range(8)])
+    with torch.no_grad():
+        masks = torch.sigmoid(run.explainer.eval()(images))
+    assert masks.mean() < 0.2  # 0.5 without the prior
+
+
+def test_initial_mask_area_needs_an_output_conv():
+    from attrsearch.errors import UserError
+    from attrsearch.train.explainer import set_mask_prior
+
+    with pytest.raises(UserError, match="explainer.initial_mask_area"):
+        set_mask_prior(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1)), 0.1)
