@@ -65,7 +65,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--objective", default="wysiwyc", help="the Explainer objective retrained (randomisation)")
-    ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--images", type=int, default=200, help="labelled test images (the probe needs a few hundred)")
     ap.add_argument("--skip", choices=("randomisation", "probe"), action="append", default=[])
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO)
@@ -109,8 +109,9 @@ def main() -> None:
             gt, _ = ground_truth(batch["masks"], batch["labels"])
             probe = encoding_probe(target, gt, batch["labels"])
             sources[str(row["source"])] = probe.metrics()
+            used = len(batch["labels"])  # at most --images: the labelled images the test split has
             print(f"{row['source']}: {probe.metrics()}")
-        record = {"member": member, "split": "test", "images": args.images, "sources": sources}
+        record = {"member": member, "split": "test", "images": used, "sources": sources}
         (args.folder / PROBE_FILE).write_text(json.dumps(record, indent=2, allow_nan=True))
 
 
