@@ -146,13 +146,17 @@ def _deltas(r: Results) -> str:
     ) + _table(["source", "metric", "delta", "advantage", "best reference(s)", "members"], rows, raw=True)
 
 
+def _missing_extra(name: str, what: str) -> str:
+    """The note shown for an extra (``randomisation.json``, ``probe.json``) the results folder lacks."""
+    return _why(
+        f"No {what}: {name} is not in the results folder (python analysis/dependence_extras.py RESULTS writes it: README)."
+    )
+
+
 def _randomisation(r: Results) -> str:
     data = fl.read_extra(r.root, fl.RANDOMISATION_FILE)
     if data is None:
-        return _why(
-            f"No randomised-retrain test: {fl.RANDOMISATION_FILE} is not in the results folder "
-            "(python analysis/dependence_extras.py RESULTS writes it: README)."
-        )
+        return _missing_extra(fl.RANDOMISATION_FILE, "randomised-retrain test")
     metrics = data.get("metrics", {})
     rows = []
     for measure in ("spearman", "ssim", "top10"):
@@ -198,10 +202,7 @@ def _randomisation(r: Results) -> str:
 def _probe(r: Results) -> str:
     data = fl.read_extra(r.root, fl.PROBE_FILE)
     if data is None:
-        return _why(
-            f"No encoding probe: {fl.PROBE_FILE} is not in the results folder "
-            "(python analysis/dependence_extras.py RESULTS writes it: README)."
-        )
+        return _missing_extra(fl.PROBE_FILE, "encoding probe")
     rows = [
         [
             _esc(name),
