@@ -29,6 +29,8 @@ def _num(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if isinstance(value, float):
+        if abs(value) < 1e-12:  # floating-point residue (the slope of a map that never moves): 0
+            value = 0.0
         return f"{value:.{digits}g}"
     return str(value)
 
