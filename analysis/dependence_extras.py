@@ -1,15 +1,18 @@
-"""The dependence study's two costly extras for a finished ``sweeps/dependence.yaml`` results folder:
+"""The dependence study's costly extras for a finished ``sweeps/dependence.yaml`` results folder:
 the randomised-retrain test (``attrsearch.evaluate.retrain``) and the encoding probe
 (``attrsearch.metrics.probe``), written where ``attrsearch report`` shows them.
 
-    .venv/bin/python analysis/dependence_extras.py results/dependence [--objective wysiwyc] [--images 32]
+    .venv/bin/python analysis/dependence_extras.py results/dependence [--objective wysiwyc] [--images 200] [--skip methods]
     .venv/bin/attrsearch report results/dependence
 
-Both use the sweep's strongest shortcut member (the confound member with the largest p_train):
+All use the sweep's strongest shortcut member (the confound member with the largest p_train):
 
 - ``<folder>/randomisation.json``: the ``--objective`` Explainer of that member retrained against a
   never-trained and a shuffled-label Explanandum and with seed + 1 (the reseed floor), maps compared
   on ``--images`` test images (three more Explainer trainings plus two Explananda: about 3x one trial);
+- ``<folder>/randomisation_methods.json``: each baseline method of that member (it trains nothing) run
+  on the never-trained and the shuffled-label Explanandum, its maps compared with its maps on the real
+  one; the floor is the method with its seed moved (RISE), or itself for a method without a seed;
 - ``<folder>/probe.json``: every source of that member (its Explainer trials' best checkpoints, its
   methods) on ``--images`` labelled test images; the probe reads the target masks (the max over the
   labelled classes) binarised at 0.5, the control reads the ground truth.
@@ -27,13 +30,13 @@ import pandas as pd
 import torch
 import yaml
 
-from attrsearch.analysis.follows import PROBE_FILE, RANDOMISATION_FILE, read_cases
+from attrsearch.analysis.follows import METHOD_RANDOMISATION_FILE, PROBE_FILE, RANDOMISATION_FILE, read_cases
 from attrsearch.analysis.results import read_results
 from attrsearch.attribution import normalize_maps, output_kind_of
 from attrsearch.data import build_dataset
 from attrsearch.data.base import collate_samples
 from attrsearch.evaluate.checks import check_method
-from attrsearch.evaluate.retrain import retrain_study
+from attrsearch.evaluate.retrain import method_randomisation, retrain_study
 from attrsearch.evaluate.sources import ExplainerSource, MethodSource
 from attrsearch.masks import aggregate_masks, ground_truth
 from attrsearch.metrics.probe import encoding_probe
@@ -66,7 +69,7 @@ def main() -> None:
     ap.add_argument("folder", type=Path)
     ap.add_argument("--objective", default="wysiwyc", help="the Explainer objective retrained (randomisation)")
     ap.add_argument("--images", type=int, default=200, help="labelled test images (the probe needs a few hundred)")
-    ap.add_argument("--skip", choices=("randomisation", "probe"), action="append", default=[])
+    ap.add_argument("--skip", choices=("randomisation", "methods", "probe"), action="append", default=[])
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO)
     results = read_results(args.folder)
@@ -90,6 +93,16 @@ def main() -> None:
         record["source"] = f"{args.objective} Explainer of {member} (trial {pick.index[0]})"
         (args.folder / RANDOMISATION_FILE).write_text(json.dumps(record, indent=2, allow_nan=True))
         shutil.rmtree(out / "real" / "checkpoints", ignore_errors=True)
+
+    if "methods" not in args.skip:  # the baselines' model-randomisation test (no training: maps on the variants)
+        sources = {}
+        for trial_id, row in trials[trials["source_kind"] == "method"].iterrows():
+            cfg = trial_config(args.folder, base, str(trial_id))
+            configure_threads(cfg.train.num_threads)
+            sources[str(row["source"])] = method_randomisation(cfg, images=args.images)
+            print(f"{row['source']}: randomisation {sources[str(row['source'])]['metrics']}")
+        record = {"member": member, "sources": sources}
+        (args.folder / METHOD_RANDOMISATION_FILE).write_text(json.dumps(record, indent=2, allow_nan=True))
 
     if "probe" not in args.skip:
         sources = {}

@@ -39,6 +39,7 @@ MEASURES = {"attributed_share": "share of the map's mass on the cue", "attribute
 DELTA_METRICS = ("segmentation/iou", "faithfulness/deletion_auc")
 REFERENCES = ("sobel", "center")
 RANDOMISATION_FILE = "randomisation.json"
+METHOD_RANDOMISATION_FILE = "randomisation_methods.json"  # the baselines' model-randomisation test
 PROBE_FILE = "probe.json"
 
 

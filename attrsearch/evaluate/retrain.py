@@ -106,3 +106,46 @@ def retrain_study(
     }
     (out / RESULTS_FILE).write_text(json.dumps(record, indent=2, allow_nan=True))
     return scores
+
+
+def method_randomisation(
+    cfg: ExperimentConfig,
+    *,
+    variants: tuple[str, ...] = VARIANTS,
+    images: int = 32,
+    split: str = "test",
+    n_resamples: int = 2000,
+    seed_offset: int = 1,
+) -> dict[str, Any]:
+    """The model-randomisation test of a baseline method (``cfg.method``; Adebayo et al. 2018): a method
+    trains nothing, so its maps on the randomised Explananda (``randomised_config``: never trained,
+    shuffled labels) are compared directly with its maps on the real one, on the labelled classes of
+    ``images`` labelled images of ``split``, by the same measures and index as ``retrain_study``. The
+    floor is the method run again with its own ``seed`` option moved by ``seed_offset`` (RISE's masks); a
+    method without a seed gives the same maps again (similarity 1, index = 1 - similarity). Maps are
+    normalised per class as the evaluation normalises them. Returns the record ``retrain_study`` writes."""
+    from attrsearch.attribution import normalize_maps, output_kind_of
+    from attrsearch.attribution.methods.registry import method_attribution
+    from attrsearch.evaluate.checks import check_method
+    from attrsearch.train.explanandum import get_explanandum
+
+    if cfg.method is None:
+        raise UserError("method randomisation: the config names no method (method.name)")
+    options = check_method(cfg, cfg.method.name, cfg.method.options)
+    seeded = "seed" in type(options).model_fields
+    reseeded = options.model_copy(update={"seed": options.seed + seed_offset}) if seeded else options
+    device = resolve_device(cfg.train.device)
+    batch, targets = sanity_batch(cfg, split, images)
+
+    def maps(run_cfg: ExperimentConfig, opts: Any) -> torch.Tensor:
+        model = get_explanandum(run_cfg, device, progress=False)
+        attribute = method_attribution(model, cfg.method.name, opts.model_dump())
+        raw = attribute(batch.to(device)).detach().float().cpu()
+        return normalize_maps(raw, cfg.evaluation.attribution_normalization, output_kind_of(attribute))[0]
+
+    real = maps(cfg, options)
+    reseed = maps(cfg, reseeded) if seeded else real
+    randomised = {v: maps(randomised_config(cfg, v), options) for v in variants}
+    scores = randomisation_scores(real, reseed, randomised, targets, n_resamples=n_resamples, seed=cfg.seed)
+    scores["randomisation/pairs"] = float(targets.sum())
+    return {"split": split, "images": int(batch.shape[0]), "reseeded": seeded, "metrics": scores}

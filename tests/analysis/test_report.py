@@ -172,9 +172,17 @@ def test_follows_section_in_a_headless_browser(tmp_path):
         '{"member": "confound p_train=1", "sources": {"gradcam": {"probe/accuracy": 0.7,'
         ' "probe/control_accuracy": 0.6, "probe/encoding_excess": 0.1}}}'
     )
+    assert "Model randomisation of the baselines" not in html  # no randomisation_methods.json yet
+    (folder / "randomisation_methods.json").write_text(
+        '{"member": "confound p_train=1", "sources": {"rise": {"metrics": {"randomisation/reseed/top10": 0.9,'
+        ' "randomisation/control/top10": 0.1, "randomisation/shuffled_labels/top10": 0.45,'
+        ' "randomisation/shuffled_labels/top10/index": 0.5, "randomisation/shuffled_labels/top10/index_low": 0.41,'
+        ' "randomisation/shuffled_labels/top10/index_high": 0.58}}}}'
+    )
     page = build_report(folder, tmp_path / "report2.html", resamples=3)
     html = _section(page.read_text(), "follows")
     assert "random_init" in html and "[0.6, 0.9]" in html and "Encoding probe" in html and ">0.1<" in html
+    assert "Model randomisation of the baselines" in html and "<td>rise</td>" in html and "[0.41, 0.58]" in html
     browser = _chromium()
     dom, log = _dump_dom(browser, page, tmp_path)
     section = re.search(r'<section id="follows">(.*?)</section>', dom, flags=re.DOTALL)

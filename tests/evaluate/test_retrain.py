@@ -10,7 +10,7 @@ import torch
 
 from attrsearch.config import ExperimentConfig, validate
 from attrsearch.errors import UserError
-from attrsearch.evaluate.retrain import randomised_config, reseed_config, retrain_study
+from attrsearch.evaluate.retrain import method_randomisation, randomised_config, reseed_config, retrain_study
 from attrsearch.models import create_explanandum
 from attrsearch.train.explanandum import explanandum_key, get_explanandum
 from attrsearch.train.runtime import seed_everything
@@ -60,3 +60,31 @@ def test_retrain_study_against_a_random_explanandum(tiny_experiment, tmp_path):
     s = cfg.seed
     assert saved["seeds"] == {"real": s, "reseed": s + 1, "random_init": s + 1}
     assert {p.name for p in tmp_path.iterdir()} >= {"real", "reseed", "random_init"}
+
+
+def test_method_randomisation_of_a_deterministic_and_a_seeded_method(tiny_experiment):
+    """Grad-CAM has no seed: its floor is itself (similarity 1) and its index is 1 - similarity; RISE's
+    floor is another mask seed (below 1). Both change on a never-trained Explanandum."""
+    _tiny(tiny_experiment)  # the tiny settings, written into the dict
+    grad = method_randomisation(
+        validate(ExperimentConfig, {**tiny_experiment, "method": {"name": "gradcam"}}),
+        variants=("random_init",),
+        images=6,
+        n_resamples=100,
+    )
+    m = grad["metrics"]
+    assert not grad["reseeded"] and m["randomisation/reseed/spearman"] == pytest.approx(1.0)
+    assert m["randomisation/random_init/spearman/index"] == pytest.approx(1 - m["randomisation/random_init/spearman"])
+    assert m["randomisation/random_init/spearman"] < 0.99
+    rise = method_randomisation(
+        validate(ExperimentConfig, {**tiny_experiment, "method": {"name": "rise", "options": {"masks": 64}}}),
+        variants=("random_init",),
+        images=6,
+        n_resamples=100,
+    )
+    assert rise["reseeded"] and rise["metrics"]["randomisation/reseed/spearman"] < 1.0
+
+
+def test_method_randomisation_needs_a_method(tiny_experiment):
+    with pytest.raises(UserError, match="method.name"):
+        method_randomisation(_tiny(tiny_experiment))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -153,11 +154,8 @@ def _missing_extra(name: str, what: str) -> str:
     )
 
 
-def _randomisation(r: Results) -> str:
-    data = fl.read_extra(r.root, fl.RANDOMISATION_FILE)
-    if data is None:
-        return _missing_extra(fl.RANDOMISATION_FILE, "randomised-retrain test")
-    metrics = data.get("metrics", {})
+def _randomisation_rows(metrics: dict[str, Any], source: str | None = None) -> list[list[str]]:
+    """One row per measure and variant of a ``randomisation_scores`` record (``source`` leads when given)."""
     rows = []
     for measure in ("spearman", "ssim", "top10"):
         reseed, control = (
@@ -176,7 +174,8 @@ def _randomisation(r: Results) -> str:
                 "index_high": metrics.get(f"{key}/index_high", math.nan),
             }
             rows.append(
-                [
+                ([_esc(source)] if source is not None else [])
+                + [
                     _esc(measure),
                     _esc(variant),
                     f'<td class="num">{_num(metrics[key], 3)}</td>',
@@ -185,6 +184,23 @@ def _randomisation(r: Results) -> str:
                     _ci(idx, "index"),
                 ]
             )
+    return rows
+
+
+_RANDOMISATION_COLUMNS = [
+    "measure",
+    "variant",
+    "sim(real, randomised)",
+    "sim(real, reseed)",
+    "sim(real, control)",
+    "index",
+]
+
+
+def _randomisation(r: Results) -> str:
+    data = fl.read_extra(r.root, fl.RANDOMISATION_FILE)
+    if data is None:
+        return _missing_extra(fl.RANDOMISATION_FILE, "randomised-retrain test")
     head = _caption(
         f"<b>Randomised retrain</b> ({_esc(data.get('source', 'the configuration named in the file'))}, "
         f"{_esc(data.get('images', '?'))} images of the {_esc(data.get('split', '?'))} split). Similarity of the "
@@ -192,11 +208,25 @@ def _randomisation(r: Results) -> str:
         "floor and the uninformative control; index = 1 − sim(randomised) / sim(reseed): 0 = the maps do not depend "
         "on the classifier beyond seed noise. Read it only where the reseed similarity is well above the control's."
     )
-    return head + _table(
-        ["measure", "variant", "sim(real, randomised)", "sim(real, reseed)", "sim(real, control)", "index"],
-        rows,
-        raw=True,
+    return head + _table(_RANDOMISATION_COLUMNS, _randomisation_rows(data.get("metrics", {})), raw=True) + _methods(r)
+
+
+def _methods(r: Results) -> str:
+    """The baselines' model-randomisation test (``randomisation_methods.json``), when the folder has it."""
+    data = fl.read_extra(r.root, fl.METHOD_RANDOMISATION_FILE)
+    if not data or not data.get("sources"):
+        return ""
+    rows = [
+        row
+        for name, record in sorted(data["sources"].items())
+        for row in _randomisation_rows(record.get("metrics", {}), source=name)
+    ]
+    head = _caption(
+        f"<b>Model randomisation of the baselines</b> ({_esc(data.get('member', '?'))}): a method trains nothing, so "
+        "its maps on the randomised Explananda are compared with its maps on the real one (Adebayo et al. 2018); the "
+        "floor is the method with another seed (RISE's masks), or itself (similarity 1) for a method without one."
     )
+    return head + _table(["source", *_RANDOMISATION_COLUMNS], rows, raw=True)
 
 
 def _probe(r: Results) -> str:
