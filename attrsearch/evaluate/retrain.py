@@ -122,7 +122,8 @@ def method_randomisation(
     shuffled labels) are compared directly with its maps on the real one, on the labelled classes of
     ``images`` labelled images of ``split``, by the same measures and index as ``retrain_study``. The
     floor is the method run again with its own ``seed`` option moved by ``seed_offset`` (RISE's masks); a
-    method without a seed gives the same maps again (similarity 1, index = 1 - similarity). Maps are
+    method without a seed gives the same maps again (similarity 1, index = 1 - similarity); the variants
+    run with the floor's seed. Maps are
     normalised per class as the evaluation normalises them. Returns the record ``retrain_study`` writes."""
     from attrsearch.attribution import normalize_maps, output_kind_of
     from attrsearch.attribution.methods.registry import method_attribution
@@ -145,7 +146,9 @@ def method_randomisation(
 
     real = maps(cfg, options)
     reseed = maps(cfg, reseeded) if seeded else real
-    randomised = {v: maps(randomised_config(cfg, v), options) for v in variants}
+    # The variants run with the floor's seed, as retrain_study's variants train with the reseed's: with the
+    # real run's seed, RISE's maps on any model share its mask noise and look closer than a reseed does.
+    randomised = {v: maps(randomised_config(cfg, v), reseeded) for v in variants}
     scores = randomisation_scores(real, reseed, randomised, targets, n_resamples=n_resamples, seed=cfg.seed)
     scores["randomisation/pairs"] = float(targets.sum())
     return {"split": split, "images": int(batch.shape[0]), "reseeded": seeded, "metrics": scores}
