@@ -33,9 +33,8 @@ import yaml
 from attrsearch.analysis.follows import METHOD_RANDOMISATION_FILE, PROBE_FILE, RANDOMISATION_FILE, read_cases
 from attrsearch.analysis.results import read_results
 from attrsearch.attribution import normalize_maps, output_kind_of
-from attrsearch.data import build_dataset
-from attrsearch.data.base import collate_samples
 from attrsearch.evaluate.checks import check_method
+from attrsearch.evaluate.compare import labelled_batch
 from attrsearch.evaluate.retrain import method_randomisation, retrain_study
 from attrsearch.evaluate.sources import ExplainerSource, MethodSource
 from attrsearch.masks import aggregate_masks, ground_truth
@@ -56,12 +55,6 @@ def trial_config(folder: Path, base: dict, trial_id: str):
     evaluation = cfg.evaluation.model_copy(update={"split": "test"})
     evaluation.dependence.enabled = False
     return cfg.model_copy(update={"evaluation": evaluation})
-
-
-def labelled_test_images(cfg, count: int) -> dict[str, torch.Tensor]:
-    ds = build_dataset(cfg.data, "test", cfg.cache_dir)
-    samples = [ds[i] for i in range(len(ds)) if torch.as_tensor(ds[i]["labels"]).bool().any()][:count]
-    return collate_samples(samples)
 
 
 def main() -> None:
@@ -106,6 +99,9 @@ def main() -> None:
 
     if "probe" not in args.skip:
         sources = {}
+        # Every trial of the member reads the same data: its labelled test images are built once.
+        batch = labelled_batch(trial_config(args.folder, base, str(trials.index[0])), "test", args.images)
+        gt, _ = ground_truth(batch["masks"], batch["labels"])
         for trial_id, row in trials.iterrows():
             cfg = trial_config(args.folder, base, str(trial_id))
             configure_threads(cfg.train.num_threads)
@@ -115,15 +111,13 @@ def main() -> None:
             else:
                 source = MethodSource(cfg.method.name, check_method(cfg, cfg.method.name, cfg.method.options))
             attribute = source.attribution(model, cfg, torch.device("cpu"))
-            batch = labelled_test_images(cfg, args.images)
             raw = attribute(batch["image"]).detach()
             maps, _ = normalize_maps(raw, cfg.evaluation.attribution_normalization, output_kind_of(attribute))
             target, _ = aggregate_masks(maps, batch["labels"])
-            gt, _ = ground_truth(batch["masks"], batch["labels"])
             probe = encoding_probe(target, gt, batch["labels"])
             sources[str(row["source"])] = probe.metrics()
-            used = len(batch["labels"])  # at most --images: the labelled images the test split has
             print(f"{row['source']}: {probe.metrics()}")
+        used = len(batch["labels"])  # at most --images: the labelled images the test split has
         record = {"member": member, "split": "test", "images": used, "sources": sources}
         (args.folder / PROBE_FILE).write_text(json.dumps(record, indent=2, allow_nan=True))
 

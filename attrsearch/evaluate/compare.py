@@ -109,8 +109,9 @@ def _explainer_checkpoint(cfg, out: Path, checkpoint: Path | None, run_name: str
     return Path(summary["checkpoint_path"])
 
 
-def sanity_batch(cfg, split: str, count: int) -> tuple[Tensor, Tensor]:
-    """The first ``count`` images of the split that have a label: (images (N, 3, H, W), targets (N, C) bool)."""
+def labelled_batch(cfg, split: str, count: int) -> dict[str, Tensor]:
+    """The first ``count`` images of the split that have a label, collated (``collate_samples``: image,
+    labels, masks, ...)."""
     ds = build_dataset(cfg.data, split, cfg.cache_dir)
     samples = []
     for i in range(len(ds)):
@@ -121,7 +122,12 @@ def sanity_batch(cfg, split: str, count: int) -> tuple[Tensor, Tensor]:
             break
     if not samples:
         raise UserError(f"compare: the {split} split has no labelled image for the sanity checks")
-    batch = collate_samples(samples)
+    return collate_samples(samples)
+
+
+def sanity_batch(cfg, split: str, count: int) -> tuple[Tensor, Tensor]:
+    """The first ``count`` images of the split that have a label: (images (N, 3, H, W), targets (N, C) bool)."""
+    batch = labelled_batch(cfg, split, count)
     return batch["image"], batch["labels"].bool()
 
 
