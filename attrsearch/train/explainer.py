@@ -143,11 +143,23 @@ class ExplainerRun:
             "std": list(info.std),
         }
 
+    def train_loader(self, epoch: int):
+        """The shuffled train loader of ``epoch`` (0-based; its order is seeded by the epoch); batches of
+        ``train.batch_size``, the last short one dropped unless it is the only one."""
+        cfg = self.cfg
+        return make_loader(
+            self.train_ds,
+            cfg.train.batch_size,
+            True,
+            cfg.seed * 100003 + epoch,
+            cfg.train.num_workers,
+            drop_last=len(self.train_ds) > cfg.train.batch_size,
+        )
+
     def steps_per_epoch(self) -> int:
-        """Optimiser steps in one epoch (``train_epoch``'s loader: drop_last, ``max_train_batches``)."""
-        t, n = self.cfg.train, len(self.train_ds)
-        steps = n // t.batch_size if n > t.batch_size else 1
-        return min(steps, t.max_train_batches) if t.max_train_batches is not None else steps
+        """Optimiser steps in one epoch: the train loader's batches, at most ``train.max_train_batches``."""
+        steps, cap = len(self.train_loader(0)), self.cfg.train.max_train_batches
+        return min(steps, cap) if cap is not None else steps
 
     @property
     def stopped_early(self) -> bool:
@@ -178,14 +190,7 @@ class ExplainerRun:
         cfg = self.cfg
         self.explainer.train()
         seed_everything(cfg.seed * 1009 + self.epoch)
-        loader = make_loader(
-            self.train_ds,
-            cfg.train.batch_size,
-            True,
-            cfg.seed * 100003 + self.epoch,
-            cfg.train.num_workers,
-            drop_last=len(self.train_ds) > cfg.train.batch_size,
-        )
+        loader = self.train_loader(self.epoch)
         desc = f"explainer epoch {self.epoch + 1}/{cfg.train.epochs}"
         bar = tqdm(loader, desc=desc, disable=not cfg.train.progress, leave=False)
         means = _Means()
