@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from attrsearch.analysis.results import Results, Trial, finite, metric_direction
+from attrsearch.analysis.results import Results, Trial, finite, learning_curve, metric_direction
 from attrsearch.config.base import get_dotted
 from attrsearch.config.search import label
 from attrsearch.results import choice
@@ -363,6 +363,10 @@ def compare_with_base(results: Results, pick: Trial, objective: str) -> BaseComp
     mode = metric_direction(objective) or "max"
     base = choice.base_trial(results.trials, base_values(results))
     why = "no trial has the base's values" if results.sweep.raw.get("start_from_base") else "start_from_base was off"
+    if base is not None and base.status == "stopped" and base.trial_id != pick.trial_id:
+        stopped = _compare_where_base_stopped(pick, base, objective, mode)
+        if stopped is not None:
+            return stopped
     if base is None or base.status != "completed":
         if base is not None:
             why = f"the base's trial {base.trial_id} was {base.status}, so it has no final score"
@@ -372,3 +376,24 @@ def compare_with_base(results: Results, pick: Trial, objective: str) -> BaseComp
     paired = [(a[s], b[s]) for s in sorted(a) if s in b] or None
     gain = choice.gain_over_base(pick, base, objective, mode, results.sweep.seed_count, paired)
     return BaseComparison(base, gain, choice.gain_sentence(gain, pick, base))
+
+
+def _compare_where_base_stopped(pick: Trial, base: Trial, objective: str, mode: str) -> BaseComparison | None:
+    """The base was stopped early by the scheduler (it ranked low at a rung): compare both trials' values
+    at the last epoch the base reported (validation split, epoch suite). None if either lacks a value there."""
+    base_curve = [r for r in learning_curve(base) if finite(r.get(objective))]
+    if not base_curve:
+        return None
+    epoch = base_curve[-1]["epoch"]
+    there = [r for r in learning_curve(pick) if r.get("epoch") == epoch and finite(r.get(objective))]
+    if not there:
+        return None
+    a, b = float(there[0][objective]), float(base_curve[-1][objective])
+    method = f"at epoch {epoch:g}, where the scheduler stopped the base; one value per trial: no interval"
+    gain = choice.Gain(objective, mode, a, b, a - b, math.nan, math.nan, method)
+    sentence = (
+        f"The scheduler stopped the base (trial {base.trial_id}) at epoch {epoch:g}, so it has no final score; "
+        + choice.gain_sentence(gain, pick, base)
+        + " The production comparison (attrsearch production) trains both to the end."
+    )
+    return BaseComparison(base, gain, sentence)

@@ -220,9 +220,18 @@ def best_comments(sweep: Any, results: SweepResults, best: Trial) -> str:
     objective, mode = sweep.objectives[0], sweep.modes[0]
     seeds = sweep.config.seeds
     base = base_trial(results.trials, base_values(sweep))
-    gain = gain_over_base(best, base, objective, mode, len(seeds) if seeds else 1) if base else None
     why = "" if sweep.config.start_from_base else "start_from_base was off"
-    lines = "# " + gain_sentence(gain, best, base, why) + "\n"
+    if base is not None and base.status == "stopped" and base.trial_id != best.trial_id:
+        # Its metrics are its last epoch's, not a final score: the report compares both at that epoch.
+        at = f" at epoch {base.epochs:g}" if base.epochs is not None else ""
+        line = (
+            f"The scheduler stopped the base (trial {base.trial_id}){at}, so it has no final score; the report "
+            "compares both trials at that epoch, and `attrsearch production` trains both to the end."
+        )
+        lines = "# " + line + "\n"
+    else:
+        gain = gain_over_base(best, base, objective, mode, len(seeds) if seeds else 1) if base else None
+        lines = "# " + gain_sentence(gain, best, base, why) + "\n"
     facts = provenance.block(
         sweep.config.search_alg.model_dump(mode="json"), sweep.config.scheduler.model_dump(mode="json"), seeds
     )

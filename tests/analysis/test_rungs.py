@@ -105,3 +105,33 @@ def test_the_base_trial_is_found_by_the_defaults_the_base_leaves_out():
     assert versus.sentence.startswith("Trial t_00001 beats the base (trial t_00000)")
     info.raw["base"]["objective"] = {"lambda_tv": 0.5}
     assert "no trial has the base's values" in stats.compare_with_base(r, trials[0], "segmentation/iou").sentence
+
+
+def test_a_base_stopped_by_the_scheduler_is_compared_where_it_stopped(tmp_path):
+    """ASHA stopped the base at its rung: no final score, so both trials are compared at that epoch."""
+    import json
+
+    from attrsearch.analysis import stats
+    from attrsearch.config.search import parse_dimension
+
+    space = {"objective.lambda_tv": parse_dimension("objective.lambda_tv", {"loguniform": [0.01, 1.0]}, "x")}
+    info = SweepInfo("s", ["segmentation/iou"], ["max"], space, {}, {}, None, None, None, {})
+    info.raw = {"base": {"objective": {"lambda_tv": 1.0}}, "start_from_base": True}
+
+    def folder(tid: str, curve: list[float]) -> Path:
+        (tmp_path / tid).mkdir()
+        lines = [json.dumps({"epoch": e + 1, "segmentation/iou": v}) for e, v in enumerate(curve)]
+        (tmp_path / tid / "result.json").write_text("\n".join(lines) + "\n")
+        return tmp_path / tid
+
+    base = Trial("t_00000", "stopped", "", 2.0, 0, {"objective.lambda_tv": 1.0}, {"segmentation/iou": 0.30})
+    base.folder = folder(base.trial_id, [0.20, 0.30])
+    pick = Trial("t_00001", "completed", "", 4.0, 0, {"objective.lambda_tv": 0.2}, {"segmentation/iou": 0.50})
+    pick.folder = folder(pick.trial_id, [0.25, 0.36, 0.45, 0.50])
+    r = Results(tmp_path, info, [base, pick], True)
+    versus = stats.compare_with_base(r, pick, "segmentation/iou")
+    assert versus.base is base and versus.gain.base == pytest.approx(0.30) and versus.gain.pick == pytest.approx(0.36)
+    assert versus.sentence.startswith("The scheduler stopped the base (trial t_00000) at epoch 2, so it has no final")
+    assert "Trial t_00001 beats the base (trial t_00000)" in versus.sentence and "at epoch 2, where" in versus.sentence
+    pick.folder = folder("elsewhere", [0.25])  # the pick has no value at epoch 2: no comparison, said why
+    assert "was stopped, so it has no final score" in stats.compare_with_base(r, pick, "segmentation/iou").sentence

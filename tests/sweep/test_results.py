@@ -62,6 +62,9 @@ def test_best_yaml_is_portable_and_measures_the_base(tmp_path, monkeypatch):
     facts = provenance.read_block(text)
     assert set(facts) == {"versions", "search_alg", "scheduler", "seeds", "importance"}
     assert "torch" in facts["versions"] and "optuna" in facts["versions"]
+    stopped = [Trial("q_00000", "stopped", "", 3.0, 0, base, {o: 0.30}), trials[1]]
+    text = best_comments(sweep, SweepResults(stopped, sweep.objectives, sweep.modes), trials[1])
+    assert text.startswith("# The scheduler stopped the base (trial q_00000) at epoch 3, so it has no final score;")
     data = best_config(sweep, trials[1])
     assert not sweep.cache_dir_given  # quickstart's base names no cache_dir
     assert "cache_dir" not in data and str(Path.home()) not in _yaml.safe_dump(data)
