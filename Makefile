@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install quickstart test format clean
+.PHONY: install quickstart quickstart-check test format clean
 
 install: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml
 quickstart: install
 	$(BIN)/attrsearch sweep sweeps/quickstart.yaml $(if $(wildcard results/quickstart/sweep.yaml),--resume,)
 	$(BIN)/attrsearch report results/quickstart
+
+# The quickstart's results and report checked as a new user reads them (every section has content, curves
+# converged, headless-browser render, a screenshot at results/quickstart/report.png): after `make quickstart`.
+quickstart-check: install
+	ATTRSEARCH_QUICKSTART=results/quickstart $(BIN)/python -m pytest -p no:cacheprovider tests/analysis/test_quickstart_report.py
 
 test: install
 	$(BIN)/ruff check .

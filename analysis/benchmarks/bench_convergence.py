@@ -40,11 +40,12 @@ ARMS = {
 # train.lr_schedule.warmup_epochs=0.5"
 
 
-def arm_config(overrides: str, threads: int):
+def arm_config(overrides: str, threads: int, base: Path = BASE):
     from attrsearch.config import ExperimentConfig, validate
     from attrsearch.config.base import set_dotted
 
-    data = yaml.safe_load(BASE.read_text())
+    data = yaml.safe_load(base.read_text())
+    data = data.get("base", data)  # a sweep file: its base configuration
     for item in shlex.split(overrides):
         key, _, value = item.partition("=")
         set_dotted(data, key, yaml.safe_load(value))
@@ -54,10 +55,10 @@ def arm_config(overrides: str, threads: int):
     return validate(ExperimentConfig, data, source=f"bench_convergence {overrides!r}")
 
 
-def run_arm(name: str, overrides: str, threads: int, workdir: str) -> dict:
+def run_arm(name: str, overrides: str, threads: int, workdir: str, base: Path = BASE) -> dict:
     from attrsearch.evaluate.experiment import run_experiment
 
-    cfg = arm_config(overrides, threads)
+    cfg = arm_config(overrides, threads, base)
     curve, start = [], (time.perf_counter(), time.process_time())
 
     def report(record, _checkpoint_dir, _finished) -> None:
@@ -90,8 +91,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per arm")
     ap.add_argument("--tolerance", type=float, default=0.005)
     ap.add_argument("--workdir", default="/tmp/attrsearch-bench-convergence")
+    ap.add_argument("--base", type=Path, default=BASE, help="experiment or sweep file (its `base:`) the arms override")
+    ap.add_argument("--only", action="store_true", help="run only the --arm arms, not the built-in ones")
     args = ap.parse_args()
-    arms = dict(ARMS)
+    arms = {} if args.only else dict(ARMS)
     for item in args.arm:
         name, _, overrides = item.partition("=")
         arms[name] = overrides
@@ -100,16 +103,16 @@ def main() -> None:
     from attrsearch.train.explanandum import get_explanandum
     from attrsearch.train.run import split_datasets
 
-    warm = arm_config("", 2)
+    warm = arm_config("", 2, args.base)
     split_datasets(warm)
     get_explanandum(warm, "cpu")
 
     with ProcessPoolExecutor(len(arms), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_arm, n, o, args.threads, args.workdir) for n, o in arms.items()]
+        futures = [pool.submit(run_arm, n, o, args.threads, args.workdir, args.base) for n, o in arms.items()]
         results = [f.result() for f in futures]
 
     for r in results:
-        print(f"\n{r['name']}: {arms[r['name']] or '(sweeps/shapes_single.yaml as shipped)'}")
+        print(f"\n{r['name']}: {arms[r['name']] or f'({args.base.name} as shipped)'}")
         print("  epoch  val IoU   wall s   cpu s")
         for p in r["curve"]:
             print(f"  {p['epoch']:5d}  {p['val_iou']:.4f}  {p['wall']:7.1f}  {p['cpu']:6.1f}")

@@ -50,4 +50,4 @@ def test_smoke_sweeps_are_the_quickstart_with_results_moved_and_a_gpu_per_trial(
         assert sweep.config.storage == str(tmp_path / "results") and sweep.config.resources_per_trial.gpu == 1
         for key in ("search", "search_alg", "objective", "max_concurrent_trials"):
             assert variant[key] == quickstart[key], key
-    assert variant["num_samples"] == 4 and quickstart["num_samples"] == 12
+    assert variant["num_samples"] == 4 and quickstart["num_samples"] == 24
