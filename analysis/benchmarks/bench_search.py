@@ -2,14 +2,14 @@
 
 Two steps:
 
-    # once (about 30 min on 2 cores): every point of a grid over the quickstart's space, trained for the
+    # once (about 15 min on 2 cores): every point of a grid over the quickstart's space, trained for the
     # quickstart's epochs, its val IoU after each epoch -> analysis/benchmarks/data/search_grid.csv
     .venv/bin/python analysis/benchmarks/bench_search.py record --workers 2
 
     # any time (seconds): replay each search strategy on the recorded curves, 20 seeds each
     .venv/bin/python analysis/benchmarks/bench_search.py replay --seeds 20
 
-The grid (``GRID``) crosses three levels (log-spaced over the quickstart's ranges) of the three loss
+The grid (``GRID``) crosses four levels (log-spaced over the quickstart's ranges) of the three loss
 settings the area term depends on: ``objective.lambda_area``, ``objective.min_area`` and
 ``objective.max_area``; the other quickstart dimensions stay at the base's values. Every point is the
 quickstart's base (``sweeps/quickstart.yaml``) with those values, trained for the base's epochs with one
@@ -47,9 +47,9 @@ SWEEP = ROOT / "sweeps" / "quickstart.yaml"
 TABLE = Path(__file__).resolve().parent / "data" / "search_grid.csv"
 OBJECTIVE = "segmentation/iou"
 GRID: dict[str, tuple[float, ...]] = {
-    "objective.lambda_area": (0.1, 0.5477, 3.0),
-    "objective.min_area": (0.005, 0.01581, 0.05),
-    "objective.max_area": (0.08, 0.155, 0.3),
+    "objective.lambda_area": (0.1, 0.3107, 0.9655, 3.0),
+    "objective.min_area": (0.005, 0.01077, 0.02321, 0.05),
+    "objective.max_area": (0.08, 0.1533, 0.2267, 0.3),
 }
 TOLERANCE = 0.01  # within 1% (relative) of the grid's best final value
 MAX_TRIALS = 300  # a strategy that has not come within the tolerance by then is reported as not reaching it

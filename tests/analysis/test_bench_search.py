@@ -21,7 +21,7 @@ def bench():
 
 
 def synthetic_curves(bench, epochs: int = 6) -> dict[tuple[int, ...], list[float]]:
-    """Final value rises with the first level index only; the best point is (2, *, *) (9 of 27)."""
+    """Final value rises with the first level index only; the best points are those at its top level."""
     levels = [range(len(v)) for v in bench.GRID.values()]
     return {
         key: [0.1 + 0.1 * key[0] * e / epochs + 0.001 * key[1] for e in range(1, epochs + 1)]
@@ -36,7 +36,7 @@ def test_grid_reaches_the_best_within_the_grid_and_pays_whole_curves(bench):
     target = max(c[-1] for c in curves.values()) * (1 - bench.TOLERANCE)
     space = {name: list(range(len(v))) for name, v in bench.GRID.items()}
     spent, trials = bench.replay_one(curves, optuna.samplers.GridSampler(space, seed=0), None, target)
-    assert 1 <= trials <= 27
+    assert 1 <= trials <= len(curves)
     assert spent == 6 * trials  # nothing pruned: every trial pays its six epochs
 
 

@@ -30,11 +30,14 @@ def test_paired_comparison_by_hand(tmp_path):
         1: {"segmentation/iou": 0.40, "faithfulness/deletion_auc": 0.215},
         2: {"segmentation/iou": 0.40, "faithfulness/deletion_auc": 0.19},
     }
+    for values in (*best.values(), *base.values()):
+        values["sanity/zero/iou"] = 0.0  # a reference map's score: the same for both, left out
     _write(root, "best", best)
     _write(root, "base", base)
     rows, seeds = production.compare(root)
     assert seeds == 3
     by = {x.metric: x for x in rows}
+    assert set(by) == {"segmentation/iou", "faithfulness/deletion_auc"}
     iou = by["segmentation/iou"]
     # differences 0.10, 0.12, 0.08: mean 0.1, sd 0.02; t = 0.1 / (0.02 / sqrt 3) = 8.660; p (2 dof) = 0.01307
     assert iou.diff[0] == pytest.approx(0.1) and iou.p == pytest.approx(0.013072, rel=1e-3)

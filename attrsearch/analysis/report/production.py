@@ -41,7 +41,8 @@ def section_production(r: Results) -> str:
         "seeds and scored on the <b>test</b> split with the full suite. Each cell: mean over seeds with its 95% "
         "Student-t interval; the difference is best - base paired by seed, with the two-sided p-value of the paired "
         "t-test (scipy.stats.ttest_rel). Metrics other than the optimised one were not optimised: a worse held-out "
-        "metric is what the gain cost."
+        "metric is what the gain cost. The reference maps' scores (sanity/*) do not depend on the Explainer and are "
+        "left out."
     )
     out += _table(
         ["metric", "direction", "recommendation", "base", "difference", "p (paired t)", "recommendation is"],
