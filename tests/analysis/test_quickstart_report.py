@@ -9,6 +9,7 @@ leaves a full-page screenshot at ``<folder>/report.png`` for a person to look at
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -49,9 +50,8 @@ def report(root, tmp_path_factory) -> Path:
 
 
 def _val_curve(trial) -> list[float]:
-    """The trial's val IoU per epoch from its run's history (the fast suite on the validation split)."""
-    import json
-
+    """The trial's val IoU per epoch from its run's history (the fast suite on the validation split; Ray's
+    result.json, which ``learning_curve`` prefers, ends with the final suite instead)."""
     history = json.loads((trial.folder / RUN_DIR / "history.json").read_text())
     records = next(iter(history.values())) if isinstance(history, dict) else history
     return [float(r[OBJECTIVE]) for r in records if finite(r.get(OBJECTIVE))]
